@@ -1,0 +1,281 @@
+//! Unit and property tests of the booking state machine on an in-memory ledger.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+
+use super::*;
+use partitioner::SCHEMA_VERSION;
+use proptest::prelude::*;
+
+#[derive(Default)]
+struct MemoryLedger {
+    bookings: HashMap<Uuid, Booking>,
+    nights: BTreeMap<NightId, Night>,
+    offset: i64,
+}
+
+impl Ledger for MemoryLedger {
+    type Error = Infallible;
+    fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, Infallible> {
+        Ok(self.bookings.get(&booking_id).cloned())
+    }
+    fn night(&self, id: &NightId) -> Result<Option<Night>, Infallible> {
+        Ok(self.nights.get(id).copied())
+    }
+}
+
+impl MemoryLedger {
+    fn run(&mut self, event: Event) -> Decision {
+        self.offset += 1;
+        let envelope = envelope(event, self.offset);
+        let Ok(effects) = apply(
+            self,
+            &envelope,
+            Position {
+                partition: 0,
+                offset: self.offset,
+            },
+        );
+        for (id, night) in effects.nights {
+            self.nights.insert(id, night);
+        }
+        if let Some(booking) = effects.booking {
+            self.bookings.insert(booking.booking_id, booking);
+        }
+        effects.decision
+    }
+
+    fn night(&self, day: u32) -> Night {
+        self.nights[&night_id("DBL", day)]
+    }
+}
+
+fn date(day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2027, 3, day).unwrap()
+}
+
+fn night_id(room_type: &str, day: u32) -> NightId {
+    NightId {
+        tenant_id: "acme".into(),
+        property_id: "p1".into(),
+        room_type: room_type.into(),
+        night: date(day),
+    }
+}
+
+fn envelope(event: Event, seq: i64) -> Envelope {
+    Envelope {
+        schema_version: SCHEMA_VERSION,
+        event_id: Uuid::from_u128(seq as u128),
+        tenant_id: "acme".into(),
+        property_id: "p1".into(),
+        partner_id: "ota".into(),
+        request_id: format!("req-{seq}"),
+        received_at_ms: 0,
+        event,
+    }
+}
+
+fn stay(from: u32, to: u32, rooms: u16) -> Stay {
+    Stay {
+        room_type: "DBL".into(),
+        check_in: date(from),
+        check_out: date(to),
+        rooms,
+        guests: rooms,
+    }
+}
+
+fn price() -> Money {
+    Money {
+        amount_minor: 100,
+        currency: "EUR".into(),
+    }
+}
+
+fn allot(units: u32) -> Event {
+    Event::SetAllotment {
+        room_type: "DBL".into(),
+        from: date(1),
+        to: date(11),
+        units,
+    }
+}
+
+fn create(id: u128, from: u32, to: u32, rooms: u16) -> Event {
+    Event::CreateBooking {
+        booking_id: Uuid::from_u128(id),
+        stay: stay(from, to, rooms),
+        price: price(),
+        guest_name: None,
+    }
+}
+
+fn modify(id: u128, from: u32, to: u32, rooms: u16) -> Event {
+    Event::ModifyBooking {
+        booking_id: Uuid::from_u128(id),
+        stay: stay(from, to, rooms),
+        price: price(),
+    }
+}
+
+fn cancel(id: u128) -> Event {
+    Event::CancelBooking {
+        booking_id: Uuid::from_u128(id),
+        reason: None,
+    }
+}
+
+#[test]
+fn create_confirms_and_takes_every_night() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(2));
+    let decision = ledger.run(create(1, 2, 4, 1));
+    assert_eq!(decision.outcome, Outcome::Confirmed);
+    assert_eq!(ledger.night(2).sold, 1);
+    assert_eq!(ledger.night(3).sold, 1);
+    assert_eq!(ledger.night(4).sold, 0, "check-out night is free");
+}
+
+#[test]
+fn last_room_goes_to_the_first_event_in_partition_order() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(1));
+    assert_eq!(ledger.run(create(1, 2, 3, 1)).outcome, Outcome::Confirmed);
+    let loser = ledger.run(create(2, 2, 3, 1));
+    assert_eq!(loser.outcome, Outcome::Rejected);
+    assert_eq!(loser.reason, Some(RejectReason::SoldOut));
+    assert_eq!(
+        ledger.bookings[&Uuid::from_u128(2)].status,
+        BookingStatus::Rejected
+    );
+    assert_eq!(ledger.night(2).sold, 1);
+}
+
+#[test]
+fn unknown_room_type_is_rejected_without_side_effects() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(5));
+    // Night 12 has no allotment: the whole stay is refused, night 10 untouched.
+    let decision = ledger.run(create(1, 10, 13, 1));
+    assert_eq!(decision.reason, Some(RejectReason::UnknownRoomType));
+    assert_eq!(ledger.night(10).sold, 0);
+}
+
+#[test]
+fn cancel_releases_inventory_and_is_idempotent() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(1));
+    ledger.run(create(1, 2, 4, 1));
+    assert_eq!(ledger.run(cancel(1)).outcome, Outcome::Cancelled);
+    assert_eq!(ledger.night(2).remaining(), 1);
+    assert_eq!(ledger.run(cancel(1)).outcome, Outcome::Cancelled);
+    assert_eq!(
+        ledger.night(2).remaining(),
+        1,
+        "a second cancel frees nothing"
+    );
+    assert_eq!(ledger.run(create(2, 2, 4, 1)).outcome, Outcome::Confirmed);
+}
+
+#[test]
+fn modify_moves_nights_all_or_nothing() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(1));
+    ledger.run(create(1, 2, 4, 1));
+    ledger.run(create(2, 6, 7, 1));
+    // Overlapping its own nights is fine: they are released first.
+    assert_eq!(ledger.run(modify(1, 3, 5, 1)).outcome, Outcome::Modified);
+    assert_eq!(ledger.night(2).sold, 0);
+    assert_eq!(ledger.night(4).sold, 1);
+    // Night 6 belongs to booking 2: the whole modify is refused, nothing moves.
+    let refused = ledger.run(modify(1, 5, 7, 1));
+    assert_eq!(refused.reason, Some(RejectReason::SoldOut));
+    assert_eq!(ledger.night(3).sold, 1);
+    assert_eq!(ledger.night(5).sold, 0);
+    assert_eq!(ledger.bookings[&Uuid::from_u128(1)].stay, stay(3, 5, 1));
+}
+
+#[test]
+fn late_or_foreign_events_are_rejected_with_a_reason() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(1));
+    assert_eq!(
+        ledger.run(cancel(9)).reason,
+        Some(RejectReason::BookingNotFound)
+    );
+    ledger.run(create(1, 2, 3, 1));
+    ledger.run(cancel(1));
+    assert_eq!(
+        ledger.run(modify(1, 2, 3, 1)).reason,
+        Some(RejectReason::InvalidTransition)
+    );
+}
+
+#[test]
+fn history_records_every_event_of_a_booking() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(3));
+    ledger.run(create(1, 2, 3, 1));
+    ledger.run(modify(1, 2, 4, 2));
+    ledger.run(cancel(1));
+    let history = &ledger.bookings[&Uuid::from_u128(1)].history;
+    let kinds: Vec<_> = history.iter().map(|h| h.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["create_booking", "modify_booking", "cancel_booking"]
+    );
+    assert_eq!(history[1].offset, 3);
+    assert_eq!(history[0].request_id, "req-2");
+}
+
+fn arbitrary_event() -> impl Strategy<Value = Event> {
+    let id = 1u128..8;
+    let nights = (1u32..10, 1u32..4);
+    prop_oneof![
+        (0u32..4).prop_map(allot),
+        (id.clone(), nights.clone(), 1u16..3).prop_map(|(id, (from, len), rooms)| create(
+            id,
+            from,
+            from + len,
+            rooms
+        )),
+        (id.clone(), nights, 1u16..3).prop_map(|(id, (from, len), rooms)| modify(
+            id,
+            from,
+            from + len,
+            rooms
+        )),
+        id.prop_map(cancel),
+    ]
+}
+
+proptest! {
+    /// Whatever partners send, in whatever order, every night's sold count equals the rooms
+    /// of the confirmed bookings on it, and a booking never takes a room beyond the allotment.
+    #[test]
+    fn inventory_is_conserved_and_never_oversold(events in prop::collection::vec(arbitrary_event(), 1..60)) {
+        let mut ledger = MemoryLedger::default();
+        for event in events {
+            let takes_rooms = matches!(event, Event::CreateBooking { .. } | Event::ModifyBooking { .. });
+            let decision = ledger.run(event);
+            if takes_rooms && decision.outcome != Outcome::Rejected {
+                let booking = &ledger.bookings[&decision.booking_id.unwrap()];
+                for night in booking.stay.nights() {
+                    let id = NightId { night, ..night_id("DBL", 1) };
+                    let value = ledger.nights[&id];
+                    prop_assert!(value.sold <= value.allotment, "oversold {id:?}: {value:?}");
+                }
+            }
+            let mut expected: BTreeMap<NightId, u32> = BTreeMap::new();
+            for booking in ledger.bookings.values().filter(|b| b.status == BookingStatus::Confirmed) {
+                for night in booking.stay.nights() {
+                    *expected.entry(NightId { night, ..night_id("DBL", 1) }).or_default() += u32::from(booking.stay.rooms);
+                }
+            }
+            for (id, value) in &ledger.nights {
+                prop_assert_eq!(value.sold, expected.get(id).copied().unwrap_or(0), "night {:?}", id);
+            }
+        }
+    }
+}

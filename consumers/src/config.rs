@@ -1,0 +1,81 @@
+//! The consumer's configuration: flags, each with an environment variable and a default.
+//!
+//! Nothing else in the crate reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "consumer",
+    version,
+    about = "Applies booking events in partition order"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume and apply events until SIGTERM (the default).
+    Run,
+    /// Create the pipeline's topics if missing and check the partition count of existing ones.
+    EnsureTopics(TopicsArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "CONSUMER_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Consumer group; every process of one group shares the partitions.
+    #[arg(long, env = "CONSUMER_GROUP_ID", default_value = "booking-consumers")]
+    pub group_id: String,
+    #[arg(long, env = "CONSUMER_BOOKINGS_TOPIC", default_value = "bookings")]
+    pub bookings_topic: String,
+    #[arg(
+        long,
+        env = "CONSUMER_DECISIONS_TOPIC",
+        default_value = "booking-decisions"
+    )]
+    pub decisions_topic: String,
+    #[arg(long, env = "CONSUMER_DLQ_TOPIC", default_value = "bookings-dlq")]
+    pub dlq_topic: String,
+    /// Directory of the embedded store: one file per partition.
+    #[arg(long, env = "CONSUMER_STORE_DIR", default_value = "data/store")]
+    pub store_dir: PathBuf,
+    #[arg(
+        long,
+        env = "CONSUMER_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    pub redis_url: String,
+    /// Address of the admin server (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, env = "CONSUMER_ADMIN_ADDR", default_value = "127.0.0.1:9081")]
+    pub admin_addr: SocketAddr,
+    /// Most messages taken from Kafka per batch (across partitions).
+    #[arg(long, env = "CONSUMER_MAX_BATCH", default_value_t = 500)]
+    pub max_batch: usize,
+    /// How often librdkafka reports statistics, which carry the per-partition lag.
+    #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
+    pub stats_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct TopicsArgs {
+    /// Partitions of the bookings topic; fixed for the topic's life, since it decides
+    /// where each property's events go.
+    #[arg(long, env = "TOPICS_BOOKINGS_PARTITIONS", default_value_t = 12)]
+    pub bookings_partitions: i32,
+    /// Partitions of the decisions and dead-letter topics.
+    #[arg(long, env = "TOPICS_AUX_PARTITIONS", default_value_t = 3)]
+    pub aux_partitions: i32,
+    /// Replication factor: 1 on a single local broker, 3 in production.
+    #[arg(long, env = "TOPICS_REPLICATION", default_value_t = 1)]
+    pub replication: i32,
+}

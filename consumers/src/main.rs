@@ -1,0 +1,86 @@
+//! The `consumer` binary: parses configuration and runs [`consumers::run`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use consumers::config::{Cli, Command};
+use consumers::store::embedded::EmbeddedStore;
+use tracing::error;
+
+/// sysexits.h EX_CONFIG: the configuration is unusable.
+const EXIT_CONFIG: u8 = 64;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::EnsureTopics(args) => match consumers::topics::ensure(&cli.config, &args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!(error = %e, "could not ensure topics");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run => run(cli.config).await,
+    }
+}
+
+async fn run(config: consumers::Config) -> ExitCode {
+    let store = match EmbeddedStore::new(&config.store_dir) {
+        Ok(store) => store,
+        Err(e) => {
+            error!(error = %e, dir = %config.store_dir.display(), "cannot use the store directory");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let admin = match tokio::net::TcpListener::bind(config.admin_addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            error!(error = %e, addr = %config.admin_addr, "cannot bind the admin address");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            consumers::metrics::LATENCY_BUCKETS,
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(consumers::metrics::BATCH_SIZE.into()),
+                consumers::metrics::SIZE_BUCKETS,
+            )
+        })
+        .and_then(|b| b.install_recorder());
+    let metrics = match metrics {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            error!(error = %e, "cannot install the metrics recorder");
+            return ExitCode::FAILURE;
+        }
+    };
+    consumers::metrics::describe();
+    match consumers::run(config, store, admin, metrics, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "consumer stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,260 @@
+//! The embedded backend: one redb file per Kafka partition.
+//!
+//! redb was chosen over fjall and RocksDB bindings because it is pure Rust (no C++ build on
+//! two cores), gives serializable ACID transactions with a single writer (exactly the
+//! ownership model of a partition), fsyncs on commit by default, and takes an exclusive
+//! OS lock on its file, so two processes can never write one partition's state at once.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use partitioner::Envelope;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use uuid::Uuid;
+
+use super::{BatchResult, PartitionStore, Store, StoreError};
+use crate::apply::{apply, Booking, Ledger, Night, NightId, Position};
+
+/// Booking id (as u128) -> JSON of [`Booking`].
+const BOOKINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("bookings");
+/// `tenant/property/room_type/YYYY-MM-DD` -> (allotment, sold). Ids cannot contain `/`,
+/// so the key is unambiguous, and it sorts by date within a room type.
+const NIGHTS: TableDefinition<&str, (u32, u32)> = TableDefinition::new("nights");
+/// Event id -> offset at which it was applied, to drop resent requests.
+const APPLIED: TableDefinition<u128, i64> = TableDefinition::new("applied_events");
+/// `checkpoint` -> last applied offset.
+const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+const CHECKPOINT: &str = "checkpoint";
+
+/// A directory holding one file per partition.
+#[derive(Clone, Debug)]
+pub struct EmbeddedStore {
+    dir: PathBuf,
+}
+
+impl EmbeddedStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(EmbeddedStore { dir })
+    }
+
+    pub fn path(&self, partition: i32) -> PathBuf {
+        self.dir.join(format!("partition-{partition:04}.redb"))
+    }
+
+    /// Partitions that have a file in this directory.
+    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        let mut partitions = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(|e| StoreError::Io(e.to_string()))? {
+            let name = entry
+                .map_err(|e| StoreError::Io(e.to_string()))?
+                .file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_prefix("partition-")
+                .and_then(|rest| rest.strip_suffix(".redb"))
+                .and_then(|n| n.parse().ok())
+            {
+                partitions.push(n);
+            }
+        }
+        partitions.sort_unstable();
+        Ok(partitions)
+    }
+}
+
+impl Store for EmbeddedStore {
+    type Partition = EmbeddedPartition;
+
+    fn open(&self, partition: i32) -> Result<EmbeddedPartition, StoreError> {
+        EmbeddedPartition::open(&self.path(partition), partition)
+    }
+}
+
+pub struct EmbeddedPartition {
+    db: Database,
+    partition: i32,
+}
+
+impl EmbeddedPartition {
+    fn open(path: &Path, partition: i32) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { partition },
+            other => StoreError::Io(other.to_string()),
+        })?;
+        // Create every table up front so readers never meet a missing one.
+        let txn = db.begin_write().map_err(io)?;
+        txn.open_table(BOOKINGS).map_err(io)?;
+        txn.open_table(NIGHTS).map_err(io)?;
+        txn.open_table(APPLIED).map_err(io)?;
+        txn.open_table(META).map_err(io)?;
+        txn.commit().map_err(io)?;
+        Ok(EmbeddedPartition { db, partition })
+    }
+}
+
+impl PartitionStore for EmbeddedPartition {
+    fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let meta = txn.open_table(META).map_err(io)?;
+        Ok(meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value()))
+    }
+
+    fn apply_batch(
+        &mut self,
+        events: &[(i64, Envelope)],
+        through: i64,
+    ) -> Result<BatchResult, StoreError> {
+        let mut result = BatchResult::default();
+        let txn = self.db.begin_write().map_err(io)?;
+        {
+            let mut meta = txn.open_table(META).map_err(io)?;
+            let checkpoint = meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value());
+            if checkpoint.is_some_and(|c| c >= through) {
+                result.replayed = events.len();
+                return Ok(result);
+            }
+            let mut tables = Tables {
+                bookings: txn.open_table(BOOKINGS).map_err(io)?,
+                nights: txn.open_table(NIGHTS).map_err(io)?,
+            };
+            let mut applied = txn.open_table(APPLIED).map_err(io)?;
+            for (offset, envelope) in events {
+                if checkpoint.is_some_and(|c| *offset <= c) {
+                    result.replayed += 1;
+                    continue;
+                }
+                if applied
+                    .get(envelope.event_id.as_u128())
+                    .map_err(io)?
+                    .is_some()
+                {
+                    result.duplicates += 1;
+                    continue;
+                }
+                let at = Position {
+                    partition: self.partition,
+                    offset: *offset,
+                };
+                let effects = apply(&tables, envelope, at)?;
+                tables.write(&effects)?;
+                applied
+                    .insert(envelope.event_id.as_u128(), *offset)
+                    .map_err(io)?;
+                result.applied.push(effects);
+            }
+            meta.insert(CHECKPOINT, through).map_err(io)?;
+        }
+        txn.commit().map_err(io)?;
+        Ok(result)
+    }
+
+    fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(BOOKINGS).map_err(io)?;
+        let value = table.get(booking_id.as_u128()).map_err(io)?;
+        value.map(|v| decode_booking(v.value())).transpose()
+    }
+
+    fn bookings(&self) -> Result<Vec<Booking>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(BOOKINGS).map_err(io)?;
+        let mut bookings = Vec::new();
+        for entry in table.iter().map_err(io)? {
+            let (_, value) = entry.map_err(io)?;
+            bookings.push(decode_booking(value.value())?);
+        }
+        Ok(bookings)
+    }
+
+    fn nights(&self) -> Result<Vec<(NightId, Night)>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(NIGHTS).map_err(io)?;
+        let mut nights = Vec::new();
+        for entry in table.iter().map_err(io)? {
+            let (key, value) = entry.map_err(io)?;
+            let (allotment, sold) = value.value();
+            nights.push((parse_night_key(key.value())?, Night { allotment, sold }));
+        }
+        Ok(nights)
+    }
+}
+
+/// The tables of one write transaction, readable by `apply` while the batch runs.
+struct Tables<'txn> {
+    bookings: redb::Table<'txn, u128, &'static [u8]>,
+    nights: redb::Table<'txn, &'static str, (u32, u32)>,
+}
+
+impl Tables<'_> {
+    fn write(&mut self, effects: &crate::apply::Effects) -> Result<(), StoreError> {
+        for (id, night) in &effects.nights {
+            self.nights
+                .insert(night_key(id).as_str(), (night.allotment, night.sold))
+                .map_err(io)?;
+        }
+        if let Some(booking) = &effects.booking {
+            let json = serde_json::to_vec(booking).expect("a booking always serializes");
+            self.bookings
+                .insert(booking.booking_id.as_u128(), json.as_slice())
+                .map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+impl Ledger for Tables<'_> {
+    type Error = StoreError;
+
+    fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError> {
+        let value = self.bookings.get(booking_id.as_u128()).map_err(io)?;
+        value.map(|v| decode_booking(v.value())).transpose()
+    }
+
+    fn night(&self, id: &NightId) -> Result<Option<Night>, StoreError> {
+        let value = self.nights.get(night_key(id).as_str()).map_err(io)?;
+        Ok(value.map(|v| {
+            let (allotment, sold) = v.value();
+            Night { allotment, sold }
+        }))
+    }
+}
+
+fn night_key(id: &NightId) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        id.tenant_id, id.property_id, id.room_type, id.night
+    )
+}
+
+fn parse_night_key(key: &str) -> Result<NightId, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("night key {key:?}"));
+    let mut parts = key.split('/');
+    let (Some(tenant), Some(property), Some(room_type), Some(night), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(corrupt());
+    };
+    Ok(NightId {
+        tenant_id: tenant.to_owned(),
+        property_id: property.to_owned(),
+        room_type: room_type.to_owned(),
+        night: night.parse::<NaiveDate>().map_err(|_| corrupt())?,
+    })
+}
+
+fn decode_booking(bytes: &[u8]) -> Result<Booking, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+#[cfg(test)]
+mod tests;

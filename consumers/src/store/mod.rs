@@ -1,0 +1,70 @@
+//! Durable state of the consumers: bookings, nights and the partition checkpoint.
+//!
+//! The state is split by Kafka partition, because a partition is the unit of ownership: the
+//! consumer assigned a partition is its single writer. A batch of a partition's events is
+//! applied and committed together with the partition's checkpoint (the last offset applied),
+//! so after a crash the store and its checkpoint always agree and a replay from Kafka skips
+//! what is already in. Backends implement [`Store`]; the embedded one is the default.
+
+pub mod embedded;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+use partitioner::Envelope;
+use uuid::Uuid;
+
+use crate::apply::{Booking, Effects, Night, NightId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds this partition's state: it still owns the partition, or has
+    /// not released it yet.
+    #[error("partition {partition} is held by another process")]
+    Locked { partition: i32 },
+    #[error("store i/o failed: {0}")]
+    Io(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Opens the state of one partition, taking exclusive ownership of it.
+pub trait Store: Send + Sync + 'static {
+    type Partition: PartitionStore;
+    fn open(&self, partition: i32) -> Result<Self::Partition, StoreError>;
+}
+
+/// The state of one partition, owned by one consumer at a time.
+pub trait PartitionStore: Send + 'static {
+    /// The last offset whose effects are stored, if any.
+    fn checkpoint(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Applies `events` in order and moves the checkpoint to `through` (the batch's last
+    /// offset, which may belong to an event that could not be decoded) in one atomic write.
+    /// Events at or below the checkpoint, and events whose id was already applied, are
+    /// skipped: that is what makes redelivery harmless.
+    fn apply_batch(
+        &mut self,
+        events: &[(i64, Envelope)],
+        through: i64,
+    ) -> Result<BatchResult, StoreError>;
+
+    fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError>;
+
+    /// Every booking of the partition, for verification and projection rebuilds.
+    fn bookings(&self) -> Result<Vec<Booking>, StoreError>;
+
+    /// Every night of the partition, for verification and projection rebuilds.
+    fn nights(&self) -> Result<Vec<(NightId, Night)>, StoreError>;
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub struct BatchResult {
+    /// One entry per event applied, in offset order.
+    pub applied: Vec<Effects>,
+    /// Events at or below the checkpoint: redelivered after a restart.
+    pub replayed: usize,
+    /// Events whose id was applied before at another offset: the partner resent a request.
+    pub duplicates: usize,
+}

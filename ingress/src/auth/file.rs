@@ -1,0 +1,185 @@
+//! Loading the partners file: `{"partners": [{"partner_id", "key_sha256", "tenants",
+//! "scopes"}]}`, plus an optional `_comment` for humans.
+//!
+//! Every mistake is refused at startup with the file's path and the entry at fault:
+//! unknown fields and scopes (typos would otherwise silently drop a permission), keys
+//! that are not SHA-256 digests, partners listed twice and keys shared by two partners.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Partner, Partners, Scope, Tenants};
+
+#[derive(Debug, thiserror::Error)]
+// The causes are part of each message rather than `source`s: the message is what an
+// operator reads, and a chained source would print the same words twice.
+pub enum LoadError {
+    #[error("cannot read partners file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("partners file {path} at {at}: {error}")]
+    Parse {
+        path: String,
+        at: String,
+        error: serde_json::Error,
+    },
+    #[error("partners file {path}: {problem}")]
+    Invalid { path: String, problem: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnersFile {
+    #[serde(default, rename = "_comment")]
+    _comment: Option<serde_json::Value>,
+    partners: Vec<PartnerEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartnerEntry {
+    partner_id: String,
+    key_sha256: String,
+    tenants: Vec<String>,
+    scopes: Vec<Scope>,
+}
+
+impl Partners {
+    pub fn load(path: &Path) -> Result<Partners, LoadError> {
+        let shown = path.display().to_string();
+        match std::fs::read(path) {
+            Ok(text) => Partners::parse(&text, &shown),
+            Err(error) => Err(LoadError::Read { path: shown, error }),
+        }
+    }
+
+    /// Parses the file's contents; `path` only labels errors.
+    pub fn parse(text: &[u8], path: &str) -> Result<Partners, LoadError> {
+        let de = &mut serde_json::Deserializer::from_slice(text);
+        let file: PartnersFile =
+            serde_path_to_error::deserialize(de).map_err(|e| LoadError::Parse {
+                path: path.to_owned(),
+                at: e.path().to_string(),
+                error: e.into_inner(),
+            })?;
+        let invalid = |problem: String| LoadError::Invalid {
+            path: path.to_owned(),
+            problem,
+        };
+        if file.partners.is_empty() {
+            return Err(invalid("lists no partners".into()));
+        }
+        let mut ids = HashSet::new();
+        let mut keys = HashSet::new();
+        let mut partners = Vec::with_capacity(file.partners.len());
+        for entry in file.partners {
+            let id = entry.partner_id;
+            let bad = |problem: &str| invalid(format!("partner {id:?}: {problem}"));
+            if let Some(problem) = partitioner::validate::id_problem(&id) {
+                return Err(bad(&format!("partner_id {problem}")));
+            }
+            let key_sha256 = decode_sha256_hex(&entry.key_sha256)
+                .ok_or_else(|| bad("key_sha256 must be 64 hex digits"))?;
+            let tenants = if entry.tenants.iter().any(|t| t == "*") {
+                Tenants::All
+            } else if entry.tenants.is_empty() {
+                return Err(bad("tenants is empty; use [\"*\"] for all"));
+            } else {
+                Tenants::Only(entry.tenants.into_iter().collect())
+            };
+            if !ids.insert(id.clone()) {
+                return Err(bad("listed twice"));
+            }
+            // Two partners sharing a key would make the key ambiguous: refuse it.
+            if !keys.insert(key_sha256) {
+                return Err(bad("shares its key with another partner"));
+            }
+            partners.push(Partner {
+                partner_id: id,
+                key_sha256,
+                tenants,
+                scopes: entry.scopes.into_iter().collect(),
+            });
+        }
+        Ok(Partners { partners })
+    }
+}
+
+fn decode_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *byte = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sha256_hex;
+
+    fn load_error(json: &str) -> String {
+        match Partners::parse(json.as_bytes(), "p.json") {
+            Ok(_) => panic!("accepted {json}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn entry(id: &str, key: &str, scopes: &str) -> String {
+        format!(
+            r#"{{"partner_id": "{id}", "key_sha256": "{key}", "tenants": ["*"], "scopes": {scopes}}}"#
+        )
+    }
+
+    #[test]
+    fn rejects_bad_files_naming_the_problem() {
+        let key = sha256_hex(b"k");
+        assert!(load_error(r#"{"partners": []}"#).contains("no partners"));
+        let bad_scope = format!(r#"{{"partners": [{}]}}"#, entry("a", &key, r#"["admin"]"#));
+        assert!(load_error(&bad_scope).contains("at partners[0].scopes[0]"));
+        let short_key = format!(r#"{{"partners": [{}]}}"#, entry("a", "abc", "[]"));
+        assert!(load_error(&short_key).contains("64 hex"));
+        let one = entry("a", &key, "[]");
+        assert!(load_error(&format!(r#"{{"partners": [{one}, {one}]}}"#)).contains("twice"));
+        let other = entry("b", &key, "[]");
+        assert!(load_error(&format!(r#"{{"partners": [{one}, {other}]}}"#)).contains("shares"));
+        let bad_id = format!(r#"{{"partners": [{}]}}"#, entry("a/b", &key, "[]"));
+        assert!(load_error(&bad_id).contains("partner_id"));
+        assert!(load_error(r#"{"partners": [], "extra": 1}"#).contains("extra"));
+    }
+
+    #[test]
+    fn hex_digests_decode_in_either_case() {
+        let lower = sha256_hex(b"x");
+        assert_eq!(
+            decode_sha256_hex(&lower),
+            decode_sha256_hex(&lower.to_uppercase())
+        );
+        assert!(decode_sha256_hex(&lower).is_some());
+        assert!(decode_sha256_hex(&"g".repeat(64)).is_none());
+        assert!(decode_sha256_hex(&format!("{lower}00")).is_none());
+    }
+
+    #[test]
+    fn unreadable_file_names_its_path() {
+        let error = Partners::load(Path::new("/nonexistent/p.json")).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("cannot read partners file /nonexistent/p.json"));
+    }
+
+    #[test]
+    fn loads_the_dev_partners_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/dev-partners.json");
+        let partners = Partners::load(&path).unwrap();
+        assert_eq!(partners.len(), 2);
+        assert!(partners.find(b"demo-ota-1-secret").is_some());
+        assert!(partners.find(b"demo-ota-2-secret").is_some());
+    }
+}

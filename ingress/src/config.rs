@@ -1,0 +1,155 @@
+//! The ingress configuration: one typed struct, read from flags or `INGRESS_*` variables.
+//!
+//! This is the only place the process environment is read. Every field has a flag, an
+//! environment variable and, except for the partners file, a default that suits a laptop
+//! running the local stack. The partners file has no default on purpose: a forgotten
+//! setting must stop the process, not quietly load the demo secrets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "ingress",
+    version,
+    about = "HTTP front door of the booking pipeline"
+)]
+pub struct Config {
+    /// Address of the partner-facing API.
+    #[arg(long, env = "INGRESS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin port: /metrics, /healthz, /readyz.
+    #[arg(long, env = "INGRESS_ADMIN_LISTEN", default_value = "127.0.0.1:9080")]
+    pub admin_listen: SocketAddr,
+
+    /// Kafka bootstrap servers, comma separated.
+    #[arg(long, env = "INGRESS_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+
+    /// Topic every booking and inventory event is published to.
+    #[arg(long, env = "INGRESS_BOOKINGS_TOPIC", default_value = "bookings")]
+    pub bookings_topic: String,
+
+    /// Hot-tenant overrides pinning a tenant to its own partition range, in the syntax of
+    /// `partitioner::PartitionMap`; empty means every tenant shares all partitions.
+    #[arg(long, env = "INGRESS_HOT_TENANTS", default_value = "")]
+    pub hot_tenants: String,
+
+    /// JSON file listing partners, their key hashes, tenants and scopes (see
+    /// infra/dev-partners.json for the format). Required: there is no safe default.
+    #[arg(long, env = "INGRESS_PARTNERS_FILE")]
+    pub partners_file: PathBuf,
+
+    /// How long a request waits for the broker's delivery report before answering 503.
+    /// 50 ms leaves headroom under the 60 ms p99 publish target for parsing, validation
+    /// and the network; a later report still lands the event, which is safe because its id
+    /// is deterministic and consumers drop duplicates.
+    #[arg(long, env = "INGRESS_DELIVERY_BUDGET_MS", default_value_t = 50)]
+    pub delivery_budget_ms: u64,
+
+    /// librdkafka `linger.ms`: how long the producer waits to batch records. Small, because
+    /// every record has a partner waiting on it.
+    #[arg(long, env = "INGRESS_KAFKA_LINGER_MS", default_value_t = 1)]
+    pub kafka_linger_ms: u32,
+
+    /// librdkafka `message.timeout.ms`: how long the producer keeps retrying a record.
+    /// Deliberately far above the delivery budget: giving up on a record early would not
+    /// make it safer, only make the producer's retries (and ordering) less useful.
+    #[arg(
+        long,
+        env = "INGRESS_KAFKA_MESSAGE_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub kafka_message_timeout_ms: u32,
+
+    /// How long startup waits for the topic's metadata before giving up.
+    #[arg(long, env = "INGRESS_METADATA_TIMEOUT_MS", default_value_t = 10_000)]
+    pub metadata_timeout_ms: u64,
+
+    /// Largest accepted request body; larger ones get 413.
+    #[arg(long, env = "INGRESS_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Requests handled at once; beyond this the ingress answers 503 with Retry-After
+    /// instead of queueing.
+    #[arg(long, env = "INGRESS_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+
+    /// How long a client may take to send the request headers before the connection is
+    /// closed, so idle or slow clients cannot pin connections.
+    #[arg(long, env = "INGRESS_HEADER_READ_TIMEOUT_MS", default_value_t = 5_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// On SIGTERM, how long in-flight requests may take to finish before connections are
+    /// dropped and the producer flushed.
+    #[arg(long, env = "INGRESS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log line format.
+    #[arg(long, env = "INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Which log lines to keep, in `tracing_subscriber::EnvFilter` syntax. Read from the
+    /// conventional RUST_LOG rather than an INGRESS_ name, as every Rust tool does.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn delivery_budget(&self) -> Duration {
+        Duration::from_millis(self.delivery_budget_ms)
+    }
+
+    pub fn metadata_timeout(&self) -> Duration {
+        Duration::from_millis(self.metadata_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_only_the_partners_file() {
+        let config = Config::try_parse_from(["ingress", "--partners-file", "p.json"]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.admin_listen, "127.0.0.1:9080".parse().unwrap());
+        assert_eq!(config.bookings_topic, "bookings");
+        assert_eq!(config.delivery_budget(), Duration::from_millis(50));
+        assert_eq!(config.max_body_bytes, 65_536);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn partners_file_is_required() {
+        // Read from the flag only: the test must not depend on the caller's environment.
+        let err = Config::try_parse_from(["ingress"]);
+        if std::env::var_os("INGRESS_PARTNERS_FILE").is_none() {
+            assert!(err.is_err());
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Config::command().debug_assert();
+    }
+}

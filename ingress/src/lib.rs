@@ -1,0 +1,61 @@
+//! The ingress: the HTTP front door of the booking pipeline.
+//!
+//! Channel partners push bookings and inventory over HTTP. The ingress authenticates
+//! them ([`auth`]), checks headers and bodies ([`headers`], [`routes`], the validation in
+//! `partitioner`), wraps each accepted request into a versioned event, picks its
+//! partition and publishes it with an idempotent Kafka producer ([`publish`]), answering
+//! 202 only once the broker has acknowledged the write. Every failure is one variant of
+//! [`problem::ApiError`] and leaves as RFC 9457 problem+json. [`run`] is the whole server;
+//! the binary in `main.rs` only adds configuration, logging and signals.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod handler;
+pub mod headers;
+pub mod metrics;
+pub mod problem;
+pub mod publish;
+pub mod routes;
+pub mod server;
+
+pub use config::{Config, LogFormat};
+pub use server::run;
+
+/// Why the ingress could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Partners(#[from] auth::LoadError),
+    /// librdkafka refused the producer configuration.
+    #[error("kafka producer: {0}")]
+    Producer(rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Topic(#[from] publish::TopicError),
+    /// A startup task panicked or was cancelled.
+    #[error("startup failed: {0}")]
+    Startup(String),
+}
+
+impl Error {
+    /// Whether an operator must fix the configuration before a restart can help. A
+    /// missing topic or an unreachable broker is not counted: infra may still be
+    /// creating the one or starting the other, and a restart may then succeed.
+    pub fn is_config(&self) -> bool {
+        match self {
+            Error::Partners(_) | Error::Producer(_) => true,
+            Error::Topic(publish::TopicError::Overrides(_)) => true,
+            Error::Topic(_) | Error::Startup(_) => false,
+        }
+    }
+
+    /// The process exit code: 64 (`EX_USAGE`) for bad configuration, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_config() {
+            64
+        } else {
+            1
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The partner API's routing table: a hand-rolled match on method and path.
+//!
+//! Four routes do not justify a router framework, and a plain `match` keeps the whole
+//! table visible in one screen. [`Route::template`] gives the bounded label used in
+//! metrics and logs; ids never become labels.
+
+use http::Method;
+use uuid::Uuid;
+
+use crate::auth::Scope;
+use crate::problem::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    CreateBooking,
+    ModifyBooking(Uuid),
+    CancelBooking(Uuid),
+    SetInventory,
+}
+
+impl Route {
+    /// Resolves a request line: 404 for unknown paths (including booking paths whose id
+    /// is not a UUID: no such booking can exist), 405 with `Allow` for a known path with
+    /// another method. The query string is ignored.
+    pub fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
+        let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("\0").split('/').collect();
+        let (route, allow) = match segments.as_slice() {
+            ["v1", "bookings"] => (Route::CreateBooking, "POST"),
+            ["v1", "bookings", id, action @ ("modify" | "cancel")] => {
+                let id = Uuid::try_parse(id).map_err(|_| ApiError::NotFound)?;
+                let route = if *action == "modify" {
+                    Route::ModifyBooking(id)
+                } else {
+                    Route::CancelBooking(id)
+                };
+                (route, "POST")
+            }
+            ["v1", "inventory"] => (Route::SetInventory, "PUT"),
+            _ => return Err(ApiError::NotFound),
+        };
+        if method.as_str() == allow {
+            Ok(route)
+        } else {
+            Err(ApiError::MethodNotAllowed { allow })
+        }
+    }
+
+    /// The route template: a metric label from a small fixed set.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::CreateBooking => "/v1/bookings",
+            Route::ModifyBooking(_) => "/v1/bookings/{id}/modify",
+            Route::CancelBooking(_) => "/v1/bookings/{id}/cancel",
+            Route::SetInventory => "/v1/inventory",
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        match self {
+            Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_) => {
+                Scope::BookingsWrite
+            }
+            Route::SetInventory => Scope::InventoryWrite,
+        }
+    }
+}
+
+/// The metric label for requests that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0b8d1d4c-0b5a-5d6c-9a31-6a7b4f3b3a7e";
+
+    fn parse(method: Method, path: &str) -> Result<Route, ApiError> {
+        Route::parse(&method, path)
+    }
+
+    #[test]
+    fn resolves_every_route() {
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(
+            parse(Method::POST, "/v1/bookings").unwrap(),
+            Route::CreateBooking
+        );
+        assert_eq!(
+            parse(Method::POST, &format!("/v1/bookings/{ID}/modify")).unwrap(),
+            Route::ModifyBooking(id)
+        );
+        assert_eq!(
+            parse(Method::POST, &format!("/v1/bookings/{ID}/cancel")).unwrap(),
+            Route::CancelBooking(id)
+        );
+        assert_eq!(
+            parse(Method::PUT, "/v1/inventory").unwrap(),
+            Route::SetInventory
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        for path in [
+            "/",
+            "",
+            "/v1",
+            "/v1/bookings/",
+            "/v2/bookings",
+            "/v1/bookings/not-a-uuid/cancel",
+            &format!("/v1/bookings/{ID}"),
+            &format!("/v1/bookings/{ID}/delete"),
+            &format!("/v1/bookings/{ID}/cancel/extra"),
+        ] {
+            assert!(
+                matches!(parse(Method::POST, path), Err(ApiError::NotFound)),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_method_names_the_allowed_one() {
+        assert!(matches!(
+            parse(Method::GET, "/v1/bookings"),
+            Err(ApiError::MethodNotAllowed { allow: "POST" })
+        ));
+        assert!(matches!(
+            parse(Method::POST, "/v1/inventory"),
+            Err(ApiError::MethodNotAllowed { allow: "PUT" })
+        ));
+    }
+
+    #[test]
+    fn templates_never_contain_ids() {
+        let route = parse(Method::POST, &format!("/v1/bookings/{ID}/cancel")).unwrap();
+        assert_eq!(route.template(), "/v1/bookings/{id}/cancel");
+        assert_eq!(route.scope(), Scope::BookingsWrite);
+        assert_eq!(Route::SetInventory.scope(), Scope::InventoryWrite);
+    }
+}

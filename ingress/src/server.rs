@@ -1,0 +1,270 @@
+//! Startup, the accept loops and graceful shutdown.
+//!
+//! [`run`] is the whole server: `main` and the integration tests call the same function,
+//! the tests with port-0 listeners. Startup loads the partners, opens the producer and
+//! learns the topic's partition count before the API accepts anything; the admin port
+//! answers from the first moment, so a probe can watch startup. Shutdown stops accepting,
+//! turns `/readyz` red, lets in-flight requests finish within the grace period, then
+//! flushes the producer.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use partitioner::partition_map::Overrides;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::admin::{self, Health};
+use crate::auth::Partners;
+use crate::config::Config;
+use crate::handler::{self, AppState};
+use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
+use crate::Error;
+
+/// Headers a partner request may carry; hyper answers 431 beyond it.
+const MAX_HEADERS: usize = 64;
+/// Bounds a connection's read buffer, and with it the size of a request head.
+const MAX_BUF_BYTES: usize = 64 * 1024;
+/// How often histogram samples are folded into buckets when nobody scrapes, so they
+/// cannot pile up in memory between scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (typically out of file descriptors), so the loop does not
+/// spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Runs the ingress until `shutdown` resolves, then drains and flushes.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    if let Err(error) = crate::metrics::install() {
+        tracing::warn!(%error, "metrics recorder not installed; /metrics will answer 503");
+    }
+    let http = http_builder(&config);
+    let health = Arc::new(Health::default());
+    let admin = AdminServer::start(admin_listener, http.clone(), health.clone());
+
+    tokio::pin!(shutdown);
+    // A stop request during startup (a metadata fetch can take seconds) is obeyed at once.
+    let started = tokio::select! {
+        started = startup(&config) => Some(started),
+        () = &mut shutdown => None,
+    };
+    let state = match started {
+        Some(Ok(state)) => Arc::new(state),
+        Some(Err(error)) => {
+            admin.stop().await;
+            return Err(error);
+        }
+        None => {
+            tracing::info!("stopped during startup");
+            admin.stop().await;
+            return Ok(());
+        }
+    };
+    health.set_ready(true);
+    tracing::info!(
+        listen = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+        partitions = state.partitions.partitions(),
+        partners = state.partners.len(),
+        "ingress ready"
+    );
+
+    let graceful = GracefulShutdown::new();
+    let connections = serve_api(listener, &http, &state, &graceful, shutdown).await;
+    health.set_ready(false);
+    drain(&config, graceful, connections, state.sink.clone()).await;
+    admin.stop().await;
+    tracing::info!("ingress stopped");
+    Ok(())
+}
+
+/// Accepts partner connections until `shutdown` resolves, then closes the listener and
+/// hands back the connections still open.
+async fn serve_api(
+    listener: TcpListener,
+    http: &http1::Builder,
+    state: &Arc<AppState>,
+    graceful: &GracefulShutdown,
+    shutdown: impl Future<Output = ()>,
+) -> JoinSet<()> {
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return connections,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    // Responses are small and latency-bound: never hold them for Nagle.
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handler::handle(state, request).await) }
+                    });
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    connections.spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+}
+
+/// Lets in-flight requests finish within the grace period, drops what is left, then
+/// flushes the producer for whatever time the grace period has left (at least a second).
+async fn drain(
+    config: &Config,
+    graceful: GracefulShutdown,
+    mut connections: JoinSet<()>,
+    sink: Arc<dyn EventSink>,
+) {
+    let grace = config.shutdown_grace();
+    let deadline = Instant::now() + grace;
+    tracing::info!(
+        connections = graceful.count(),
+        "shutting down: draining connections"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?grace, "grace period over; dropping open connections");
+    }
+    connections.shutdown().await;
+
+    // Every acknowledged event was already delivered; what is left are records whose
+    // requests timed out. Flushing gives them their best chance to land.
+    let flush_for = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    match tokio::task::spawn_blocking(move || sink.flush(flush_for)).await {
+        Ok(Ok(())) => tracing::info!("producer flushed"),
+        Ok(Err(error)) => tracing::warn!(%error, "producer flush incomplete"),
+        Err(error) => tracing::warn!(%error, "producer flush task failed"),
+    }
+}
+
+/// Everything that must succeed before the API may accept a request.
+async fn startup(config: &Config) -> Result<AppState, Error> {
+    // Configuration is checked before the broker is contacted, so a typo is reported as
+    // such even while the broker is down.
+    let partners = Partners::load(&config.partners_file)?;
+    let overrides: Overrides = config.hot_tenants.parse().map_err(TopicError::Overrides)?;
+    let settings = KafkaSettings {
+        brokers: config.kafka_brokers.clone(),
+        topic: config.bookings_topic.clone(),
+        linger_ms: config.kafka_linger_ms,
+        message_timeout_ms: config.kafka_message_timeout_ms,
+        delivery_budget: config.delivery_budget(),
+    };
+    let sink = Arc::new(KafkaSink::new(&settings).map_err(Error::Producer)?);
+    let timeout = config.metadata_timeout();
+    let metadata_sink = sink.clone();
+    // Metadata fetches block in librdkafka; keep them off the async workers.
+    let partitions =
+        tokio::task::spawn_blocking(move || metadata_sink.partition_map(timeout, overrides))
+            .await
+            .map_err(|e| Error::Startup(e.to_string()))??;
+    let sink: Arc<dyn EventSink> = sink;
+    Ok(AppState {
+        partners,
+        partitions,
+        sink,
+        max_body_bytes: config.max_body_bytes,
+        in_flight: Semaphore::new(config.max_in_flight),
+    })
+}
+
+fn http_builder(config: &Config) -> Arc<http1::Builder> {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout())
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_BUF_BYTES)
+        .keep_alive(true);
+    Arc::new(builder)
+}
+
+/// The admin port's accept loop, running from the first moment of [`run`] to its last.
+struct AdminServer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl AdminServer {
+    fn start(listener: TcpListener, http: Arc<http1::Builder>, health: Arc<Health>) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(serve_admin(listener, http, health, stopped));
+        AdminServer { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Serves the admin port until told to stop. Probes and scrapes are short, so open
+/// admin connections are simply dropped at the end rather than drained.
+async fn serve_admin(
+    listener: TcpListener,
+    http: Arc<http1::Builder>,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut upkeep = tokio::time::interval(METRICS_UPKEEP);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = upkeep.tick() => {
+                if let Some(handle) = crate::metrics::handle() {
+                    handle.run_upkeep();
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let health = health.clone();
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        let response = admin::handle(&health, &request);
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    connections.spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "admin connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "admin accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    connections.shutdown().await;
+}

@@ -1,0 +1,85 @@
+//! A small HTTP/1.1 client for the partner API, with connection reuse and no TLS (load is
+//! sent to loopback only).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+#[derive(Clone)]
+pub struct PartnerClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    base_url: String,
+    bearer: String,
+}
+
+/// One answer from the ingress.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub latency: Duration,
+}
+
+impl PartnerClient {
+    pub fn new(base_url: &str, partner_key: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        PartnerClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            bearer: format!("Bearer {partner_key}"),
+        }
+    }
+
+    /// Sends a mutation with its `Idempotency-Key` and returns the answer; transport errors
+    /// are errors, HTTP statuses are answers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: &str,
+        body: &impl Serialize,
+    ) -> Result<Answer, ClientError> {
+        let json = serde_json::to_vec(body).expect("request bodies always serialize");
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base_url))
+            .header("authorization", &self.bearer)
+            .header("content-type", "application/json")
+            .header("idempotency-key", idempotency_key)
+            .body(Full::new(Bytes::from(json)))
+            .map_err(|e| ClientError(e.to_string()))?;
+        let started = Instant::now();
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ClientError(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError(e.to_string()))?
+            .to_bytes();
+        let latency = started.elapsed();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok(Answer {
+            status,
+            body,
+            latency,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("http request failed: {0}")]
+pub struct ClientError(String);

@@ -1,0 +1,12 @@
+//! Load generation and verification for the booking pipeline.
+//!
+//! [`demo`] pushes a realistic mix of partner traffic through a running ingress and reports
+//! what happened; [`verify`] then checks the consumers' store against every acknowledged
+//! event ([`record`]).
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod demo;
+pub mod record;
+pub mod settle;
+pub mod verify;

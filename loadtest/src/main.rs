@@ -1,0 +1,155 @@
+//! The `loadtest` binary: `demo` pushes a demo load through a running pipeline, `verify`
+//! checks the store against what the demo saw acknowledged.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use loadtest::demo::{self, DemoConfig};
+use loadtest::record::RunRecord;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Load and verification for the booking pipeline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Push a demo load through the running ingress and print what happened.
+    Demo(DemoArgs),
+    /// Check the store against a run's acknowledged events (stop the consumers first).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    #[arg(
+        long,
+        env = "LOADTEST_INGRESS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    ingress_url: String,
+    /// The partner's API key (the local demo partner by default).
+    #[arg(
+        long,
+        env = "LOADTEST_PARTNER_KEY",
+        default_value = "demo-ota-1-secret"
+    )]
+    partner_key: String,
+    #[arg(long, env = "LOADTEST_PARTNER_ID", default_value = "ota-1")]
+    partner_id: String,
+    #[arg(
+        long,
+        env = "LOADTEST_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    redis_url: String,
+    #[arg(long, env = "LOADTEST_BOOKINGS_TOPIC", default_value = "bookings")]
+    bookings_topic: String,
+    /// Creates to send (besides the contention burst).
+    #[arg(long, default_value_t = 3000)]
+    bookings: usize,
+    #[arg(long, default_value_t = 20)]
+    properties: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Creates racing for the contended night.
+    #[arg(long, default_value_t = 200)]
+    contention_requests: usize,
+    /// Rooms on sale on the contended night.
+    #[arg(long, default_value_t = 5)]
+    contention_rooms: u32,
+    /// Seed of the traffic mix; the run id derives from it, so vary it between runs.
+    #[arg(long, env = "LOADTEST_SEED")]
+    seed: Option<u64>,
+    /// How long to wait for the consumers to process the run.
+    #[arg(long, default_value_t = 120)]
+    wait_secs: u64,
+    /// Where to save the run's acknowledged events for `verify`.
+    #[arg(long, default_value = "target/demo-run.json")]
+    record: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// The consumers' store directory.
+    #[arg(long, env = "CONSUMER_STORE_DIR")]
+    store_dir: PathBuf,
+    #[arg(long, default_value = "target/demo-run.json")]
+    record: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let result = match Cli::parse().command {
+        Command::Demo(args) => run_demo(args).await,
+        Command::Verify(args) => run_verify(args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_demo(args: DemoArgs) -> anyhow::Result<bool> {
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let config = DemoConfig {
+        ingress_url: args.ingress_url,
+        partner_key: args.partner_key,
+        partner_id: args.partner_id,
+        redis_url: args.redis_url,
+        bookings_topic: args.bookings_topic,
+        bookings: args.bookings,
+        properties: args.properties,
+        concurrency: args.concurrency,
+        contention_requests: args.contention_requests,
+        contention_rooms: args.contention_rooms,
+        seed,
+        wait: Duration::from_secs(args.wait_secs),
+    };
+    println!(
+        "demo: {} creates over {} properties, {} racing for {} last rooms, {} in flight, seed {seed}",
+        config.bookings,
+        config.properties,
+        config.contention_requests,
+        config.contention_rooms,
+        config.concurrency
+    );
+    let report = demo::run(config).await?;
+    report.record.save(&args.record)?;
+    println!(
+        "run {} (tenant {})",
+        report.record.run_id, report.record.tenant_id
+    );
+    print!("{}", demo::summary(&report));
+    println!("  acknowledged events saved to {}", args.record.display());
+    Ok(report.settled_in.is_some() && report.failed == 0)
+}
+
+fn run_verify(args: VerifyArgs) -> anyhow::Result<bool> {
+    let record = RunRecord::load(&args.record)?;
+    let verdict = loadtest::verify::verify(&args.store_dir, &record)?;
+    println!("{verdict}");
+    Ok(verdict.passed())
+}

@@ -1,0 +1,78 @@
+//! What a consumer decided about an event, as published on `booking-decisions`.
+//!
+//! The decision is the outcome partners wait for: it feeds the booking status projection,
+//! the ingress's synchronous `Prefer: wait` answer and any webhook outbox. It is part of the
+//! contract, so it lives beside the event envelope.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub event_id: Uuid,
+    /// Absent for inventory events, which concern no booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<Uuid>,
+    pub tenant_id: String,
+    pub property_id: String,
+    pub event_type: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectReason>,
+    /// Where the event was read from: the decision for one event is the same however often
+    /// it is replayed.
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A create that got its rooms.
+    Confirmed,
+    /// A modify that got its new rooms.
+    Modified,
+    Cancelled,
+    /// The event changed nothing; `reason` says why.
+    Rejected,
+    AllotmentSet,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Confirmed => "confirmed",
+            Outcome::Modified => "modified",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Rejected => "rejected",
+            Outcome::AllotmentSet => "allotment_set",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// At least one night has fewer free units than the booking asks for.
+    SoldOut,
+    /// No allotment was ever set for this room type on at least one night.
+    UnknownRoomType,
+    /// A modify or cancel for a booking this partition has never confirmed.
+    BookingNotFound,
+    /// A modify or cancel naming another tenant or property than the booking's own.
+    PropertyMismatch,
+    /// A modify of a booking that is cancelled or was rejected.
+    InvalidTransition,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::SoldOut => "sold_out",
+            RejectReason::UnknownRoomType => "unknown_room_type",
+            RejectReason::BookingNotFound => "booking_not_found",
+            RejectReason::PropertyMismatch => "property_mismatch",
+            RejectReason::InvalidTransition => "invalid_transition",
+        }
+    }
+}

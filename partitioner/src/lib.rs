@@ -1,0 +1,24 @@
+//! The contract between the ingress and the consumers, free of I/O.
+//!
+//! Everything both sides must agree on lives here and only here: the versioned event
+//! envelope that travels on the `bookings` topic, the partner-facing request bodies and their
+//! validation, the deterministic booking id, Kafka-compatible key hashing and the partition
+//! map. Keeping it pure means the ingress and every consumer version can be tested against
+//! the same functions, and a change to the wire format is a change to one crate.
+#![forbid(unsafe_code)]
+
+pub mod decision;
+pub mod event;
+pub mod hash;
+pub mod ids;
+pub mod keys;
+pub mod partition_map;
+pub mod request;
+pub mod validate;
+
+pub use decision::{Decision, Outcome, RejectReason};
+pub use event::{Command, DecodeError, Envelope, Event, EventMeta, Money, Stay, SCHEMA_VERSION};
+pub use ids::{booking_id, event_id};
+pub use partition_map::PartitionMap;
+pub use request::{AllotmentRequest, BookingRequest, CancelRequest};
+pub use validate::{FieldError, Invalid};
