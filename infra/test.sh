@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite. The integration tests talk to the real broker and Redis, so this
+# brings the local stack up first (installing what is missing), then checks formatting and
+# lints and runs every test in release mode, sharing the build with the demo.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+"$REPO/infra/stack.sh" up
+cd "$REPO"
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy -D warnings"
+cargo clippy --quiet --release --workspace --all-targets -- -D warnings
+log "cargo test"
+cargo test --release --workspace

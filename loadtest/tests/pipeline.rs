@@ -1,0 +1,379 @@
+//! Whole-pipeline tests: HTTP in, Kafka (tansu), the consumer, the store and Redis out.
+//!
+//! Run with the local stack up (`infra/stack.sh up`); see `support` for the harness.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use consumers::apply::BookingStatus;
+use consumers::store::{PartitionStore, Store};
+use http::{Method, StatusCode};
+use loadtest::client::Answer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::json;
+use support::{Pipeline, TENANT};
+use uuid::Uuid;
+
+const NIGHT: &str = "2030-06-10";
+
+async fn allot(pipeline: &Pipeline, property: &str, from: &str, to: &str, units: u32) -> Answer {
+    let body = json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
+                      "from": from, "to": to, "units": units});
+    let key = format!("allot-{}", Uuid::new_v4());
+    let answer = pipeline
+        .client
+        .send(Method::PUT, "/v1/inventory", &key, &body)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.body);
+    answer
+}
+
+fn stay(property: &str, check_in: &str, check_out: &str, rooms: u32) -> serde_json::Value {
+    json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
+           "check_in": check_in, "check_out": check_out, "rooms": rooms, "guests": rooms,
+           "amount_minor": 20_000, "currency": "EUR"})
+}
+
+fn position(answer: &Answer) -> (i32, i64) {
+    (
+        answer.body["partition"].as_i64().unwrap() as i32,
+        answer.body["offset"].as_i64().unwrap(),
+    )
+}
+
+fn booking_id(answer: &Answer) -> Uuid {
+    answer.body["booking_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Invariants 1, 2 and 5: a 202 names where the event is in Kafka; inventory and bookings
+/// of a property share its partition; the consumer applies them in order into the store
+/// and Redis, and publishes its decisions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_flows_from_http_to_store_redis_and_decisions() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "lisbon-1", "2030-06-09", "2030-06-13", 2).await;
+
+    let created = pipeline
+        .client
+        .send(
+            Method::POST,
+            "/v1/bookings",
+            "create-1",
+            &stay("lisbon-1", "2030-06-10", "2030-06-12", 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = booking_id(&created);
+    let (partition, offset) = position(&created);
+    assert_eq!(
+        position(&allotment).0,
+        partition,
+        "inventory shares the property's partition"
+    );
+    pipeline.settled(partition, offset).await;
+    assert_eq!(
+        pipeline.booking_status(id).await.as_deref(),
+        Some("confirmed")
+    );
+    assert_eq!(pipeline.remaining("lisbon-1", "DBL", NIGHT).await, Some(1));
+    assert_eq!(
+        pipeline.remaining("lisbon-1", "DBL", "2030-06-09").await,
+        Some(2)
+    );
+
+    let modified = pipeline
+        .client
+        .send(
+            Method::POST,
+            &format!("/v1/bookings/{id}/modify"),
+            "modify-1",
+            &stay("lisbon-1", "2030-06-11", "2030-06-13", 2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(modified.status, StatusCode::ACCEPTED, "{:?}", modified.body);
+    assert_eq!(position(&modified).0, partition);
+    pipeline.settled(partition, position(&modified).1).await;
+    assert_eq!(
+        pipeline.remaining("lisbon-1", "DBL", NIGHT).await,
+        Some(2),
+        "night released"
+    );
+    assert_eq!(
+        pipeline.remaining("lisbon-1", "DBL", "2030-06-12").await,
+        Some(0)
+    );
+
+    let cancelled = pipeline
+        .client
+        .send(
+            Method::POST,
+            &format!("/v1/bookings/{id}/cancel"),
+            "cancel-1",
+            &json!({"tenant_id": TENANT, "property_id": "lisbon-1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cancelled.status,
+        StatusCode::ACCEPTED,
+        "{:?}",
+        cancelled.body
+    );
+    pipeline.settled(partition, position(&cancelled).1).await;
+    assert_eq!(
+        pipeline.booking_status(id).await.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        pipeline.remaining("lisbon-1", "DBL", "2030-06-12").await,
+        Some(2)
+    );
+
+    let decisions = read_all(&pipeline.topics.decisions, 4).await;
+    let outcomes: Vec<String> = decisions
+        .iter()
+        .filter_map(|(_, payload)| serde_json::from_slice::<serde_json::Value>(payload).ok())
+        .filter(|d| d["booking_id"] == id.to_string())
+        .map(|d| d["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes, ["confirmed", "modified", "cancelled"]);
+
+    let store = pipeline.stop_consumer().await;
+    let state = store.open(partition).unwrap();
+    let booking = state.booking(id).unwrap().expect("booking in the store");
+    assert_eq!(booking.status, BookingStatus::Cancelled);
+    let offsets: Vec<i64> = booking.history.iter().map(|h| h.offset).collect();
+    assert_eq!(
+        offsets,
+        [offset, position(&modified).1, position(&cancelled).1]
+    );
+    assert_eq!(state.checkpoint().unwrap(), Some(position(&cancelled).1));
+}
+
+/// Invariant 2: many partners racing for the last rooms of a night: exactly as many win as
+/// there are rooms, decided in partition order without locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_rooms_go_to_exactly_as_many_bookings() {
+    const ROOMS: u32 = 3;
+    const RACERS: usize = 40;
+    let mut pipeline = Pipeline::start().await;
+    allot(&pipeline, "porto-9", NIGHT, "2030-06-11", ROOMS).await;
+    let body = stay("porto-9", NIGHT, "2030-06-11", 1);
+    let answers = futures::future::join_all((0..RACERS).map(|i| {
+        let (client, body) = (pipeline.client.clone(), body.clone());
+        async move {
+            client
+                .send(Method::POST, "/v1/bookings", &format!("race-{i}"), &body)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert!(answers.iter().all(|a| a.status == StatusCode::ACCEPTED));
+    let partition = position(&answers[0]).0;
+    let last = answers.iter().map(|a| position(a).1).max().unwrap();
+    pipeline.settled(partition, last).await;
+
+    let mut confirmed = 0;
+    for answer in &answers {
+        match pipeline.booking_status(booking_id(answer)).await.as_deref() {
+            Some("confirmed") => confirmed += 1,
+            Some("rejected") => {}
+            other => panic!("unexpected status {other:?}"),
+        }
+    }
+    assert_eq!(confirmed, ROOMS);
+    assert_eq!(pipeline.remaining("porto-9", "DBL", NIGHT).await, Some(0));
+
+    let store = pipeline.stop_consumer().await;
+    let nights = store.open(partition).unwrap().nights().unwrap();
+    let night = nights
+        .iter()
+        .find(|(id, _)| id.property_id == "porto-9")
+        .unwrap()
+        .1;
+    assert_eq!((night.allotment, night.sold), (ROOMS, ROOMS));
+}
+
+/// Invariant 3: a request resent with the same Idempotency-Key names the same booking and,
+/// though it reaches Kafka twice, is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_request_is_applied_once() {
+    let mut pipeline = Pipeline::start().await;
+    allot(&pipeline, "faro-2", NIGHT, "2030-06-11", 5).await;
+    let body = stay("faro-2", NIGHT, "2030-06-11", 2);
+    let first = pipeline
+        .client
+        .send(Method::POST, "/v1/bookings", "same-key", &body)
+        .await
+        .unwrap();
+    let again = pipeline
+        .client
+        .send(Method::POST, "/v1/bookings", "same-key", &body)
+        .await
+        .unwrap();
+    assert_eq!(booking_id(&first), booking_id(&again));
+    assert_eq!(first.body["event_id"], again.body["event_id"]);
+    let (partition, offset) = position(&again);
+    pipeline.settled(partition, offset).await;
+    assert_eq!(
+        pipeline.remaining("faro-2", "DBL", NIGHT).await,
+        Some(3),
+        "two rooms taken once"
+    );
+
+    let store = pipeline.stop_consumer().await;
+    let booking = store
+        .open(partition)
+        .unwrap()
+        .booking(booking_id(&first))
+        .unwrap()
+        .unwrap();
+    assert_eq!(booking.history.len(), 1);
+}
+
+/// Invariant 7: an event the consumer cannot decode goes to the dead-letter topic with its
+/// reason and source, and the events behind it on the partition are still applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "braga-4", NIGHT, "2030-06-11", 1).await;
+    let (partition, _) = position(&allotment);
+
+    // A well-formed event from a future schema: this build must not guess at it.
+    let mut future_event = partitioner::Envelope::new(
+        partitioner::Command {
+            tenant_id: TENANT.into(),
+            property_id: "braga-4".into(),
+            event: partitioner::Event::CancelBooking {
+                booking_id: Uuid::new_v4(),
+                reason: None,
+            },
+        },
+        partitioner::EventMeta {
+            event_id: Uuid::new_v4(),
+            partner_id: "ota-1".into(),
+            request_id: "r".into(),
+            received_at_ms: 0,
+        },
+    );
+    future_event.schema_version = 99;
+    let poison = future_event.to_json();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            BaseRecord::to(&pipeline.topics.bookings)
+                .partition(partition)
+                .key("acme/braga-4")
+                .payload(&poison),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let created = pipeline
+        .client
+        .send(
+            Method::POST,
+            "/v1/bookings",
+            "after-poison",
+            &stay("braga-4", NIGHT, "2030-06-11", 1),
+        )
+        .await
+        .unwrap();
+    pipeline.settled(partition, position(&created).1).await;
+    assert_eq!(
+        pipeline
+            .booking_status(booking_id(&created))
+            .await
+            .as_deref(),
+        Some("confirmed")
+    );
+
+    let dead = read_all(&pipeline.topics.dlq, 1).await;
+    let (headers, payload) = &dead[0];
+    assert_eq!(payload, &poison);
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("dlq-source-partition"), Some(partition.to_string()));
+    assert_eq!(
+        header("dlq-source-topic"),
+        Some(pipeline.topics.bookings.clone())
+    );
+    assert!(header("dlq-reason")
+        .unwrap()
+        .contains("unknown schema version 99"));
+}
+
+type Record = (Vec<(String, String)>, Vec<u8>);
+
+/// Reads every record of a small topic from the start until `expected` arrived.
+async fn read_all(topic: &str, expected: usize) -> Vec<Record> {
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", support::brokers())
+            .set("group.id", format!("reader-{}", Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            assignment
+                .add_partition_offset(&topic, partition.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut records = Vec::new();
+        let mut seen = HashSet::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while records.len() < expected && std::time::Instant::now() < deadline {
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            if !seen.insert((message.partition(), message.offset())) {
+                continue;
+            }
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push((headers, message.payload().unwrap_or_default().to_vec()));
+        }
+        assert!(
+            records.len() >= expected,
+            "only {} of {expected} records on {topic}",
+            records.len()
+        );
+        records
+    })
+    .await
+    .unwrap()
+}

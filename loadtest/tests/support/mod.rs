@@ -1,0 +1,233 @@
+//! Harness for whole-pipeline tests: the real ingress and the real consumer (their `run`
+//! functions, on port 0) against the running local broker and Redis, each test on topics,
+//! a consumer group and a store directory of its own.
+//!
+//! A missing broker or Redis fails the test with the command that starts them: a skip
+//! would let a green run hide that the pipeline was never exercised.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use consumers::store::embedded::EmbeddedStore;
+use loadtest::client::PartnerClient;
+use redis::AsyncCommands;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "pipeline-test-secret";
+pub const PARTNER: &str = "ota-1";
+pub const PARTITIONS: i32 = 12;
+
+pub fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+fn stack_missing(what: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "{what} unreachable ({error}). Start the local stack with `infra/stack.sh up`, or set \
+         KAFKA_BROKERS / REDIS_URL to running servers."
+    )
+}
+
+pub struct Topics {
+    pub bookings: String,
+    pub decisions: String,
+    pub dlq: String,
+}
+
+/// One running pipeline: ingress, one consumer, their topics and store.
+pub struct Pipeline {
+    pub client: PartnerClient,
+    pub topics: Topics,
+    pub store_dir: tempfile::TempDir,
+    pub redis: redis::aio::MultiplexedConnection,
+    ingress_stop: Option<oneshot::Sender<()>>,
+    ingress: Option<JoinHandle<Result<(), ingress::Error>>>,
+    consumer_stop: Option<oneshot::Sender<()>>,
+    consumer: Option<JoinHandle<Result<(), consumers::Error>>>,
+    _partners: tempfile::NamedTempFile,
+}
+
+impl Pipeline {
+    pub async fn start() -> Pipeline {
+        let redis = redis::Client::open(redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|e| stack_missing("redis", e));
+        let prefix = format!("pipeline-test-{}", uuid::Uuid::new_v4().simple());
+        let topics = Topics {
+            bookings: format!("{prefix}-bookings"),
+            decisions: format!("{prefix}-decisions"),
+            dlq: format!("{prefix}-dlq"),
+        };
+        // Test topics are never deleted: tansu 0.6.0 answers DeleteTopics by deleting every
+        // topic of the cluster. `infra/stack.sh reset` clears them.
+        consumers::topics::ensure_topics(
+            &brokers(),
+            &[
+                (&topics.bookings, PARTITIONS),
+                (&topics.decisions, 3),
+                (&topics.dlq, 3),
+            ],
+            1,
+        )
+        .await
+        .unwrap_or_else(|e| stack_missing("kafka", e));
+
+        let store_dir = tempfile::tempdir().unwrap();
+        let (consumer_stop, stopped) = oneshot::channel::<()>();
+        let consumer_config = consumers::Config {
+            kafka_brokers: brokers(),
+            group_id: format!("{prefix}-group"),
+            bookings_topic: topics.bookings.clone(),
+            decisions_topic: topics.decisions.clone(),
+            dlq_topic: topics.dlq.clone(),
+            store_dir: store_dir.path().to_owned(),
+            redis_url: redis_url(),
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            max_batch: 500,
+            stats_interval_ms: 1000,
+        };
+        let store = EmbeddedStore::new(store_dir.path()).unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let consumer = tokio::spawn(consumers::run(consumer_config, store, admin, None, async {
+            let _ = stopped.await;
+        }));
+
+        let partners = partners_file();
+        let ingress_config = ingress::Config::try_parse_from([
+            "ingress".to_owned(),
+            format!("--partners-file={}", partners.path().display()),
+            format!("--kafka-brokers={}", brokers()),
+            format!("--bookings-topic={}", topics.bookings),
+            // The first record of a fresh idempotent producer waits for its producer id;
+            // these tests are about correctness, not latency.
+            "--delivery-budget-ms=10000".to_owned(),
+        ])
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
+        let (ingress_stop, stopped) = oneshot::channel::<()>();
+        let ingress = tokio::spawn(ingress::run(ingress_config, listener, admin, async {
+            let _ = stopped.await;
+        }));
+        wait_ready(admin_addr, &ingress).await;
+
+        Pipeline {
+            client: PartnerClient::new(&format!("http://{addr}"), SECRET),
+            topics,
+            store_dir,
+            redis,
+            ingress_stop: Some(ingress_stop),
+            ingress: Some(ingress),
+            consumer_stop: Some(consumer_stop),
+            consumer: Some(consumer),
+            _partners: partners,
+        }
+    }
+
+    /// Waits until the consumer has processed `partition` through `offset`, as its Redis
+    /// projection checkpoint shows.
+    pub async fn settled(&mut self, partition: i32, offset: i64) {
+        let key = partitioner::keys::projection_checkpoint(&self.topics.bookings, partition);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let through: Option<i64> = self.redis.get(&key).await.unwrap();
+            if through.is_some_and(|t| t >= offset) {
+                return;
+            }
+            if let Some(consumer) = &self.consumer {
+                assert!(!consumer.is_finished(), "the consumer stopped");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "partition {partition} not processed through offset {offset} within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn booking_status(&mut self, booking_id: uuid::Uuid) -> Option<String> {
+        self.redis
+            .hget(partitioner::keys::booking_status(booking_id), "status")
+            .await
+            .unwrap()
+    }
+
+    pub async fn remaining(&mut self, property: &str, room_type: &str, night: &str) -> Option<u32> {
+        self.redis
+            .hget(
+                partitioner::keys::availability(TENANT, property, room_type),
+                night,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Stops the consumer gracefully so its store files can be opened.
+    pub async fn stop_consumer(&mut self) -> EmbeddedStore {
+        if let Some(stop) = self.consumer_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.consumer.take() {
+            task.await.unwrap().expect("consumer shut down cleanly");
+        }
+        EmbeddedStore::new(self.store_dir.path()).unwrap()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Some(stop) = self.ingress_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.consumer_stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.ingress.take();
+    }
+}
+
+/// The tenant every pipeline test books for; topics are per test, so it can be shared.
+pub const TENANT: &str = "acme";
+
+fn partners_file() -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let json = serde_json::json!({"partners": [
+        {"partner_id": PARTNER, "key_sha256": ingress::auth::sha256_hex(SECRET.as_bytes()),
+         "tenants": ["*"], "scopes": ["bookings:write", "inventory:write"]},
+    ]});
+    file.write_all(json.to_string().as_bytes()).unwrap();
+    file
+}
+
+async fn wait_ready(admin: std::net::SocketAddr, task: &JoinHandle<Result<(), ingress::Error>>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(!task.is_finished(), "ingress exited during startup");
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(admin).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let _ = stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await;
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer).await;
+            if answer.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "ingress not ready within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
