@@ -64,6 +64,9 @@ pub struct Config {
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info,librdkafka=warn")]
+    pub log_filter: String,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -13,12 +13,13 @@ const EXIT_CONFIG: u8 = 64;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn".into()),
-        )
-        .init();
+    match tracing_subscriber::EnvFilter::try_new(&cli.config.log_filter) {
+        Ok(filter) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Err(e) => {
+            eprintln!("error: invalid log filter {:?}: {e}", cli.config.log_filter);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     match cli.command.unwrap_or(Command::Run) {
         Command::EnsureTopics(args) => match consumers::topics::ensure(&cli.config, &args).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,9 @@ use loadtest::record::RunRecord;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "warn")]
+    log_filter: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,12 +92,15 @@ struct VerifyArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    match tracing_subscriber::EnvFilter::try_new(&cli.log_filter) {
+        Ok(filter) => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        Err(e) => {
+            eprintln!("error: invalid log filter {:?}: {e}", cli.log_filter);
+            return ExitCode::from(64);
+        }
+    }
+    let result = match cli.command {
         Command::Demo(args) => run_demo(args).await,
         Command::Verify(args) => run_verify(args),
     };

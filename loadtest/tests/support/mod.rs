@@ -96,6 +96,7 @@ impl Pipeline {
             admin_addr: "127.0.0.1:0".parse().unwrap(),
             max_batch: 500,
             stats_interval_ms: 1000,
+            log_filter: "info".to_owned(),
         };
         let store = EmbeddedStore::new(store_dir.path()).unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
