@@ -26,6 +26,10 @@ pub enum Command {
     Run,
     /// Create the pipeline's topics if missing and check the partition count of existing ones.
     EnsureTopics(TopicsArgs),
+    /// Rewrite every Redis projection from the store (consumers of the store stopped).
+    Rebuild,
+    /// Report every Redis projection that disagrees with the store; exit 1 if any does.
+    Reconcile,
 }
 
 #[derive(Clone, Debug, Args)]

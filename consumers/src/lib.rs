@@ -11,6 +11,7 @@ pub mod admin;
 pub mod apply;
 pub mod config;
 pub mod context;
+pub mod maintenance;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
@@ -35,6 +36,10 @@ use outbox::Outbox;
 use pipeline::Pipeline;
 use projection::Projections;
 use store::{Store, StoreError};
+
+/// How often owned partitions' projections are compared with the store, so they recover
+/// from a Redis outage or data loss even without new events.
+const PROJECTION_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -74,7 +79,7 @@ pub async fn run<S: Store>(
         )
         .create_with_context(context)?;
     consumer.subscribe(&[&topic])?;
-    let mut projections = Projections::connect(&config.redis_url, &topic).await?;
+    let mut projections = Projections::new(&config.redis_url, &topic)?;
     let outbox = Outbox::new(
         &config.kafka_brokers,
         &topic,
@@ -94,12 +99,19 @@ pub async fn run<S: Store>(
         topic: &topic,
     };
     let mut batches = pipeline::batches(&consumer, config.max_batch);
+    let mut refresh = tokio::time::interval(PROJECTION_REFRESH);
     tokio::pin!(shutdown);
     let result = loop {
         let batch = tokio::select! {
             biased;
             () = &mut shutdown => break Ok(()),
             batch = batches.next() => batch,
+            _ = refresh.tick() => {
+                if let Err(e) = pipeline.refresh_projections().await {
+                    break Err(e);
+                }
+                continue;
+            }
         };
         let Some(batch) = batch else { break Ok(()) };
         if let Err(e) = pipeline.process(batch).await {

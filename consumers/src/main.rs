@@ -29,6 +29,33 @@ async fn main() -> ExitCode {
             }
         },
         Command::Run => run(cli.config).await,
+        Command::Rebuild => match consumers::maintenance::rebuild(&cli.config).await {
+            Ok(partitions) => {
+                println!("rebuilt the projections of {partitions} partitions");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!(error = %e, "rebuild failed");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Reconcile => match consumers::maintenance::reconcile(&cli.config).await {
+            Ok(mismatches) if mismatches.is_empty() => {
+                println!("projections match the store");
+                ExitCode::SUCCESS
+            }
+            Ok(mismatches) => {
+                for mismatch in &mismatches {
+                    println!("{mismatch}");
+                }
+                println!("{} projections disagree with the store", mismatches.len());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                error!(error = %e, "reconcile failed");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

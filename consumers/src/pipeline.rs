@@ -22,7 +22,7 @@ use crate::apply::Effects;
 use crate::context::{OwnedPartitions, OwnershipContext};
 use crate::metrics;
 use crate::outbox::{DeadLetter, Outbox};
-use crate::projection::Projections;
+use crate::projection::{Projections, Snapshot};
 use crate::store::{PartitionStore, Store, StoreError};
 
 /// How long to wait for a previous owner to release a partition's state before giving up.
@@ -64,8 +64,13 @@ impl<S: Store> Pipeline<'_, S> {
                 .record(started.elapsed().as_secs_f64());
             ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
             record_latency(&batch.events);
+            let snapshot = if self.projections.needs_snapshot(partition) {
+                Some(self.snapshot(partition)?)
+            } else {
+                None
+            };
             self.projections
-                .write(partition, batch.through, &effects)
+                .write(partition, batch.through, &effects, snapshot)
                 .await;
             decisions.extend(effects.into_iter().map(|e| e.decision));
             dead.extend(batch.dead);
@@ -158,9 +163,44 @@ impl<S: Store> Pipeline<'_, S> {
         Ok(result.applied)
     }
 
+    /// Between batches: finds owned partitions whose projections differ from the store
+    /// and rebuilds them, so projections recover even where no new events arrive.
+    pub async fn refresh_projections(&mut self) -> Result<(), StoreError> {
+        let checkpoints = {
+            let owned = self.owned.lock().expect("ownership lock poisoned");
+            let mut checkpoints = Vec::with_capacity(owned.len());
+            for (partition, store) in owned.iter() {
+                checkpoints.push((*partition, store.checkpoint()?));
+            }
+            checkpoints
+        };
+        self.projections.check(&checkpoints).await;
+        let owned: Vec<i32> = checkpoints.iter().map(|(p, _)| *p).collect();
+        for partition in self.projections.stale_among(&owned) {
+            if !self.projections.needs_snapshot(partition) {
+                break;
+            }
+            let snapshot = self.snapshot(partition)?;
+            let through = snapshot.checkpoint.unwrap_or(-1);
+            self.projections
+                .write(partition, through, &[], Some(snapshot))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Reads what a projection rebuild of `partition` needs from its store.
+    fn snapshot(&self, partition: i32) -> Result<Snapshot, StoreError> {
+        let owned = self.owned.lock().expect("ownership lock poisoned");
+        let store = owned
+            .get(&partition)
+            .expect("opened before its first batch");
+        tokio::task::block_in_place(|| Snapshot::read(store))
+    }
+
     /// Opens a partition's state on its first batch after assignment, waiting for a
     /// previous owner (another process, mid-rebalance) to let go of it.
-    async fn ensure_open(&self, partition: i32) -> Result<(), StoreError> {
+    async fn ensure_open(&mut self, partition: i32) -> Result<(), StoreError> {
         if self
             .owned
             .lock()
@@ -175,9 +215,12 @@ impl<S: Store> Pipeline<'_, S> {
                 Ok(opened) => {
                     let checkpoint = opened.checkpoint()?;
                     info!(partition, ?checkpoint, "took ownership of partition");
-                    let mut owned = self.owned.lock().expect("ownership lock poisoned");
-                    owned.insert(partition, opened);
-                    ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(owned.len() as f64);
+                    {
+                        let mut owned = self.owned.lock().expect("ownership lock poisoned");
+                        owned.insert(partition, opened);
+                        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(owned.len() as f64);
+                    }
+                    self.projections.check(&[(partition, checkpoint)]).await;
                     return Ok(());
                 }
                 Err(StoreError::Locked { .. }) if Instant::now() < deadline => {

@@ -1,47 +1,188 @@
 //! Redis projections: remaining units per night and booking status, served by the ingress.
 //!
 //! Redis holds derived data only. Every write carries absolute values (never increments)
-//! and the batch's source offset, so replaying an event rewrites the same value, and a
-//! lost Redis loses nothing the store does not have. A batch's projection writes go out in
-//! one pipelined `MULTI`, so a reader never sees half a batch.
+//! and the source offset (the partition's projection checkpoint), so replaying an event
+//! rewrites the same value, and a lost Redis loses nothing the store does not have. A
+//! batch's writes go out in one pipelined `MULTI`, so a reader never sees half a batch.
+//!
+//! When Redis is unreachable the consumer keeps committing to the store and marks the
+//! affected partitions stale; once Redis answers again, each stale partition is rebuilt
+//! from the store, which is the truth. A partition is also rebuilt when its new owner finds
+//! that the projections lag behind the store (the previous owner stopped between the two).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use partitioner::keys;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
 use tracing::{error, info};
 
 use crate::apply::{Booking, Effects, Night, NightId};
 use crate::metrics;
+use crate::store::{PartitionStore, StoreError};
+
+/// Commands per pipeline when a whole partition is rewritten.
+const REBUILD_CHUNK: usize = 1000;
+/// While Redis is down, how long batches skip it before the next attempt, so an outage
+/// does not add a connection timeout to every batch.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Everything a partition's projections derive from, read from its store in one go.
+pub struct Snapshot {
+    pub nights: Vec<(NightId, Night)>,
+    pub bookings: Vec<Booking>,
+    pub checkpoint: Option<i64>,
+}
+
+impl Snapshot {
+    pub fn read<P: PartitionStore>(store: &P) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            nights: store.nights()?,
+            bookings: store.bookings()?,
+            checkpoint: store.checkpoint()?,
+        })
+    }
+}
 
 pub struct Projections {
-    redis: ConnectionManager,
+    client: redis::Client,
+    /// Connected lazily, so a consumer starts and commits to the store while Redis is down.
+    redis: Option<ConnectionManager>,
     topic: String,
-    /// Whether the last write failed; used to log an outage once, not once per batch.
-    stale: bool,
+    /// Partitions whose projections missed writes and must be rebuilt from the store.
+    stale: BTreeSet<i32>,
+    /// Set while Redis is failing: when to try it again. Also makes an outage log once.
+    down_until: Option<Instant>,
 }
 
 impl Projections {
-    pub async fn connect(url: &str, topic: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        // The manager reconnects by itself after Redis restarts.
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(2)));
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+    pub fn new(url: &str, topic: &str) -> Result<Self, redis::RedisError> {
         Ok(Projections {
-            redis,
+            client: redis::Client::open(url)?,
+            redis: None,
             topic: topic.to_owned(),
-            stale: false,
+            stale: BTreeSet::new(),
+            down_until: None,
         })
     }
 
-    /// Writes the effects of one partition's batch and its checkpoint. A failure is logged
-    /// and counted but not returned: the store already holds the truth, and consumers must
-    /// keep committing while Redis is away.
-    pub async fn write(&mut self, partition: i32, through: i64, effects: &[Effects]) {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+    async fn connection(&mut self) -> Result<&mut ConnectionManager, redis::RedisError> {
+        if self.redis.is_none() {
+            // The manager reconnects by itself once it has connected the first time.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)));
+            let manager = ConnectionManager::new_with_config(self.client.clone(), config).await?;
+            self.redis = Some(manager);
+        }
+        Ok(self.redis.as_mut().expect("connected just above"))
+    }
+
+    /// Whether the next write of `partition` is a rebuild, which needs a [`Snapshot`].
+    pub fn needs_snapshot(&self, partition: i32) -> bool {
+        self.stale.contains(&partition) && !self.resting()
+    }
+
+    /// True while Redis is down and the retry pause has not passed.
+    fn resting(&self) -> bool {
+        self.down_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Marks stale every partition whose projection checkpoint differs from its store
+    /// checkpoint: the previous owner stopped between store and Redis, or Redis lost its
+    /// data. Called when a partition is taken and periodically, so a partition without
+    /// traffic still recovers.
+    pub async fn check(&mut self, checkpoints: &[(i32, Option<i64>)]) {
+        if checkpoints.is_empty() || self.resting() {
+            return;
+        }
+        let keys: Vec<String> = checkpoints
+            .iter()
+            .map(|(p, _)| keys::projection_checkpoint(&self.topic, *p))
+            .collect();
+        let projected: Result<Vec<Option<i64>>, _> = match self.connection().await {
+            Ok(redis) => redis::cmd("MGET").arg(&keys).query_async(redis).await,
+            Err(e) => Err(e),
+        };
+        match projected {
+            Ok(projected) => {
+                for ((partition, store), projected) in checkpoints.iter().zip(projected) {
+                    if projected != *store && self.stale.insert(*partition) {
+                        info!(
+                            partition,
+                            ?projected,
+                            ?store,
+                            "projections differ from the store; rebuilding"
+                        );
+                    }
+                }
+                ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
+            }
+            Err(e) => self.failed(checkpoints[0].0, &e),
+        }
+    }
+
+    /// Stale partitions among `owned`.
+    pub fn stale_among(&self, owned: &[i32]) -> Vec<i32> {
+        owned
+            .iter()
+            .copied()
+            .filter(|p| self.stale.contains(p))
+            .collect()
+    }
+
+    /// Writes the effects of one partition's batch and its checkpoint or, when the
+    /// partition is stale and `snapshot` is given, rebuilds it. A failure is logged and
+    /// counted, not returned: the store holds the truth and consumers must keep committing
+    /// while Redis is away.
+    pub async fn write(
+        &mut self,
+        partition: i32,
+        through: i64,
+        effects: &[Effects],
+        snapshot: Option<Snapshot>,
+    ) {
+        if self.resting() {
+            self.stale.insert(partition);
+            return;
+        }
+        let result = match snapshot {
+            Some(snapshot) => self.rebuild(partition, &snapshot).await,
+            // A stale partition is only rewritten whole; a partial write would hide that.
+            None if self.stale.contains(&partition) => return,
+            None => self.write_effects(partition, through, effects).await,
+        };
+        match result {
+            Ok(()) => {
+                if self.stale.remove(&partition) {
+                    info!(partition, "projections rebuilt from the store");
+                }
+                if self.down_until.take().is_some() {
+                    info!("redis is back: projections are written again");
+                }
+                ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
+            }
+            Err(e) => self.failed(partition, &e),
+        }
+    }
+
+    fn failed(&mut self, partition: i32, e: &redis::RedisError) {
+        ::metrics::counter!(metrics::PROJECTION_ERRORS).increment(1);
+        self.stale.insert(partition);
+        ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
+        if self.down_until.is_none() {
+            error!(error = %e, partition, "redis unavailable: projections are stale until it returns; the store keeps committing");
+        }
+        self.down_until = Some(Instant::now() + RETRY_AFTER);
+    }
+
+    async fn write_effects(
+        &mut self,
+        partition: i32,
+        through: i64,
+        effects: &[Effects],
+    ) -> Result<(), redis::RedisError> {
         // Only the last value of each night and booking in the batch matters.
         let mut nights: BTreeMap<&NightId, Night> = BTreeMap::new();
         let mut bookings: BTreeMap<uuid::Uuid, &Booking> = BTreeMap::new();
@@ -53,41 +194,112 @@ impl Projections {
                 bookings.insert(booking.booking_id, booking);
             }
         }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
         for (id, night) in nights {
-            pipe.hset(
-                keys::availability(&id.tenant_id, &id.property_id, &id.room_type),
-                id.night.to_string(),
-                night.remaining(),
-            )
-            .ignore();
+            add_night(&mut pipe, id, night);
         }
         for booking in bookings.values() {
-            pipe.hset_multiple(
-                keys::booking_status(booking.booking_id),
-                &booking_fields(booking, partition),
-            )
-            .ignore();
+            add_booking(&mut pipe, booking, partition);
         }
         pipe.set(keys::projection_checkpoint(&self.topic, partition), through)
             .ignore();
-        match pipe.query_async::<()>(&mut self.redis).await {
-            Ok(()) => {
-                if self.stale {
-                    info!("redis is back: projections are written again");
-                    self.stale = false;
-                    ::metrics::gauge!(metrics::PROJECTION_STALE).set(0.0);
-                }
-            }
-            Err(e) => {
-                ::metrics::counter!(metrics::PROJECTION_ERRORS).increment(1);
-                if !self.stale {
-                    error!(error = %e, partition, "redis unavailable: projections are stale until it returns and they are rebuilt");
-                    self.stale = true;
-                    ::metrics::gauge!(metrics::PROJECTION_STALE).set(1.0);
-                }
+        pipe.query_async::<()>(self.connection().await?).await
+    }
+
+    /// Rewrites every projection of a partition from a store snapshot, then its
+    /// checkpoint.
+    pub async fn rebuild(
+        &mut self,
+        partition: i32,
+        snapshot: &Snapshot,
+    ) -> Result<(), redis::RedisError> {
+        let topic = self.topic.clone();
+        let redis = self.connection().await?;
+        let mut pipe = redis::pipe();
+        let mut queued = 0;
+        for (id, night) in &snapshot.nights {
+            add_night(&mut pipe, id, *night);
+            queued += 1;
+            if queued % REBUILD_CHUNK == 0 {
+                pipe.query_async::<()>(&mut *redis).await?;
+                pipe = redis::pipe();
             }
         }
+        for booking in &snapshot.bookings {
+            add_booking(&mut pipe, booking, partition);
+            queued += 1;
+            if queued % REBUILD_CHUNK == 0 {
+                pipe.query_async::<()>(&mut *redis).await?;
+                pipe = redis::pipe();
+            }
+        }
+        // The checkpoint goes last: until it is written, the partition reads as behind.
+        if let Some(checkpoint) = snapshot.checkpoint {
+            pipe.set(keys::projection_checkpoint(&topic, partition), checkpoint)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut *redis).await?;
+        Ok(())
     }
+
+    /// Compares a partition's projections with the store; returns one line per mismatch.
+    pub async fn reconcile(
+        &mut self,
+        partition: i32,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<String>, redis::RedisError> {
+        let topic = self.topic.clone();
+        let redis = self.connection().await?;
+        let mut mismatches = Vec::new();
+        let key = keys::projection_checkpoint(&topic, partition);
+        let projected: Option<i64> = redis.get(&key).await?;
+        if projected != snapshot.checkpoint {
+            mismatches.push(format!(
+                "{key}: projected {projected:?}, store {:?}",
+                snapshot.checkpoint
+            ));
+        }
+        for (id, night) in &snapshot.nights {
+            let key = keys::availability(&id.tenant_id, &id.property_id, &id.room_type);
+            let projected: Option<u32> = redis.hget(&key, id.night.to_string()).await?;
+            if projected != Some(night.remaining()) {
+                mismatches.push(format!(
+                    "{key} {}: projected {projected:?}, store {}",
+                    id.night,
+                    night.remaining()
+                ));
+            }
+        }
+        for booking in &snapshot.bookings {
+            let key = keys::booking_status(booking.booking_id);
+            let status: Option<String> = redis.hget(&key, "status").await?;
+            if status.as_deref() != Some(booking.status.as_str()) {
+                mismatches.push(format!(
+                    "{key}: projected {status:?}, store {}",
+                    booking.status.as_str()
+                ));
+            }
+        }
+        Ok(mismatches)
+    }
+}
+
+fn add_night(pipe: &mut redis::Pipeline, id: &NightId, night: Night) {
+    pipe.hset(
+        keys::availability(&id.tenant_id, &id.property_id, &id.room_type),
+        id.night.to_string(),
+        night.remaining(),
+    )
+    .ignore();
+}
+
+fn add_booking(pipe: &mut redis::Pipeline, booking: &Booking, partition: i32) {
+    pipe.hset_multiple(
+        keys::booking_status(booking.booking_id),
+        &booking_fields(booking, partition),
+    )
+    .ignore();
 }
 
 fn booking_fields(booking: &Booking, partition: i32) -> Vec<(&'static str, String)> {

@@ -1,0 +1,432 @@
+//! Fault tests with the real `consumer` binary: kill -9 and restart, a second process
+//! joining the group, and a Redis outage. Events are produced straight to Kafka (the
+//! running local broker; `infra/stack.sh up`), on topics of each test's own.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use consumers::apply::BookingStatus;
+use consumers::store::embedded::EmbeddedStore;
+use consumers::store::{PartitionStore, Store};
+use partitioner::{Command as EventCommand, Envelope, Event, EventMeta, Money, PartitionMap, Stay};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use redis::AsyncCommands;
+use uuid::Uuid;
+
+const PARTITIONS: i32 = 6;
+const TENANT: &str = "acme";
+
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One test's topics, store directory and Redis.
+struct Setup {
+    prefix: String,
+    store_dir: tempfile::TempDir,
+    redis_url: String,
+    map: PartitionMap,
+    producer: FutureProducer,
+    /// Highest offset produced per partition.
+    produced: BTreeMap<i32, i64>,
+    /// Booking id of every create produced.
+    creates: Vec<Uuid>,
+}
+
+impl Setup {
+    async fn new(redis_url: &str) -> Setup {
+        let prefix = format!("faults-{}", Uuid::new_v4().simple());
+        consumers::topics::ensure_topics(
+            &brokers(),
+            &[
+                (&format!("{prefix}-bookings"), PARTITIONS),
+                (&format!("{prefix}-decisions"), 1),
+                (&format!("{prefix}-dlq"), 1),
+            ],
+            1,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("kafka unreachable ({e}); start it with `infra/stack.sh up`"));
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()
+            .unwrap();
+        Setup {
+            prefix,
+            store_dir: tempfile::tempdir().unwrap(),
+            redis_url: redis_url.to_owned(),
+            map: PartitionMap::parse(PARTITIONS as u32, "").unwrap(),
+            producer,
+            produced: BTreeMap::new(),
+            creates: Vec::new(),
+        }
+    }
+
+    fn bookings_topic(&self) -> String {
+        format!("{}-bookings", self.prefix)
+    }
+
+    async fn publish(&mut self, property: &str, event: Event) {
+        let envelope = Envelope::new(
+            EventCommand {
+                tenant_id: TENANT.into(),
+                property_id: property.into(),
+                event,
+            },
+            EventMeta {
+                event_id: Uuid::new_v4(),
+                partner_id: "ota-1".into(),
+                request_id: "test".into(),
+                received_at_ms: 0,
+            },
+        );
+        if let Event::CreateBooking { booking_id, .. } = &envelope.event {
+            self.creates.push(*booking_id);
+        }
+        let partition = self.map.partition(TENANT, property) as i32;
+        let payload = envelope.to_json();
+        let key = format!("{TENANT}/{property}");
+        let topic = self.bookings_topic();
+        let record = FutureRecord::to(&topic)
+            .partition(partition)
+            .key(&key)
+            .payload(&payload);
+        let (partition, offset) = self
+            .producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map(|d| (d.partition, d.offset))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let top = self.produced.entry(partition).or_insert(-1);
+        *top = (*top).max(offset);
+    }
+
+    /// Allotments for `properties`, then `creates` bookings spread over them.
+    async fn publish_load(&mut self, round: usize, properties: usize, creates: usize) {
+        let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
+        if round == 0 {
+            for p in 0..properties {
+                let event = Event::SetAllotment {
+                    room_type: "DBL".into(),
+                    from: night,
+                    to: night + chrono::Days::new(5),
+                    units: 40,
+                };
+                self.publish(&format!("p{p}"), event).await;
+            }
+        }
+        for i in 0..creates {
+            let check_in = night + chrono::Days::new((i % 3) as u64);
+            let event = Event::CreateBooking {
+                booking_id: Uuid::new_v4(),
+                stay: Stay {
+                    room_type: "DBL".into(),
+                    check_in,
+                    check_out: check_in + chrono::Days::new(2),
+                    rooms: 1,
+                    guests: 1,
+                },
+                price: Money {
+                    amount_minor: 100,
+                    currency: "EUR".into(),
+                },
+                guest_name: None,
+            };
+            self.publish(&format!("p{}", i % properties), event).await;
+        }
+    }
+
+    fn spawn(&self, name: &str) -> Consumer {
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log =
+            std::fs::File::create(self.store_dir.path().with_extension(format!("{name}.log")))
+                .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_consumer"))
+            .env("CONSUMER_KAFKA_BROKERS", brokers())
+            .env("CONSUMER_GROUP_ID", format!("{}-group", self.prefix))
+            .env("CONSUMER_BOOKINGS_TOPIC", self.bookings_topic())
+            .env(
+                "CONSUMER_DECISIONS_TOPIC",
+                format!("{}-decisions", self.prefix),
+            )
+            .env("CONSUMER_DLQ_TOPIC", format!("{}-dlq", self.prefix))
+            .env("CONSUMER_STORE_DIR", self.store_dir.path())
+            .env("CONSUMER_REDIS_URL", &self.redis_url)
+            .env("CONSUMER_ADMIN_ADDR", admin.to_string())
+            .env("CONSUMER_MAX_BATCH", "100")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Consumer { child, admin }
+    }
+
+    /// Waits until every partition's projections reflect everything produced.
+    async fn wait_projected(&self, within: Duration) {
+        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            // Reconnect each round: the Redis under test may be (re)starting.
+            let mut redis = client.get_multiplexed_async_connection().await.ok();
+            let mut behind = Vec::new();
+            for (partition, top) in &self.produced {
+                let key =
+                    partitioner::keys::projection_checkpoint(&self.bookings_topic(), *partition);
+                let through: Option<i64> = match redis.as_mut() {
+                    Some(redis) => redis.get(key).await.unwrap_or(None),
+                    None => None,
+                };
+                if through.is_none_or(|t| t < *top) {
+                    behind.push((*partition, through, *top));
+                }
+            }
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "partitions behind (partition, projected, produced): {behind:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// With every consumer stopped: each create is in the store exactly once, applied once,
+    /// and no night is oversold.
+    fn verify_store(&self) {
+        let store = EmbeddedStore::new(self.store_dir.path()).unwrap();
+        let mut found: BTreeMap<Uuid, usize> = BTreeMap::new();
+        for partition in store.partitions().unwrap() {
+            let state = store.open(partition).unwrap();
+            assert_eq!(
+                state.checkpoint().unwrap(),
+                self.produced.get(&partition).copied()
+            );
+            for booking in state.bookings().unwrap() {
+                assert_eq!(
+                    booking.history.len(),
+                    1,
+                    "applied more than once: {booking:?}"
+                );
+                *found.entry(booking.booking_id).or_default() += 1;
+            }
+            let mut sold: BTreeMap<_, u32> = BTreeMap::new();
+            for booking in state.bookings().unwrap() {
+                if booking.status == BookingStatus::Confirmed {
+                    for night in booking.stay.nights() {
+                        *sold
+                            .entry((booking.property_id.clone(), night))
+                            .or_default() += 1;
+                    }
+                }
+            }
+            for (id, night) in state.nights().unwrap() {
+                assert!(night.sold <= night.allotment, "oversold {id:?}");
+                assert_eq!(
+                    night.sold,
+                    sold.get(&(id.property_id.clone(), id.night))
+                        .copied()
+                        .unwrap_or(0)
+                );
+            }
+        }
+        for id in &self.creates {
+            assert_eq!(found.get(id), Some(&1), "booking {id} lost or duplicated");
+        }
+        assert_eq!(found.len(), self.creates.len());
+    }
+}
+
+struct Consumer {
+    child: Child,
+    admin: SocketAddr,
+}
+
+impl Consumer {
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(&mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "consumer exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consumer did not stop within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The value of `consumer_owned_partitions` on the admin port.
+    async fn owned_partitions(&self) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut stream) = tokio::net::TcpStream::connect(self.admin).await else {
+            return 0.0;
+        };
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("consumer_owned_partitions "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shared_redis() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice() {
+    let mut setup = Setup::new(&shared_redis()).await;
+    setup.publish_load(0, 12, 300).await;
+    let mut first = setup.spawn("first");
+    // Let it get some way in, then kill it without warning, mid-stream.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    setup.publish_load(1, 12, 300).await;
+    first.kill9();
+    setup.publish_load(2, 12, 300).await;
+    let mut second = setup.spawn("restarted");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    second.stop();
+    setup.verify_store();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_takes_over_partitions_and_both_progress() {
+    let mut setup = Setup::new(&shared_redis()).await;
+    setup.publish_load(0, 12, 200).await;
+    let mut first = setup.spawn("first");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    let mut second = setup.spawn("second");
+    // The group rebalances: partitions move to the second process and its store files
+    // are handed over by the first (file locks released on revoke).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        setup.publish_load(1, 12, 24).await;
+        let (a, b) = (
+            first.owned_partitions().await,
+            second.owned_partitions().await,
+        );
+        if a > 0.0 && b > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "partitions never split: first {a}, second {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    setup.publish_load(1, 12, 200).await;
+    setup.wait_projected(Duration::from_secs(60)).await;
+    assert!(first.alive() && second.alive());
+    first.stop();
+    second.stop();
+    setup.verify_store();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_loses_no_booking_and_projections_recover() {
+    // A Redis of this test's own: stopping the shared one would break other tests.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let start_redis = |dir: &Path| {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (infra/stack.sh up installs it)")
+    };
+    let mut redis = start_redis(dir.path());
+    let redis_url = format!("redis://127.0.0.1:{port}/");
+    let mut setup = Setup::new(&redis_url).await;
+    setup.publish_load(0, 12, 100).await;
+    let mut consumer = setup.spawn("outage");
+    setup.wait_projected(Duration::from_secs(60)).await;
+
+    // Redis dies and comes back empty; bookings keep flowing meanwhile.
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    setup.publish_load(1, 12, 200).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        consumer.alive(),
+        "the consumer must ride out a Redis outage"
+    );
+    let mut redis = start_redis(dir.path());
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    setup.verify_store();
+
+    let config = consumers::Config {
+        kafka_brokers: brokers(),
+        group_id: String::new(),
+        bookings_topic: setup.bookings_topic(),
+        decisions_topic: String::new(),
+        dlq_topic: String::new(),
+        store_dir: setup.store_dir.path().to_owned(),
+        redis_url: redis_url.clone(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        max_batch: 1,
+        stats_interval_ms: 1000,
+        log_filter: String::new(),
+    };
+    let mismatches = consumers::maintenance::reconcile(&config).await.unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+    redis.kill().unwrap();
+    let _ = redis.wait();
+}
