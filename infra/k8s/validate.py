@@ -9,7 +9,7 @@ For each of base, overlays/dev and overlays/prod:
   3. validate the KEDA ScaledObject against the schema of KEDA's CRD as packaged by
      cloudcoil.models.keda (PyPI), made strict (no unknown fields) here;
   4. check what no schema can: every setting of ingress/src/config.rs and
-     consumers/src/config.rs is in its ConfigMap; probes hit /healthz and /readyz on the
+     consumers/src/config.rs is in its ConfigMap, and nothing else is; probes hit /healthz and /readyz on the
      admin port the ConfigMap makes the binary listen on (not loopback); the KEDA trigger
      names the consumer's group, topic and brokers and maxReplicaCount equals the
      bookings partition count; every ConfigMap, claim, scale target and PDB selector
@@ -93,9 +93,11 @@ def semantic_checks(docs):
         if name not in configmaps:
             errors.append(f"ConfigMap {name} is missing")
             continue
-        missing = env_settings(source) - set(configmaps[name].get("data", {}))
-        if missing:
-            errors.append(f"ConfigMap {name} lacks {sorted(missing)} from {source.relative_to(REPO)}")
+        settings, data = env_settings(source), set(configmaps[name].get("data", {}))
+        if settings - data:
+            errors.append(f"ConfigMap {name} lacks {sorted(settings - data)} from {source.relative_to(REPO)}")
+        if data - settings:
+            errors.append(f"ConfigMap {name} sets {sorted(data - settings)}, which the binary never reads")
 
     pod_specs = [(f"Deployment/{n}", d["spec"]["template"]) for n, d in deployments.items()]
     pod_specs += [(f"Job/{n}", d["spec"]["template"]) for n, d in by_kind(docs, "Job").items()]
