@@ -82,6 +82,10 @@ k8s_manifests() {
   PATH="$VENV/bin:$PATH" "$VENV/bin/python" "$REPO/infra/k8s/validate.py" --kubernetes-version "$K8S_VERSION"
 }
 
+config_reference() {
+  "$REPO/infra/config-reference.sh" --check
+}
+
 install_promtool
 install_python_tools
 install_kubectl
@@ -89,6 +93,11 @@ check "prometheus config, rules and rule unit tests" prometheus_checks
 check "dashboard and rule metric names" metric_names
 [[ -f "$REPO/infra/compose/docker-compose.yml" ]] && check "docker compose config" compose_config
 [[ -f "$REPO/infra/k8s/validate.py" ]] && check "kubernetes and KEDA manifests" k8s_manifests
+if [[ -x "$BIN_DIR/ingress" && -x "$BIN_DIR/consumer" ]]; then
+  check "configuration reference in docs/OPERATIONS.md matches --help" config_reference
+else
+  log "skipped: configuration reference check (no release binaries in $BIN_DIR; cargo build --release builds them)"
+fi
 
 if ((${#failures[@]})); then
   log "failed: ${failures[*]}"
