@@ -5,8 +5,9 @@
 # own state directory), the ingress and a consumer with their own API and admin ports,
 # pushes a small demo load through them so the metrics get recorded, then runs
 # infra/check-metrics.py --scrape against both admin ports, and stops everything it
-# started (by recorded PID). The default ports differ from the demo's, so this can run
-# while a demo stack is up. Extra arguments go to check-metrics.py (e.g. --strict).
+# started (by recorded PID). Ports are free ones chosen at start (or KAFKA_PORT,
+# REDIS_PORT, API_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), so this can run beside a
+# demo stack. Extra arguments go to check-metrics.py (e.g. --strict).
 #
 #   infra/check-metrics-live.sh
 set -euo pipefail
@@ -17,10 +18,12 @@ if [[ -z "${BOOKING_STATE_DIR:-}" ]]; then
   OWN_STATE="$(mktemp -d /tmp/booking-metrics.XXXXXX)"
   export BOOKING_STATE_DIR="$OWN_STATE"
 fi
-export KAFKA_PORT="${KAFKA_PORT:-19092}" REDIS_PORT="${REDIS_PORT:-16379}"
-API_PORT="${API_PORT:-18080}"
-INGRESS_ADMIN="127.0.0.1:${INGRESS_ADMIN_PORT:-19080}"
-CONSUMER_ADMIN="127.0.0.1:${CONSUMER_ADMIN_PORT:-19081}"
+# Free ports picked by the kernel unless given, so nothing else on the machine is disturbed.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export KAFKA_PORT="${KAFKA_PORT:-$(free_port)}" REDIS_PORT="${REDIS_PORT:-$(free_port)}"
+API_PORT="${API_PORT:-$(free_port)}"
+INGRESS_ADMIN="127.0.0.1:${INGRESS_ADMIN_PORT:-$(free_port)}"
+CONSUMER_ADMIN="127.0.0.1:${CONSUMER_ADMIN_PORT:-$(free_port)}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[metrics-live] %s\n' "$*" >&2; }
 

@@ -62,16 +62,24 @@ def declared_metrics():
 
 
 def scraped_metrics(url):
-    """Sample names on a Prometheus text exposition page."""
+    """Sample names on a Prometheus text exposition page, and (name, le) of its buckets."""
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
-    names = set()
+    names, buckets = set(), set()
     for line in text.splitlines():
         if line and not line.startswith("#"):
             match = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line)
             if match:
                 names.add(match.group(0))
-    return names
+            bucket = re.match(r'(\w+_bucket)\{[^}]*\ble="([^"]+)"', line)
+            if bucket:
+                buckets.add(bucket.groups())
+    return names, buckets
+
+
+def bucket_references(expr):
+    """(histogram_bucket, le) pairs an expression selects by an exact `le` matcher."""
+    return set(re.findall(r'(\w+_bucket)\{[^}]*\ble="([^"]+)"', expr))
 
 
 def metric_names(expr):
@@ -149,23 +157,26 @@ def dashboard_references(paths):
     refs = []
 
     def walk(node, where):
+        """`where` names the file and the innermost panel or variable seen so far."""
         if isinstance(node, dict):
             if node.get("type") in ("datasource", "custom", "constant", "interval", "textbox"):
                 return  # template variables whose `query` is not PromQL
-            title = node.get("title") or node.get("name") or where
+            label = node.get("title") or node.get("name")
+            here = f"{where[0]}: {label}" if label else where[1]
             for key, value in node.items():
                 if key in ("expr", "query") and isinstance(value, str):
-                    refs.append((f"{where}: {title}", value))
+                    refs.append((here, value))
                 elif key == "query" and isinstance(value, dict) and "query" in value:
-                    refs.append((f"{where}: {title}", value["query"]))
+                    refs.append((here, value["query"]))
                 else:
-                    walk(value, where if "title" not in node else f"{where}: {title}")
+                    walk(value, (where[0], here))
         elif isinstance(node, list):
             for item in node:
                 walk(item, where)
 
     for path in paths:
-        walk(json.loads(path.read_text()), str(path.relative_to(REPO)))
+        name = str(path.relative_to(REPO))
+        walk(json.loads(path.read_text()), (name, name))
     return refs
 
 
@@ -187,15 +198,16 @@ def main():
     refs += dashboard_references(dashboards)
 
     if args.scrape:
-        available = set()
+        available, buckets = set(), set()
         for url in args.scrape:
             try:
-                page = scraped_metrics(url)
+                page, page_buckets = scraped_metrics(url)
             except OSError as error:
                 print(f"cannot scrape {url}: {error}", file=sys.stderr)
                 return 2
             print(f"scraped {len(page)} series names from {url}")
             available |= page
+            buckets |= page_buckets
         drift = sorted(n for n in available if n.startswith(("ingress_", "consumer_")) and n not in declared)
         for name in drift:
             print(f"note: {name} is served but not declared in a metrics.rs file")
@@ -219,6 +231,15 @@ def main():
                 continue
             print(f"FAIL {where}: {name} is not emitted by the binaries")
             failures += 1
+    if args.scrape:
+        # An SLO on `le="0.06"` silently matches nothing if the exporter spells the bucket
+        # bound differently, so exact bucket matchers are checked against the scrape too.
+        scraped_histograms = {name for name, _ in buckets}
+        for where, expr in refs:
+            for name, le in sorted(bucket_references(expr)):
+                if name in scraped_histograms and (name, le) not in buckets:
+                    print(f"FAIL {where}: {name} has no bucket le=\"{le}\" in the scrape")
+                    failures += 1
     for name in sorted(unrecorded):
         print(f"warning: {name} is declared in metrics.rs but not recorded yet by the scraped process")
     print(f"{len(refs)} expressions, {len(checked)} distinct names checked against {source}: "
