@@ -82,6 +82,26 @@ k8s_manifests() {
   PATH="$VENV/bin:$PATH" "$VENV/bin/python" "$REPO/infra/k8s/validate.py" --kubernetes-version "$K8S_VERSION"
 }
 
+# Every alert's runbook annotation, and every in-page link of docs/OPERATIONS.md, names a
+# heading that exists (GitHub's anchor rules: lower case, punctuation dropped, spaces to -).
+runbook_links() {
+  python3 - "$REPO" <<'PY'
+import re, sys
+from pathlib import Path
+repo = Path(sys.argv[1])
+doc = (repo / "docs/OPERATIONS.md").read_text()
+anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", doc, re.M)}
+links = {(f"rules/{p.name}", a) for p in (repo / "infra/prometheus/rules").glob("*.yml")
+         for a in re.findall(r"OPERATIONS\.md#([\w-]+)", p.read_text())}
+links |= {("docs/OPERATIONS.md", a) for a in re.findall(r"\]\(#([\w-]+)\)", doc)}
+broken = sorted((where, a) for where, a in links if a not in anchors)
+for where, a in broken:
+    print(f"FAIL {where}: #{a} is not a heading of docs/OPERATIONS.md")
+print(f"{len(links)} runbook links checked: {'OK' if not broken else 'broken'}")
+sys.exit(1 if broken else 0)
+PY
+}
+
 config_reference() {
   "$REPO/infra/config-reference.sh" --check
 }
@@ -91,6 +111,7 @@ install_python_tools
 install_kubectl
 check "prometheus config, rules and rule unit tests" prometheus_checks
 check "dashboard and rule metric names" metric_names
+check "runbook links resolve" runbook_links
 [[ -f "$REPO/infra/compose/docker-compose.yml" ]] && check "docker compose config" compose_config
 [[ -f "$REPO/infra/k8s/validate.py" ]] && check "kubernetes and KEDA manifests" k8s_manifests
 if [[ -x "$BIN_DIR/ingress" && -x "$BIN_DIR/consumer" ]]; then
