@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Checks the dashboard's and alert rules' metric names against live /metrics pages.
+#
+# Starts a private copy of the local stack (tansu and Redis on their own ports, in their
+# own state directory), the ingress and a consumer with their own API and admin ports,
+# pushes a small demo load through them so the metrics get recorded, then runs
+# infra/check-metrics.py --scrape against both admin ports, and stops everything it
+# started (by recorded PID). Ports are free ones chosen at start (or KAFKA_PORT,
+# REDIS_PORT, API_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), so this can run beside a
+# demo stack. Extra arguments go to check-metrics.py (e.g. --strict).
+#
+#   infra/check-metrics-live.sh
+set -euo pipefail
+
+# The state directory and ports must be chosen before common.sh reads them.
+OWN_STATE=""
+if [[ -z "${BOOKING_STATE_DIR:-}" ]]; then
+  OWN_STATE="$(mktemp -d /tmp/booking-metrics.XXXXXX)"
+  export BOOKING_STATE_DIR="$OWN_STATE"
+fi
+# Free ports picked by the kernel unless given, so nothing else on the machine is disturbed.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+export KAFKA_PORT="${KAFKA_PORT:-$(free_port)}" REDIS_PORT="${REDIS_PORT:-$(free_port)}"
+API_PORT="${API_PORT:-$(free_port)}"
+INGRESS_ADMIN="127.0.0.1:${INGRESS_ADMIN_PORT:-$(free_port)}"
+CONSUMER_ADMIN="127.0.0.1:${CONSUMER_ADMIN_PORT:-$(free_port)}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+log() { printf '[metrics-live] %s\n' "$*" >&2; }
+
+cleanup() {
+  stop ingress || true
+  stop consumer || true
+  "$REPO/infra/stack.sh" down || true
+  [[ -n "$OWN_STATE" ]] && rm -rf "$OWN_STATE"
+}
+trap cleanup EXIT
+
+"$REPO/infra/stack.sh" up
+log "building the ingress, consumer and load generator (release)"
+cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" \
+  -p ingress -p consumers -p loadtest --bins
+
+start() {
+  local name="$1"; shift
+  "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  echo $! >"$PIDS/$name.pid"
+  log "started $name (pid $!), log $LOGS/$name.log"
+}
+ready() { curl -fsS "http://$1/readyz" >/dev/null 2>&1; }
+
+# Statistics every second, so the lag gauge is recorded within the run.
+start consumer env CONSUMER_STORE_DIR="$STATE_DIR/store" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
+  CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+  CONSUMER_STATS_INTERVAL_MS=1000 "$BIN_DIR/consumer"
+start ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
+  INGRESS_LISTEN="127.0.0.1:$API_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
+  INGRESS_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" "$BIN_DIR/ingress"
+wait_for consumer 30 ready "$CONSUMER_ADMIN"
+wait_for ingress 30 ready "$INGRESS_ADMIN"
+
+log "pushing a small demo load so the metrics are recorded"
+"$BIN_DIR/loadtest" demo --ingress-url "http://127.0.0.1:$API_PORT" \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT/" --bookings 200 --contention-requests 20 \
+  --record "$STATE_DIR/run.json" >"$LOGS/loadtest.log" 2>&1 \
+  || log "the demo load reported a problem (see $LOGS/loadtest.log); checking the scrape anyway"
+sleep 2
+
+python3 "$REPO/infra/check-metrics.py" \
+  --scrape "http://$INGRESS_ADMIN/metrics" --scrape "http://$CONSUMER_ADMIN/metrics" "$@"
