@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. The integration tests talk to the real broker and Redis, so this
 # brings the local stack up first (installing what is missing), then checks formatting and
-# lints and runs every test in release mode, sharing the build with the demo.
+# lints, runs every test in release mode (sharing the build with the demo) and validates
+# the deployment artefacts under infra/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -13,3 +14,8 @@ log "cargo clippy -D warnings"
 cargo clippy --quiet --release --workspace --all-targets -- -D warnings
 log "cargo test"
 cargo test --release --workspace
+# The deployment artefacts (Prometheus rules and their unit tests, dashboard metric names,
+# compose, Kubernetes and KEDA manifests, the configuration reference) after the build,
+# since the last check reads the release binaries' --help.
+log "ops checks"
+"$REPO/infra/check-ops.sh"
