@@ -13,6 +13,8 @@ pub const DEAD_LETTERS: &str = "consumer_dead_letters_total";
 pub const BATCH_SIZE: &str = "consumer_batch_size_events";
 /// Time to apply and commit one partition batch to the store.
 pub const STORE_COMMIT_DURATION: &str = "consumer_store_commit_duration_seconds";
+/// Store writes retried after an I/O error.
+pub const STORE_RETRIES: &str = "consumer_store_retries_total";
 /// Time from the ingress accepting an event to its effects being stored.
 pub const END_TO_END_DURATION: &str = "consumer_accept_to_store_seconds";
 /// Messages behind the end of each partition, by `partition`: what KEDA scales on.
@@ -51,6 +53,7 @@ pub fn describe() {
         Unit::Seconds,
         "Time from ingress acceptance to the store commit"
     );
+    describe_counter!(STORE_RETRIES, "Store writes retried after an I/O error");
     describe_gauge!(LAG, Unit::Count, "Messages behind the partition end");
     describe_counter!(PROJECTION_ERRORS, "Failed Redis projection writes");
     describe_gauge!(PROJECTION_STALE, "1 while Redis projections are stale");

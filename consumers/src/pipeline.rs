@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use backon::{BlockingRetryable, ExponentialBuilder};
 use futures::StreamExt;
 use partitioner::Envelope;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -27,6 +28,8 @@ use crate::store::{PartitionStore, Store, StoreError};
 
 /// How long to wait for a previous owner to release a partition's state before giving up.
 const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+/// Retries of a failed store write before the consumer stops.
+const STORE_RETRIES: usize = 5;
 
 /// One partition's share of a batch.
 #[derive(Default)]
@@ -141,9 +144,23 @@ impl<S: Store> Pipeline<'_, S> {
             .get_mut(&partition)
             .expect("opened just above and only revoked while polling");
         // redb is synchronous; block_in_place keeps the runtime's other tasks (the admin
-        // server) running while this thread commits.
-        let result =
-            tokio::task::block_in_place(|| store.apply_batch(&batch.events, batch.through))?;
+        // server) running while this thread commits. An I/O error may pass (a full disk
+        // being cleaned up, a slow volume): retry a few times with backoff, then give up
+        // and let the process stop rather than commit offsets past unstored effects.
+        let retry = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_times(STORE_RETRIES);
+        let result = tokio::task::block_in_place(|| {
+            (|| store.apply_batch(&batch.events, batch.through))
+                .retry(retry)
+                .sleep(std::thread::sleep)
+                .when(|e| matches!(e, StoreError::Io(_)))
+                .notify(|e, after| {
+                    ::metrics::counter!(metrics::STORE_RETRIES).increment(1);
+                    warn!(error = %e, partition, ?after, "store write failed; retrying");
+                })
+                .call()
+        })?;
         if result.replayed > 0 {
             ::metrics::counter!(metrics::EVENTS_SKIPPED, "reason" => "replayed")
                 .increment(result.replayed as u64);

@@ -22,9 +22,10 @@ const BOOKINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("bookings");
 const NIGHTS: TableDefinition<&str, (u32, u32)> = TableDefinition::new("nights");
 /// Event id -> offset at which it was applied, to drop resent requests.
 const APPLIED: TableDefinition<u128, i64> = TableDefinition::new("applied_events");
-/// `checkpoint` -> last applied offset.
+/// `checkpoint` -> last applied offset; `epoch` -> ownership generation.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CHECKPOINT: &str = "checkpoint";
+const EPOCH: &str = "epoch";
 
 /// A directory holding one file per partition.
 #[derive(Clone, Debug)]
@@ -75,6 +76,10 @@ impl Store for EmbeddedStore {
 pub struct EmbeddedPartition {
     db: Database,
     partition: i32,
+    /// The ownership generation this handle took. The file lock already keeps a second
+    /// process out; the epoch makes every commit also check that no later owner has
+    /// written since, which holds even where a lock could be lost (a network filesystem).
+    epoch: i64,
 }
 
 impl EmbeddedPartition {
@@ -83,14 +88,24 @@ impl EmbeddedPartition {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { partition },
             other => StoreError::Io(other.to_string()),
         })?;
-        // Create every table up front so readers never meet a missing one.
+        // Create every table up front so readers never meet a missing one, and take the
+        // next ownership epoch.
         let txn = db.begin_write().map_err(io)?;
         txn.open_table(BOOKINGS).map_err(io)?;
         txn.open_table(NIGHTS).map_err(io)?;
         txn.open_table(APPLIED).map_err(io)?;
-        txn.open_table(META).map_err(io)?;
+        let epoch = {
+            let mut meta = txn.open_table(META).map_err(io)?;
+            let epoch = meta.get(EPOCH).map_err(io)?.map_or(0, |v| v.value()) + 1;
+            meta.insert(EPOCH, epoch).map_err(io)?;
+            epoch
+        };
         txn.commit().map_err(io)?;
-        Ok(EmbeddedPartition { db, partition })
+        Ok(EmbeddedPartition {
+            db,
+            partition,
+            epoch,
+        })
     }
 }
 
@@ -110,6 +125,11 @@ impl PartitionStore for EmbeddedPartition {
         let txn = self.db.begin_write().map_err(io)?;
         {
             let mut meta = txn.open_table(META).map_err(io)?;
+            if meta.get(EPOCH).map_err(io)?.map(|v| v.value()) != Some(self.epoch) {
+                return Err(StoreError::Locked {
+                    partition: self.partition,
+                });
+            }
             let checkpoint = meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value());
             if checkpoint.is_some_and(|c| c >= through) {
                 result.replayed = events.len();

@@ -30,3 +30,12 @@ fn lists_the_partitions_it_holds() {
     drop(store.open(2).unwrap());
     assert_eq!(store.partitions().unwrap(), [2, 7]);
 }
+
+#[test]
+fn each_owner_takes_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::new(dir.path()).unwrap();
+    let first = store.open(0).unwrap().epoch;
+    let second = store.open(0).unwrap().epoch;
+    assert_eq!(second, first + 1);
+}
