@@ -86,7 +86,9 @@ impl<S: Store> Pipeline<'_, S> {
                 .increment(1);
         }
         ::metrics::counter!(metrics::DEAD_LETTERS).increment(dead.len() as u64);
+        let publishing = Instant::now();
         self.outbox.publish(&decisions, &dead).await;
+        debug!(decisions = decisions.len(), elapsed = ?publishing.elapsed(), "outbox published");
         if commits.count() > 0 {
             // Async is enough: the store checkpoint, not Kafka, decides what is applied.
             if let Err(e) = self.consumer.commit(&commits, CommitMode::Async) {

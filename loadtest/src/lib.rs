@@ -2,9 +2,10 @@
 //!
 //! [`demo`] pushes a realistic mix of partner traffic through a running ingress and reports
 //! what happened; [`verify`] then checks the consumers' store against every acknowledged
-//! event ([`record`]).
+//! event ([`record`]); [`bench`] measures stages against their baselines.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod record;

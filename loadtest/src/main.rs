@@ -29,6 +29,29 @@ enum Command {
     Demo(DemoArgs),
     /// Check the store against a run's acknowledged events (stop the consumers first).
     Verify(VerifyArgs),
+    /// Consumer drain rate against the raw batched write rate of the store, same events.
+    BenchConsumers(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    #[arg(long, env = "LOADTEST_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(
+        long,
+        env = "LOADTEST_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    redis_url: String,
+    #[arg(long, default_value_t = 50_000)]
+    events: usize,
+    #[arg(long, default_value_t = 200)]
+    properties: usize,
+    #[arg(long, default_value_t = 12)]
+    partitions: i32,
+    /// Events per store batch, and the consumer's batch cap.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -103,6 +126,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => run_demo(args).await,
         Command::Verify(args) => run_verify(args),
+        Command::BenchConsumers(args) => run_bench(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -158,4 +182,18 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<bool> {
     let verdict = loadtest::verify::verify(&args.store_dir, &record)?;
     println!("{verdict}");
     Ok(verdict.passed())
+}
+
+async fn run_bench(args: BenchArgs) -> anyhow::Result<bool> {
+    let config = loadtest::bench::BenchConfig {
+        brokers: args.brokers,
+        redis_url: args.redis_url,
+        events: args.events,
+        properties: args.properties,
+        partitions: args.partitions,
+        batch: args.batch,
+    };
+    let result = loadtest::bench::consumers(config).await?;
+    print!("{}", loadtest::bench::table(&result));
+    Ok(true)
 }

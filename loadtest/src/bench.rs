@@ -1,0 +1,254 @@
+//! `loadtest bench consumers`: the consumer pipeline's drain rate beside the raw batched
+//! write rate of the embedded store, on the same events, in the same run.
+//!
+//! The baseline applies the events straight to a fresh store, partition by partition in
+//! batches, with no Kafka and no Redis: the most the store can take. The pipeline run
+//! produces the same events to a fresh topic on the broker, then starts a consumer and
+//! times it from its first stored batch until every partition's projections reflect the
+//! last event. The ratio says how much of the store's rate the pipeline keeps.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{Days, NaiveDate};
+use consumers::store::embedded::EmbeddedStore;
+use consumers::store::{PartitionStore, Store};
+use partitioner::{Command, Envelope, Event, EventMeta, Money, PartitionMap, Stay};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use redis::AsyncCommands;
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub brokers: String,
+    pub redis_url: String,
+    pub events: usize,
+    pub properties: usize,
+    pub partitions: i32,
+    pub batch: usize,
+}
+
+#[derive(Debug)]
+pub struct BenchResult {
+    pub events: usize,
+    pub store_rate: f64,
+    pub produce_rate: f64,
+    pub join: Duration,
+    pub consumer_rate: f64,
+}
+
+const TENANT: &str = "bench";
+
+/// The events of a run: allotments first, then creates over Zipf-skewed properties.
+fn events(config: &BenchConfig) -> Vec<Envelope> {
+    let mut rng = SmallRng::seed_from_u64(7);
+    let start = NaiveDate::from_ymd_opt(2030, 9, 1).expect("a valid date");
+    let mut events = Vec::with_capacity(config.events);
+    let envelope = |property: String, event: Event| {
+        Envelope::new(
+            Command {
+                tenant_id: TENANT.into(),
+                property_id: property,
+                event,
+            },
+            EventMeta {
+                event_id: Uuid::new_v4(),
+                partner_id: "bench".into(),
+                request_id: "bench".into(),
+                received_at_ms: 0,
+            },
+        )
+    };
+    for p in 0..config.properties {
+        let allot = Event::SetAllotment {
+            room_type: "DBL".into(),
+            from: start,
+            to: start + Days::new(60),
+            units: 500,
+        };
+        events.push(envelope(format!("h{p}"), allot));
+    }
+    while events.len() < config.events {
+        let p = (config.properties as f64 * rng.random::<f64>().powi(2)) as usize;
+        let check_in = start + Days::new(rng.random_range(0..55));
+        let create = Event::CreateBooking {
+            booking_id: Uuid::new_v4(),
+            stay: Stay {
+                room_type: "DBL".into(),
+                check_in,
+                check_out: check_in + Days::new(rng.random_range(1..=4)),
+                rooms: 1,
+                guests: 2,
+            },
+            price: Money {
+                amount_minor: 10_000,
+                currency: "EUR".into(),
+            },
+            guest_name: None,
+        };
+        events.push(envelope(format!("h{p}"), create));
+    }
+    events
+}
+
+pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
+    let map = PartitionMap::parse(config.partitions as u32, "")?;
+    let events = events(&config);
+    let mut by_partition: BTreeMap<i32, Vec<&Envelope>> = BTreeMap::new();
+    for event in &events {
+        let partition = map.partition(&event.tenant_id, &event.property_id) as i32;
+        by_partition.entry(partition).or_default().push(event);
+    }
+
+    // Baseline: the store alone.
+    let dir = tempfile::tempdir()?;
+    let store = EmbeddedStore::new(dir.path())?;
+    let started = Instant::now();
+    for (partition, events) in &by_partition {
+        let mut state = store.open(*partition)?;
+        for (chunk_no, chunk) in events.chunks(config.batch).enumerate() {
+            let first = (chunk_no * config.batch) as i64;
+            let batch: Vec<(i64, Envelope)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (first + i as i64, (*e).clone()))
+                .collect();
+            let through = batch.last().map_or(first, |(o, _)| *o);
+            state.apply_batch(&batch, through)?;
+        }
+    }
+    let store_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+
+    // The pipeline: produce everything, then drain it with a consumer.
+    let prefix = format!("bench-{}", Uuid::new_v4().simple());
+    let topic = format!("{prefix}-bookings");
+    consumers::topics::ensure_topics(
+        &config.brokers,
+        &[
+            (&topic, config.partitions),
+            (&format!("{prefix}-decisions"), 3),
+            (&format!("{prefix}-dlq"), 1),
+        ],
+        1,
+    )
+    .await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()?;
+    let started = Instant::now();
+    let payloads: Vec<(i32, String, Vec<u8>)> = events
+        .iter()
+        .map(|e| {
+            let partition = map.partition(&e.tenant_id, &e.property_id) as i32;
+            (
+                partition,
+                format!("{}/{}", e.tenant_id, e.property_id),
+                e.to_json(),
+            )
+        })
+        .collect();
+    let mut tops: BTreeMap<i32, i64> = BTreeMap::new();
+    for chunk in payloads.chunks(2000) {
+        let sends = chunk.iter().map(|(partition, key, payload)| {
+            let record = FutureRecord::to(&topic)
+                .partition(*partition)
+                .key(key)
+                .payload(payload);
+            producer.send(record, Duration::from_secs(30))
+        });
+        for result in futures::future::join_all(sends).await {
+            let delivery = result.map_err(|(e, _)| e)?;
+            let top = tops.entry(delivery.partition).or_insert(-1);
+            *top = (*top).max(delivery.offset);
+        }
+    }
+    let produce_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+
+    let store_dir = tempfile::tempdir()?;
+    let consumer_config = consumers::Config {
+        kafka_brokers: config.brokers.clone(),
+        group_id: format!("{prefix}-group"),
+        bookings_topic: topic.clone(),
+        decisions_topic: format!("{prefix}-decisions"),
+        dlq_topic: format!("{prefix}-dlq"),
+        store_dir: store_dir.path().to_owned(),
+        redis_url: config.redis_url.clone(),
+        admin_addr: "127.0.0.1:0".parse()?,
+        max_batch: config.batch,
+        stats_interval_ms: 5000,
+        log_filter: String::new(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let started = Instant::now();
+    let consumer = tokio::spawn(consumers::run(
+        consumer_config,
+        EmbeddedStore::new(store_dir.path())?,
+        admin,
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut redis = redis::Client::open(config.redis_url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut first_batch = None;
+    loop {
+        let mut done = 0;
+        let mut any = false;
+        for (partition, top) in &tops {
+            let key = partitioner::keys::projection_checkpoint(&topic, *partition);
+            let through: Option<i64> = redis.get(key).await?;
+            any |= through.is_some();
+            done += usize::from(through.is_some_and(|t| t >= *top));
+        }
+        if any && first_batch.is_none() {
+            first_batch = Some(started.elapsed());
+        }
+        if done == tops.len() {
+            break;
+        }
+        anyhow::ensure!(!consumer.is_finished(), "the consumer stopped");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "not drained in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed();
+    let _ = stop.send(());
+    consumer.await??;
+    let join = first_batch.unwrap_or(drained);
+    let consumer_rate = events.len() as f64 / (drained - join).as_secs_f64().max(1e-3);
+    Ok(BenchResult {
+        events: events.len(),
+        store_rate,
+        produce_rate,
+        join,
+        consumer_rate,
+    })
+}
+
+pub fn table(result: &BenchResult) -> String {
+    format!(
+        "events                              {}\n\
+         raw store batched writes            {:>10.0} events/s\n\
+         raw producer to the broker          {:>10.0} events/s\n\
+         consumer drain (after group join)   {:>10.0} events/s\n\
+         consumer / raw store                {:>10.2}\n\
+         group join and first batch          {:>10.2} s\n",
+        result.events,
+        result.store_rate,
+        result.produce_rate,
+        result.consumer_rate,
+        result.consumer_rate / result.store_rate,
+        result.join.as_secs_f64()
+    )
+}
