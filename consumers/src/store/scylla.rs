@@ -7,12 +7,12 @@
 //!
 //! Atomicity: effects live in other ScyllaDB partitions than the checkpoint row, so no
 //! conditional batch can hold both. A batch is therefore (1) applied in memory over the rows
-//! it touches, (2) staged in `staged_effects` under (partition, our epoch, through), (3)
-//! committed by the one transaction `SET checkpoint = through, checkpoint_epoch = our epoch
-//! IF epoch = our epoch`, and only then (4) materialized into `bookings`, `nights` and
-//! `applied_events` with `USING TIMESTAMP` = source offset + 1. Step 3 is the commit point: a
-//! fenced owner's staged rows are never read, and every open rolls the last committed
-//! batch forward from its staged rows before reading state. Because cells are ordered by
+//! it touches, (2) staged in `staged_effects` under a fresh batch id, (3) committed by the
+//! one transaction `SET checkpoint = through, checkpoint_batch = id IF epoch = ours`, and
+//! only then (4) materialized into `bookings`, `nights` and `applied_events` with `USING
+//! TIMESTAMP` = source offset + 1. Step 3 is the commit point: only a committed batch's id
+//! is ever named by the ownership row, so a fenced owner's staged rows are never read, and
+//! every open rolls the last committed batch forward from its staged rows before reading. Because cells are ordered by
 //! source offset, a late write of an older committed batch loses to every newer one, and a
 //! repeated write is identical: no acknowledged booking is lost, none is applied twice.
 //!
@@ -149,8 +149,8 @@ async fn roll_forward(db: &Db, partition: i32, epoch: i64) -> Result<PartitionRo
     if row.epoch != Some(epoch) {
         return Err(fenced(partition, epoch, row.epoch));
     }
-    if let (Some(through), Some(writer)) = (row.checkpoint, row.checkpoint_epoch) {
-        let staged = db.read_staged(partition, writer, through).await?;
+    if let Some(batch_id) = row.checkpoint_batch {
+        let staged = db.read_staged(partition, batch_id).await?;
         let writes = Writes::fold(staged.iter().map(|(offset, s)| (*offset, s)));
         db.materialize(partition, &writes).await?;
     }
@@ -237,9 +237,12 @@ impl ScyllaPartition {
         staged: &[(i64, Staged)],
     ) -> Result<Committed, StoreError> {
         let db = self.db();
-        db.stage(self.partition, self.epoch, through, staged)
-            .await?;
-        match db.commit(self.partition, self.epoch, through).await {
+        let batch_id = Uuid::new_v4();
+        db.stage(self.partition, batch_id, staged).await?;
+        match db
+            .commit(self.partition, self.epoch, through, batch_id)
+            .await
+        {
             Ok(lwt) if !lwt.applied => return Err(fenced(self.partition, self.epoch, lwt.epoch)),
             Ok(_) => {}
             Err(error) => {
@@ -249,7 +252,7 @@ impl ScyllaPartition {
                 if row.epoch != Some(self.epoch) {
                     return Err(fenced(self.partition, self.epoch, row.epoch));
                 }
-                if row.checkpoint != Some(through) || row.checkpoint_epoch != Some(self.epoch) {
+                if row.checkpoint_batch != Some(batch_id) {
                     return Err(error);
                 }
             }

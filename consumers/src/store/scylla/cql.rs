@@ -67,21 +67,20 @@ impl Statements {
                 "UPDATE {ks}.partitions SET epoch = ? WHERE topic_partition = ? IF epoch = ?"
             ),
             read_partition: format!(
-                "SELECT epoch, checkpoint, checkpoint_epoch FROM {ks}.partitions \
+                "SELECT epoch, checkpoint, checkpoint_batch FROM {ks}.partitions \
                  WHERE topic_partition = ?"
             ),
             commit: format!(
-                "UPDATE {ks}.partitions SET checkpoint = ?, checkpoint_epoch = ? \
+                "UPDATE {ks}.partitions SET checkpoint = ?, checkpoint_batch = ? \
                  WHERE topic_partition = ? IF epoch = ?"
             ),
             stage: format!(
                 "INSERT INTO {ks}.staged_effects \
-                 (topic_partition, epoch, batch_through, source_offset, effects) \
-                 VALUES (?, ?, ?, ?, ?)"
+                 (topic_partition, batch_id, source_offset, effects) VALUES (?, ?, ?, ?)"
             ),
             read_staged: format!(
                 "SELECT source_offset, effects FROM {ks}.staged_effects \
-                 WHERE topic_partition = ? AND epoch = ? AND batch_through = ?"
+                 WHERE topic_partition = ? AND batch_id = ?"
             ),
             write_booking: format!(
                 "INSERT INTO {ks}.bookings (booking_id, topic_partition, booking) \

@@ -81,7 +81,7 @@ impl Drop for Bridge {
 pub struct PartitionRow {
     pub epoch: Option<i64>,
     pub checkpoint: Option<i64>,
-    pub checkpoint_epoch: Option<i64>,
+    pub checkpoint_batch: Option<Uuid>,
 }
 
 /// What a lightweight transaction answered: whether it applied, and the epoch it saw.
@@ -185,8 +185,9 @@ impl Db {
         partition: i32,
         epoch: i64,
         through: i64,
+        batch_id: Uuid,
     ) -> Result<Lwt, StoreError> {
-        let values = (through, epoch, partition, epoch);
+        let values = (through, batch_id, partition, epoch);
         lwt(self.exec(&self.prepared.commit, values).await?)
     }
 
@@ -197,14 +198,14 @@ impl Db {
         let row = result
             .into_rows_result()
             .map_err(io)?
-            .maybe_first_row::<(Option<i64>, Option<i64>, Option<i64>)>()
+            .maybe_first_row::<(Option<i64>, Option<i64>, Option<Uuid>)>()
             .map_err(io)?;
         Ok(row.map_or_else(
             PartitionRow::default,
-            |(epoch, checkpoint, checkpoint_epoch)| PartitionRow {
+            |(epoch, checkpoint, checkpoint_batch)| PartitionRow {
                 epoch,
                 checkpoint,
-                checkpoint_epoch,
+                checkpoint_batch,
             },
         ))
     }
@@ -212,14 +213,13 @@ impl Db {
     pub async fn stage(
         &self,
         partition: i32,
-        epoch: i64,
-        through: i64,
+        batch_id: Uuid,
         staged: &[(i64, Staged)],
     ) -> Result<(), StoreError> {
         let writes: Vec<_> = staged
             .iter()
             .map(|(offset, staged)| {
-                let values = (partition, epoch, through, *offset, staged.encode());
+                let values = (partition, batch_id, *offset, staged.encode());
                 self.exec(&self.prepared.stage, values)
             })
             .collect();
@@ -229,10 +229,9 @@ impl Db {
     pub async fn read_staged(
         &self,
         partition: i32,
-        epoch: i64,
-        through: i64,
+        batch_id: Uuid,
     ) -> Result<Vec<(i64, Staged)>, StoreError> {
-        let values = (partition, epoch, through);
+        let values = (partition, batch_id);
         let rows: Vec<(i64, Vec<u8>)> = self
             .session
             .execute_iter(self.prepared.read_staged.clone(), values)

@@ -120,7 +120,7 @@ fn statements_bind_every_value_they_need() {
     assert_eq!(markers(&st.claim_new), 1);
     assert_eq!(markers(&st.bump_epoch), 3);
     assert_eq!(markers(&st.commit), 4);
-    assert_eq!(markers(&st.stage), 5);
+    assert_eq!(markers(&st.stage), 4);
     assert_eq!(markers(&st.write_booking), 4);
     assert_eq!(markers(&st.write_night), 8);
     assert_eq!(markers(&st.write_applied), 4);
