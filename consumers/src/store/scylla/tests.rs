@@ -350,3 +350,94 @@ fn the_bridge_blocks_from_any_calling_context() {
         .unwrap();
     current.block_on(async { assert_eq!(bridge.block_on(work()), 7) });
 }
+
+/// CQL's reserved words cannot name a table or column unquoted; the schema quotes nothing.
+#[test]
+fn no_table_or_column_is_a_reserved_word() {
+    const RESERVED: &[&str] = &[
+        "add",
+        "allow",
+        "alter",
+        "and",
+        "apply",
+        "asc",
+        "authorize",
+        "batch",
+        "begin",
+        "by",
+        "columnfamily",
+        "create",
+        "delete",
+        "desc",
+        "describe",
+        "drop",
+        "entries",
+        "execute",
+        "from",
+        "full",
+        "grant",
+        "if",
+        "in",
+        "index",
+        "infinity",
+        "insert",
+        "into",
+        "is",
+        "keyspace",
+        "limit",
+        "materialized",
+        "modify",
+        "nan",
+        "norecursive",
+        "not",
+        "null",
+        "of",
+        "offset",
+        "on",
+        "or",
+        "order",
+        "primary",
+        "rename",
+        "replace",
+        "revoke",
+        "schema",
+        "select",
+        "set",
+        "table",
+        "to",
+        "token",
+        "truncate",
+        "unlogged",
+        "update",
+        "use",
+        "using",
+        "view",
+        "where",
+        "with",
+    ];
+    let mut identifiers = Vec::new();
+    for statement in schema(KS, 1) {
+        if !statement.starts_with("CREATE TABLE") {
+            continue;
+        }
+        let table = words_after(&statement, "EXISTS").remove(0);
+        identifiers.push(table.rsplit('.').next().unwrap().to_owned());
+        let body = &statement[statement.find('(').unwrap() + 1..];
+        for line in body.lines().map(str::trim) {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if !first.is_empty() && first != "PRIMARY" && first != ")" {
+                identifiers.push(first.to_owned());
+            }
+        }
+    }
+    assert!(
+        identifiers.contains(&"source_offset".to_owned()),
+        "{identifiers:?}"
+    );
+    for identifier in identifiers {
+        assert!(
+            !RESERVED.contains(&identifier.to_ascii_lowercase().as_str()),
+            "{identifier} is reserved"
+        );
+    }
+}
