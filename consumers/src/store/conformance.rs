@@ -1,7 +1,9 @@
 //! One behavioural suite every [`Store`] backend must pass.
 //!
 //! Each check takes a fresh store from `new_store` and exercises only the trait, so a new
-//! backend is tested by calling [`run_all`] with its constructor.
+//! backend is tested by calling [`run_all`] with its constructor. The suite is public (it
+//! has no test-only dependencies) so `consumers/tests/store_conformance.rs` runs every
+//! backend through it in one place; it panics on the first broken expectation.
 
 use chrono::NaiveDate;
 use partitioner::{Envelope, Event, Money, Outcome, Stay, SCHEMA_VERSION};
@@ -16,6 +18,7 @@ pub fn run_all<S: Store>(new_store: impl Fn() -> S) {
     resent_events_are_applied_once(&new_store());
     state_survives_reopening(&new_store());
     a_partition_has_one_owner_at_a_time(&new_store());
+    modify_and_cancel_move_inventory_across_batches(&new_store());
 }
 
 fn envelope(seq: u128, event: Event) -> Envelope {
@@ -136,11 +139,89 @@ fn state_survives_reopening<S: Store>(store: &S) {
 }
 
 fn a_partition_has_one_owner_at_a_time<S: Store>(store: &S) {
-    let owner = store.open(4).unwrap();
-    assert!(matches!(
-        store.open(4),
-        Err(StoreError::Locked { partition: 4 })
-    ));
-    drop(owner);
-    assert!(store.open(4).is_ok(), "released on close");
+    let mut owner = store.open(4).unwrap();
+    owner.apply_batch(&[(0, allot(1, 5))], 0).unwrap();
+    let mut current = match store.open(4) {
+        // Exclusive ownership (the embedded store's file lock): the newcomer waits until
+        // the owner lets go.
+        Err(StoreError::Locked { partition: 4 }) => {
+            drop(owner);
+            let mut next = store.open(4).expect("released on close");
+            next.apply_batch(&[(1, create(2))], 1).unwrap();
+            next
+        }
+        // Fencing (ScyllaDB's epochs): the newcomer takes over at once, and the previous
+        // owner, now a zombie, can no longer write anything.
+        Ok(mut next) => {
+            let zombie = owner.apply_batch(&[(1, create(2))], 1);
+            assert!(
+                matches!(zombie, Err(StoreError::Locked { partition: 4 })),
+                "a fenced owner wrote: {zombie:?}"
+            );
+            assert_eq!(next.checkpoint().unwrap(), Some(0));
+            assert!(next.booking(Uuid::from_u128(2)).unwrap().is_none());
+            next.apply_batch(&[(1, create(2))], 1).unwrap();
+            let again = owner.apply_batch(&[(2, create(3))], 2);
+            assert!(matches!(again, Err(StoreError::Locked { .. })), "{again:?}");
+            next
+        }
+        Err(other) => panic!("unexpected error opening a held partition: {other}"),
+    };
+    assert_eq!(current.checkpoint().unwrap(), Some(1));
+    assert_eq!(sold_on_day_2(&current), 1);
+    assert!(current.booking(Uuid::from_u128(3)).unwrap().is_none());
+    current.apply_batch(&[(2, create(3))], 2).unwrap();
+    assert_eq!(sold_on_day_2(&current), 2);
+}
+
+fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
+    let mut p = store.open(5).unwrap();
+    p.apply_batch(&[(0, allot(1, 1)), (1, create(2))], 1)
+        .unwrap();
+    // Each later batch reads the booking and the nights an earlier one stored.
+    let modify = envelope(
+        3,
+        Event::ModifyBooking {
+            booking_id: Uuid::from_u128(2),
+            stay: Stay {
+                room_type: "DBL".into(),
+                check_in: day(3),
+                check_out: day(5),
+                rooms: 1,
+                guests: 2,
+            },
+            price: Money {
+                amount_minor: 150,
+                currency: "EUR".into(),
+            },
+        },
+    );
+    let result = p.apply_batch(&[(2, modify)], 2).unwrap();
+    assert_eq!(result.applied[0].decision.outcome, Outcome::Modified);
+    let sold = |p: &S::Partition| -> Vec<u32> {
+        let mut nights = p.nights().unwrap();
+        nights.sort_by_key(|(id, _)| id.night);
+        nights.into_iter().map(|(_, night)| night.sold).collect()
+    };
+    assert_eq!(sold(&p), [0, 0, 1, 1]);
+    // Day 2 was released by the modify, so a new booking of days 2-3 fits only on day 2:
+    // day 3 is taken, and the create is refused without touching any night.
+    let result = p.apply_batch(&[(3, create(4))], 3).unwrap();
+    assert_eq!(result.applied[0].decision.outcome, Outcome::Rejected);
+    assert_eq!(sold(&p), [0, 0, 1, 1]);
+    let cancel = envelope(
+        5,
+        Event::CancelBooking {
+            booking_id: Uuid::from_u128(2),
+            reason: None,
+        },
+    );
+    let result = p.apply_batch(&[(4, cancel.clone())], 4).unwrap();
+    assert_eq!(result.applied[0].decision.outcome, Outcome::Cancelled);
+    assert_eq!(sold(&p), [0, 0, 0, 0]);
+    let booking = p.booking(Uuid::from_u128(2)).unwrap().unwrap();
+    assert_eq!(booking.status, BookingStatus::Cancelled);
+    let offsets: Vec<i64> = booking.history.iter().map(|h| h.offset).collect();
+    assert_eq!(offsets, [1, 2, 4]);
+    assert_eq!(p.bookings().unwrap().len(), 2);
 }

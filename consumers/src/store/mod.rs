@@ -6,10 +6,9 @@
 //! so after a crash the store and its checkpoint always agree and a replay from Kafka skips
 //! what is already in. Backends implement [`Store`]; the embedded one is the default.
 
+pub mod conformance;
 pub mod embedded;
-
-#[cfg(test)]
-pub(crate) mod conformance;
+pub mod scylla;
 
 use partitioner::Envelope;
 use uuid::Uuid;
