@@ -22,11 +22,14 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
-use crate::auth::Partners;
-use crate::headers::{self, X_REQUEST_ID};
+use crate::auth::{Partner, Partners};
+use crate::dedup::{self, Claim, Dedup, StoredResponse};
+use crate::headers::{self, IDEMPOTENT_REPLAYED, X_REQUEST_ID};
 use crate::metrics;
 use crate::problem::ApiError;
 use crate::publish::{EventSink, OutboundEvent};
+use crate::ratelimit::RateLimits;
+use crate::redis_link::RedisLink;
 use crate::routes::{self, Route};
 
 /// Everything a request needs, shared by all connections.
@@ -38,6 +41,10 @@ pub struct AppState {
     /// Caps requests in progress; a request that finds it empty is refused with 503
     /// rather than queued, so overload shows up as fast retries instead of latency.
     pub in_flight: Semaphore,
+    pub dedup: Dedup,
+    pub rate_limits: RateLimits,
+    /// Redis for the read endpoints (the same connection the dedup tier uses).
+    pub redis: Arc<RedisLink>,
 }
 
 /// The 202 body: where the event went, so a partner can quote it and a verifier can find it.
@@ -65,13 +72,13 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
-                mutate(&state, route, request, &request_id).await
+                dispatch(&state, route, request, &request_id).await
             }
         },
     };
 
     let mut response = match result {
-        Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
+        Ok(response) => response,
         Err(error) => {
             log_failure(&error, label, &request_id);
             error.to_response(&path, &request_id)
@@ -84,15 +91,30 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn mutate(
+/// Authenticates, applies the partner's rate limit and scope, then runs the route.
+async fn dispatch(
     state: &AppState,
     route: Route,
     request: Request<Incoming>,
     request_id: &str,
-) -> Result<Accepted, ApiError> {
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = request.into_parts();
     let partner = state.partners.authenticate(&parts.headers)?;
+    // After authentication, so the bucket is the partner's; before any real work, so a
+    // partner over its limit costs us as little as possible.
+    state.rate_limits.check(&partner.partner_id)?;
     partner.require_scope(route.scope())?;
+    mutate(state, route, partner, parts, body, request_id).await
+}
+
+async fn mutate(
+    state: &AppState,
+    route: Route,
+    partner: &Partner,
+    parts: http::request::Parts,
+    body: Incoming,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     headers::require_json(&parts.headers)?;
     let key = headers::idempotency_key(&parts.headers)?;
     let body = read_body(body, state.max_body_bytes).await?;
@@ -116,6 +138,14 @@ async fn mutate(
     };
     partner.require_tenant(&command.tenant_id)?;
 
+    // Only a request that would be published claims its key: refused requests leave no
+    // record, so fixing a bad request and resending it under the same key just works.
+    let fingerprint = dedup::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+    let ticket = match state.dedup.claim(partner_id, key, fingerprint).await? {
+        Claim::Replay(stored) => return Ok(replayed(stored)),
+        Claim::Fresh(ticket) => ticket,
+    };
+
     let event_id = partitioner::event_id(&command.tenant_id, partner_id, key);
     let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
     let (event, booking_id) = outbound(
@@ -126,7 +156,15 @@ async fn mutate(
         request_id,
         traceparent,
     );
-    let delivered = state.sink.publish(event).await?;
+    let delivered = match state.sink.publish(event).await {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            // Not acknowledged, so not stored: a retry with the same key must be free to
+            // try again (and lands the same event id if this one arrives late).
+            state.dedup.release(ticket).await;
+            return Err(error.into());
+        }
+    };
     tracing::debug!(
         request_id,
         %event_id,
@@ -134,13 +172,31 @@ async fn mutate(
         offset = delivered.offset,
         "event accepted"
     );
-    Ok(Accepted {
+    let accepted = Accepted {
         booking_id,
         event_id,
         status: "accepted",
         partition: delivered.partition,
         offset: delivered.offset,
-    })
+    };
+    let body = Bytes::from(serde_json::to_vec(&accepted).expect("always serializes"));
+    let stored = StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: body.clone(),
+    };
+    state.dedup.complete(ticket, stored).await;
+    Ok(json_bytes(StatusCode::ACCEPTED, body))
+}
+
+/// The original answer again, marked as a replay as the idempotency-key draft asks.
+fn replayed(stored: StoredResponse) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::ACCEPTED);
+    let mut response = json_bytes(status, stored.body);
+    response.headers_mut().insert(
+        IDEMPOTENT_REPLAYED.clone(),
+        HeaderValue::from_static("true"),
+    );
+    response
 }
 
 /// Wraps a validated command into its envelope and chooses its partition.
@@ -210,9 +266,9 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let json = serde_json::to_vec(body).expect("response bodies always serialize");
-    let mut response = Response::new(Full::new(Bytes::from(json)));
+/// A JSON response; `body` must already be JSON.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
