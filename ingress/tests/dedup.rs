@@ -244,9 +244,21 @@ async fn without_redis_mutations_go_on_and_redis_is_used_again_when_back() {
 
     redis.stop();
     assert_status(&send("down-b").await, 202);
+    // Reads have no other source: 503, never a guess.
+    let read = ingress
+        .get(&format!("/v1/bookings/{}", uuid::Uuid::new_v4()))
+        .send()
+        .await;
+    assert_status(&read, 503);
+    assert_eq!(read.json()["type"], "/problems/projections-unavailable");
+    assert_eq!(read.header("retry-after"), "1");
+    let nights = "/v1/availability?tenant_id=acme&property_id=p1&room_type=DBL\
+                  &from=2027-01-01&to=2027-01-02";
+    assert_status(&ingress.get(nights).send().await, 503);
 
     // Back on the same port, empty: the same ingress, never restarted, uses it again.
     redis.start().await;
     until_shared(&ingress, &redis.url(), "up-2").await;
+    assert_status(&ingress.get(nights).send().await, 200);
     ingress.stop().await.expect("clean shutdown");
 }

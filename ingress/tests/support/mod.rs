@@ -30,8 +30,10 @@ use tokio::task::JoinHandle;
 pub const PARTITIONS: i32 = 12;
 /// ota-1: every tenant, both scopes.
 pub const SECRET_ALL: &str = "test-secret-all";
-/// ota-2: tenant `acme` only, bookings only.
+/// ota-2: tenant `acme` only, bookings only (write and read).
 pub const SECRET_ACME: &str = "test-secret-acme";
+/// ota-3: every tenant, but may only write bookings, not read them.
+pub const SECRET_WRITE_ONLY: &str = "test-secret-write-only";
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
@@ -114,9 +116,12 @@ pub fn partners_file() -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     let json = serde_json::json!({"partners": [
         {"partner_id": "ota-1", "key_sha256": ingress::auth::sha256_hex(SECRET_ALL.as_bytes()),
-         "tenants": ["*"], "scopes": ["bookings:write", "inventory:write"]},
+         "tenants": ["*"], "scopes": ["bookings:write", "bookings:read", "inventory:write"]},
         {"partner_id": "ota-2", "key_sha256": ingress::auth::sha256_hex(SECRET_ACME.as_bytes()),
-         "tenants": ["acme"], "scopes": ["bookings:write"]},
+         "tenants": ["acme"], "scopes": ["bookings:write", "bookings:read"]},
+        {"partner_id": "ota-3",
+         "key_sha256": ingress::auth::sha256_hex(SECRET_WRITE_ONLY.as_bytes()),
+         "tenants": ["*"], "scopes": ["bookings:write"]},
     ]});
     file.write_all(json.to_string().as_bytes()).unwrap();
     file
