@@ -178,3 +178,19 @@ async fn availability_reports_known_nights_and_null_for_unknown_ones() {
     assert_problem(&globex, 403, "forbidden");
     ingress.stop().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_key() {
+    let ingress = Ingress::start().await;
+    let reply = ingress
+        .get("/openapi.json")
+        .without("authorization")
+        .send()
+        .await;
+    let spec = assert_ok(&reply);
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/availability"]["get"].is_object());
+    let reply = ingress.post("/openapi.json").json(&json!({})).await;
+    assert_problem(&reply, 405, "method-not-allowed");
+    ingress.stop().await.expect("clean shutdown");
+}
