@@ -74,6 +74,16 @@ async fn a_replay_gets_the_original_answer_marked_replayed() {
     assert_status(&from_redis, 202);
     assert_eq!(from_redis.header("idempotent-replayed"), "true");
     assert_eq!(from_redis.body, first.body);
+    let metrics = support::get(replica.admin, "/metrics").await.unwrap();
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains(r#"ingress_dedup_hits_total{tier="redis"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ingress_dedup_hits_total{tier="local"}"#),
+        "{text}"
+    );
 
     replica.stop().await.expect("clean shutdown");
     ingress.stop().await.expect("clean shutdown");

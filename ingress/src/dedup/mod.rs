@@ -76,12 +76,37 @@ pub enum Claim {
     Replay(StoredResponse),
 }
 
-/// Proof of a claim, needed to complete or release it.
-#[derive(Debug)]
+/// Proof of a claim, needed to complete or release it. A ticket dropped unused (hyper
+/// drops a request's future when its client hangs up mid-publish) releases its claim in
+/// the background, so the partner's retry is not told "in flight" for the lock time.
 pub struct Ticket {
     key: String,
     fingerprint: String,
     token: String,
+    /// The tiers to release from on drop; taken once the ticket is completed or released.
+    armed: Option<(Cache<String, Local>, Option<Arc<RedisLink>>)>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let Some((local, redis)) = self.armed.take() else {
+            return;
+        };
+        // No runtime means the process is going away; the marker then simply expires.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (key, marker) = (self.key.clone(), self.marker());
+            runtime.spawn(async move { release(&local, redis.as_deref(), &key, &marker).await });
+        }
+    }
+}
+
+impl Ticket {
+    fn marker(&self) -> Record {
+        Record::InFlight {
+            fingerprint: self.fingerprint.clone(),
+            token: self.token.clone(),
+        }
+    }
 }
 
 pub struct Dedup {
@@ -156,10 +181,11 @@ impl Dedup {
             metrics::dedup_hit("local");
             return verdict(record, &fingerprint).map(Claim::Replay);
         }
-        let ticket = Ticket {
+        let mut ticket = Ticket {
             key,
             fingerprint,
             token,
+            armed: Some((self.local.clone(), self.redis.clone())),
         };
         let Some(link) = &self.redis else {
             return Ok(Claim::Fresh(ticket));
@@ -167,6 +193,8 @@ impl Dedup {
         match redis::claim(link, &ticket.key, &mine, self.lock).await {
             Ok(None) => Ok(Claim::Fresh(ticket)),
             Ok(Some(record)) => {
+                // Someone else's claim: there is nothing of ours to release.
+                ticket.armed = None;
                 metrics::dedup_hit("redis");
                 let verdict = verdict(record.clone(), &ticket.fingerprint);
                 // The local marker was ours only while Redis had nothing: learn what it has.
@@ -187,12 +215,13 @@ impl Dedup {
     }
 
     /// Stores a 2xx answer under the ticket's key; other answers release it.
-    pub async fn complete(&self, ticket: Ticket, response: StoredResponse) {
+    pub async fn complete(&self, mut ticket: Ticket, response: StoredResponse) {
         if !(200..300).contains(&response.status) {
             return self.release(ticket).await;
         }
+        ticket.armed = None;
         let record = Record::Completed {
-            fingerprint: ticket.fingerprint,
+            fingerprint: ticket.fingerprint.clone(),
             response,
         };
         self.remember(&ticket.key, record.clone()).await;
@@ -205,19 +234,15 @@ impl Dedup {
     }
 
     /// Gives the key up so a retry can run: the request failed in a way worth retrying.
-    pub async fn release(&self, ticket: Ticket) {
-        self.local.invalidate(&ticket.key).await;
-        if let Some(link) = &self.redis {
-            let marker = Record::InFlight {
-                fingerprint: ticket.fingerprint,
-                token: ticket.token,
-            };
-            if let Err(error) = redis::release(link, &ticket.key, &marker).await {
-                // The marker then expires after the lock time on its own.
-                metrics::dedup_fallback();
-                tracing::debug!(%error, "idempotency marker left to expire");
-            }
-        }
+    pub async fn release(&self, mut ticket: Ticket) {
+        ticket.armed = None;
+        release(
+            &self.local,
+            self.redis.as_deref(),
+            &ticket.key,
+            &ticket.marker(),
+        )
+        .await;
     }
 
     async fn remember(&self, key: &str, record: Record) {
@@ -226,6 +251,22 @@ impl Dedup {
             at: Instant::now(),
         };
         self.local.insert(key.to_owned(), local).await;
+    }
+}
+
+async fn release(
+    local: &Cache<String, Local>,
+    redis: Option<&RedisLink>,
+    key: &str,
+    marker: &Record,
+) {
+    local.invalidate(key).await;
+    if let Some(link) = redis {
+        if let Err(error) = redis::release(link, key, marker).await {
+            // The marker then expires after the lock time on its own.
+            metrics::dedup_fallback();
+            tracing::debug!(%error, "idempotency marker left to expire");
+        }
     }
 }
 

@@ -71,3 +71,18 @@ async fn an_abandoned_marker_expires_after_the_lock_time() {
     let _abandoned = fresh(&dedup, "k3", "fp-a").await;
     fresh(&dedup, "k3", "fp-a").await;
 }
+
+#[tokio::test]
+async fn a_dropped_ticket_releases_its_claim() {
+    let dedup = dedup();
+    drop(fresh(&dedup, "k4", "fp-a").await);
+    // The release runs on a spawned task: give it turns until it has run.
+    for _ in 0..1_000 {
+        match dedup.claim("ota-1", "k4", "fp-a".into()).await {
+            Ok(Claim::Fresh(_)) => return,
+            Err(ApiError::IdempotencyKeyInFlight) => tokio::task::yield_now().await,
+            _ => panic!("unexpected claim result"),
+        }
+    }
+    panic!("the dropped ticket never released its claim");
+}
