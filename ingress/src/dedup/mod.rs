@@ -84,12 +84,18 @@ pub struct Ticket {
     fingerprint: String,
     token: String,
     /// The tiers to release from on drop; taken once the ticket is completed or released.
-    armed: Option<(Cache<String, Local>, Option<Arc<RedisLink>>)>,
+    armed: Option<Tiers>,
+}
+
+/// Handles on both tiers, cheap to clone (moka's cache and the link are shared inside).
+struct Tiers {
+    local: Cache<String, Local>,
+    redis: Option<Arc<RedisLink>>,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let Some((local, redis)) = self.armed.take() else {
+        let Some(Tiers { local, redis }) = self.armed.take() else {
             return;
         };
         // No runtime means the process is going away; the marker then simply expires.
@@ -185,7 +191,10 @@ impl Dedup {
             key,
             fingerprint,
             token,
-            armed: Some((self.local.clone(), self.redis.clone())),
+            armed: Some(Tiers {
+                local: self.local.clone(),
+                redis: self.redis.clone(),
+            }),
         };
         let Some(link) = &self.redis else {
             return Ok(Claim::Fresh(ticket));
