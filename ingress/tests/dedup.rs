@@ -271,3 +271,14 @@ async fn without_redis_mutations_go_on_and_redis_is_used_again_when_back() {
     assert_status(&ingress.get(nights).send().await, 200);
     ingress.stop().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn a_malformed_redis_url_is_a_configuration_error() {
+    let topic = support::create_topic(support::PARTITIONS).await;
+    let error = Ingress::spawn(&topic, &["--redis-url=not a url"])
+        .exit()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("redis url"), "{error}");
+    assert_eq!(error.exit_code(), 64);
+}
