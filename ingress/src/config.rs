@@ -89,6 +89,55 @@ pub struct Config {
     #[arg(long, env = "INGRESS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
+    /// Redis holding the shared idempotency records and the consumers' projections.
+    /// Startup does not wait for it: without Redis the ingress keeps accepting mutations
+    /// (deduplicated by this process alone) and answers reads with 503.
+    #[arg(
+        long,
+        env = "INGRESS_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/"
+    )]
+    pub redis_url: String,
+
+    /// Longest wait for one Redis command. Short, because the idempotency check sits on
+    /// the request path inside the delivery budget; on expiry the local tier decides.
+    #[arg(long, env = "INGRESS_REDIS_TIMEOUT_MS", default_value_t = 25)]
+    pub redis_timeout_ms: u64,
+
+    /// First part of every idempotency record's Redis key, `{prefix}:{partner}:{key}`,
+    /// so that deployments (or test runs) sharing one Redis cannot see each other's keys.
+    #[arg(long, env = "INGRESS_IDEMPOTENCY_PREFIX", default_value = "idem")]
+    pub idempotency_prefix: String,
+
+    /// How long a completed request's answer is kept for replay under its
+    /// Idempotency-Key, in this process and in Redis. 24 h covers any sane retry policy.
+    #[arg(long, env = "INGRESS_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
+    pub idempotency_ttl_secs: u64,
+
+    /// How long an in-flight marker outlives a request that never finished (a crashed
+    /// replica), after which the key can be claimed again. Well above the delivery budget.
+    #[arg(long, env = "INGRESS_IDEMPOTENCY_LOCK_MS", default_value_t = 10_000)]
+    pub idempotency_lock_ms: u64,
+
+    /// Most idempotency records kept in this process (the local tier); the oldest and
+    /// least used go first. About 1 KB each.
+    #[arg(
+        long,
+        env = "INGRESS_IDEMPOTENCY_LOCAL_ENTRIES",
+        default_value_t = 100_000
+    )]
+    pub idempotency_local_entries: u64,
+
+    /// Sustained requests per second each partner may send (token-bucket refill rate).
+    #[arg(long, env = "INGRESS_RATE_LIMIT_PER_SEC", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_sec: u32,
+
+    /// Requests a partner may send at once above the sustained rate (bucket size).
+    #[arg(long, env = "INGRESS_RATE_LIMIT_BURST", default_value_t = 2_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
     /// Log line format.
     #[arg(long, env = "INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -118,6 +167,18 @@ impl Config {
         Duration::from_millis(self.header_read_timeout_ms)
     }
 
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn idempotency_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
+    pub fn idempotency_lock(&self) -> Duration {
+        Duration::from_millis(self.idempotency_lock_ms)
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
@@ -136,6 +197,9 @@ mod tests {
         assert_eq!(config.delivery_budget(), Duration::from_millis(50));
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379/");
+        assert_eq!(config.idempotency_ttl(), Duration::from_secs(86_400));
+        assert!(config.rate_limit_burst >= config.rate_limit_per_sec);
     }
 
     #[test]

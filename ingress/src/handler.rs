@@ -1,33 +1,31 @@
-//! The request path of the partner API: from an HTTP request to an event in the log.
+//! The request path of the partner API, up to the route's own work.
 //!
-//! Every mutation runs the same steps in the same order, cheapest and least revealing
-//! first: authenticate, check the scope, the media type and the `Idempotency-Key`, read
-//! the body under a size limit, decode, validate, check the tenant, derive the event id,
-//! choose the partition, publish and wait for the delivery report. Nothing reaches the
-//! log before every check has passed.
+//! Every request runs the same steps in the same order, cheapest and least revealing
+//! first: route, take an in-flight slot, authenticate, take a token from the partner's
+//! bucket, check the scope; then a mutation ([`crate::mutate`]) or a read
+//! ([`crate::reads`]) runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Incoming};
-use partitioner::partition_map::routing_key;
-use partitioner::{
-    AllotmentRequest, BookingRequest, CancelRequest, Command, Envelope, EventMeta, PartitionMap,
-};
-use serde::de::DeserializeOwned;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use partitioner::PartitionMap;
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
-use uuid::Uuid;
 
 use crate::auth::Partners;
+use crate::dedup::Dedup;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
 use crate::problem::ApiError;
-use crate::publish::{EventSink, OutboundEvent};
+use crate::publish::EventSink;
+use crate::ratelimit::RateLimits;
+use crate::redis_link::RedisLink;
 use crate::routes::{self, Route};
+use crate::{mutate, openapi, reads};
 
 /// Everything a request needs, shared by all connections.
 pub struct AppState {
@@ -38,17 +36,10 @@ pub struct AppState {
     /// Caps requests in progress; a request that finds it empty is refused with 503
     /// rather than queued, so overload shows up as fast retries instead of latency.
     pub in_flight: Semaphore,
-}
-
-/// The 202 body: where the event went, so a partner can quote it and a verifier can find it.
-#[derive(Debug, Serialize)]
-pub struct Accepted {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub booking_id: Option<Uuid>,
-    pub event_id: Uuid,
-    pub status: &'static str,
-    pub partition: i32,
-    pub offset: i64,
+    pub dedup: Dedup,
+    pub rate_limits: RateLimits,
+    /// Redis for the read endpoints (the same connection the dedup tier uses).
+    pub redis: Arc<RedisLink>,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.
@@ -61,17 +52,18 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
 
     let result = match route {
         Err(error) => Err(error),
+        Ok(Route::OpenApi) => Ok(openapi::response()),
         Ok(route) => match state.in_flight.try_acquire() {
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
-                mutate(&state, route, request, &request_id).await
+                dispatch(&state, route, request, &request_id).await
             }
         },
     };
 
     let mut response = match result {
-        Ok(accepted) => json_response(StatusCode::ACCEPTED, &accepted),
+        Ok(response) => response,
         Err(error) => {
             log_failure(&error, label, &request_id);
             error.to_response(&path, &request_id)
@@ -84,135 +76,42 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn mutate(
+/// Authenticates, applies the partner's rate limit and scope, then runs the route.
+async fn dispatch(
     state: &AppState,
     route: Route,
     request: Request<Incoming>,
     request_id: &str,
-) -> Result<Accepted, ApiError> {
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = request.into_parts();
     let partner = state.partners.authenticate(&parts.headers)?;
-    partner.require_scope(route.scope())?;
-    headers::require_json(&parts.headers)?;
-    let key = headers::idempotency_key(&parts.headers)?;
-    let body = read_body(body, state.max_body_bytes).await?;
-
-    let partner_id = partner.partner_id.as_str();
-    let command = match route {
-        Route::CreateBooking => {
-            let req: BookingRequest = decode(&body)?;
-            // An invalid tenant fails validation below, so the id made from it is never used.
-            let tenant = req.tenant_id.as_deref().unwrap_or_default();
-            let booking_id = partitioner::booking_id(tenant, partner_id, key);
-            req.into_create(booking_id)?
-        }
-        Route::ModifyBooking(booking_id) => {
-            decode::<BookingRequest>(&body)?.into_modify(booking_id)?
-        }
-        Route::CancelBooking(booking_id) => {
-            decode::<CancelRequest>(&body)?.into_cancel(booking_id)?
-        }
-        Route::SetInventory => decode::<AllotmentRequest>(&body)?.into_allotment()?,
-    };
-    partner.require_tenant(&command.tenant_id)?;
-
-    let event_id = partitioner::event_id(&command.tenant_id, partner_id, key);
-    let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
-    let (event, booking_id) = outbound(
-        state,
-        command,
-        event_id,
-        partner_id,
-        request_id,
-        traceparent,
-    );
-    let delivered = state.sink.publish(event).await?;
-    tracing::debug!(
-        request_id,
-        %event_id,
-        partition = delivered.partition,
-        offset = delivered.offset,
-        "event accepted"
-    );
-    Ok(Accepted {
-        booking_id,
-        event_id,
-        status: "accepted",
-        partition: delivered.partition,
-        offset: delivered.offset,
-    })
-}
-
-/// Wraps a validated command into its envelope and chooses its partition.
-fn outbound(
-    state: &AppState,
-    command: Command,
-    event_id: Uuid,
-    partner_id: &str,
-    request_id: &str,
-    traceparent: Option<String>,
-) -> (OutboundEvent, Option<Uuid>) {
-    // The partition map keeps partitions below i32::MAX, Kafka's own limit.
-    let partition = state
-        .partitions
-        .partition(&command.tenant_id, &command.property_id) as i32;
-    let key = routing_key(&command.tenant_id, &command.property_id);
-    let received_at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let meta = EventMeta {
-        event_id,
-        partner_id: partner_id.to_owned(),
-        request_id: request_id.to_owned(),
-        received_at_ms,
-    };
-    let envelope = Envelope::new(command, meta);
-    let booking_id = envelope.event.booking_id();
-    let event = OutboundEvent {
-        partition,
-        key,
-        payload: envelope.to_json(),
-        event_type: envelope.event.kind(),
-        request_id: envelope.request_id,
-        partner_id: envelope.partner_id,
-        traceparent,
-    };
-    (event, booking_id)
-}
-
-/// Reads the whole body, refusing more than `limit` bytes: up front when Content-Length
-/// already says so, else as soon as the stream passes the limit.
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit };
-    if body.size_hint().lower() > limit as u64 {
-        return Err(too_large);
+    // After authentication, so the bucket is the partner's; before any real work, so a
+    // partner over its limit costs us as little as possible.
+    state.rate_limits.check(&partner.partner_id)?;
+    if let Some(scope) = route.scope() {
+        partner.require_scope(scope)?;
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large),
-        Err(error) => Err(ApiError::MalformedJson(format!(
-            "could not read the body: {error}"
-        ))),
+    match route {
+        Route::GetBooking(id) => {
+            let booking = reads::booking(&state.redis, partner, id).await?;
+            Ok(json_response(StatusCode::OK, &booking))
+        }
+        Route::Availability => {
+            let nights = reads::availability(&state.redis, partner, parts.uri.query()).await?;
+            Ok(json_response(StatusCode::OK, &nights))
+        }
+        _ => mutate::mutate(state, route, partner, parts, body, request_id).await,
     }
 }
 
-/// Decodes JSON, naming the path of the first field serde could not read.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if path == "." {
-            ApiError::MalformedJson(inner.to_string())
-        } else {
-            ApiError::MalformedJson(format!("{path}: {inner}"))
-        }
-    })
-}
-
-fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
     let json = serde_json::to_vec(body).expect("response bodies always serialize");
-    let mut response = Response::new(Full::new(Bytes::from(json)));
+    json_bytes(status, Bytes::from(json))
+}
+
+/// A JSON response; `body` must already be JSON.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -247,45 +146,5 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         metrics::in_flight(-1.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decode_names_the_bad_field() {
-        let error =
-            decode::<BookingRequest>(br#"{"tenant_id": "acme", "rooms": "two"}"#).unwrap_err();
-        let ApiError::MalformedJson(detail) = error else {
-            panic!("{error:?}")
-        };
-        assert!(detail.starts_with("rooms: "), "{detail}");
-
-        let error = decode::<BookingRequest>(b"{not json").unwrap_err();
-        assert!(matches!(error, ApiError::MalformedJson(_)));
-
-        let error = decode::<CancelRequest>(br#"{"tenant_id": "a", "surprise": 1}"#).unwrap_err();
-        let ApiError::MalformedJson(detail) = error else {
-            panic!("{error:?}")
-        };
-        assert!(detail.contains("surprise"), "{detail}");
-    }
-
-    #[test]
-    fn accepted_body_omits_booking_id_for_inventory() {
-        let accepted = Accepted {
-            booking_id: None,
-            event_id: Uuid::nil(),
-            status: "accepted",
-            partition: 3,
-            offset: 42,
-        };
-        let json = serde_json::to_value(&accepted).unwrap();
-        assert!(json.get("booking_id").is_none());
-        assert_eq!(json["partition"], 3);
-        assert_eq!(json["offset"], 42);
-        assert_eq!(json["status"], "accepted");
     }
 }

@@ -12,6 +12,8 @@ use crate::problem::ApiError;
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// Marks a response replayed from an idempotency record (IETF idempotency-key draft).
+pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Longest partner-supplied request id we carry; longer ones are replaced, not truncated,
 /// since a truncated id would no longer match the partner's own logs.

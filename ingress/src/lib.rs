@@ -12,11 +12,17 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod dedup;
 pub mod handler;
 pub mod headers;
 pub mod metrics;
+pub mod mutate;
+pub mod openapi;
 pub mod problem;
 pub mod publish;
+pub mod ratelimit;
+pub mod reads;
+pub mod redis_link;
 pub mod routes;
 pub mod server;
 
@@ -33,6 +39,10 @@ pub enum Error {
     Producer(rdkafka::error::KafkaError),
     #[error(transparent)]
     Topic(#[from] publish::TopicError),
+    /// The Redis URL does not parse. An unreachable Redis is no error: the ingress starts
+    /// without it and degrades.
+    #[error("redis url: {0}")]
+    RedisUrl(redis::RedisError),
     /// A startup task panicked or was cancelled.
     #[error("startup failed: {0}")]
     Startup(String),
@@ -44,7 +54,7 @@ impl Error {
     /// creating the one or starting the other, and a restart may then succeed.
     pub fn is_config(&self) -> bool {
         match self {
-            Error::Partners(_) | Error::Producer(_) => true,
+            Error::Partners(_) | Error::Producer(_) | Error::RedisUrl(_) => true,
             Error::Topic(publish::TopicError::Overrides(_)) => true,
             Error::Topic(_) | Error::Startup(_) => false,
         }

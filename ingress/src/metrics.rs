@@ -17,6 +17,9 @@ pub const REQUEST_DURATION_SECONDS: &str = "ingress_request_duration_seconds";
 pub const IN_FLIGHT_REQUESTS: &str = "ingress_in_flight_requests";
 pub const PUBLISH_ERRORS_TOTAL: &str = "ingress_publish_errors_total";
 pub const PUBLISH_DURATION_SECONDS: &str = "ingress_publish_duration_seconds";
+pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
+pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
+pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -77,6 +80,18 @@ fn describe() {
         Unit::Seconds,
         "Time from handing an event to the producer to its delivery report"
     );
+    describe_counter!(
+        DEDUP_HITS_TOTAL,
+        "Idempotency-Key lookups that found a record, by tier (local or redis)"
+    );
+    describe_counter!(
+        DEDUP_FALLBACK_TOTAL,
+        "Idempotency operations decided without Redis because it was unavailable"
+    );
+    describe_counter!(
+        RATE_LIMITED_TOTAL,
+        "Requests refused with 429 by the per-partner rate limit"
+    );
 }
 
 pub fn request_done(route: &'static str, status: u16, elapsed: Duration) {
@@ -96,6 +111,18 @@ pub fn publish_error(class: &'static str) {
     counter!(PUBLISH_ERRORS_TOTAL, "class" => class).increment(1);
 }
 
+pub fn dedup_hit(tier: &'static str) {
+    counter!(DEDUP_HITS_TOTAL, "tier" => tier).increment(1);
+}
+
+pub fn dedup_fallback() {
+    counter!(DEDUP_FALLBACK_TOTAL).increment(1);
+}
+
+pub fn rate_limited() {
+    counter!(RATE_LIMITED_TOTAL).increment(1);
+}
+
 /// Status codes as static strings, so recording a request allocates nothing.
 fn status_label(status: u16) -> &'static str {
     match status {
@@ -106,9 +133,11 @@ fn status_label(status: u16) -> &'static str {
         403 => "403",
         404 => "404",
         405 => "405",
+        409 => "409",
         413 => "413",
         415 => "415",
         422 => "422",
+        429 => "429",
         500 => "500",
         503 => "503",
         _ => "other",
@@ -127,7 +156,9 @@ mod tests {
 
     #[test]
     fn every_status_the_api_sends_has_its_own_label() {
-        for status in [202, 400, 401, 403, 404, 405, 413, 415, 422, 500, 503] {
+        for status in [
+            200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+        ] {
             assert_eq!(status_label(status), status.to_string());
         }
         assert_eq!(status_label(418), "other");

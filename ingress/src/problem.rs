@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use partitioner::{FieldError, Invalid};
 use serde::Serialize;
@@ -18,6 +18,11 @@ use serde::Serialize;
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The IETF ratelimit-headers draft's fields, sent with every 429.
+pub static RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+pub static RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+pub static RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -42,12 +47,25 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    #[error("Idempotency-Key already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyKeyInFlight,
+    /// The partner's token bucket is empty; `limit` is its burst, `retry_after` when the
+    /// next request would pass.
+    #[error("rate limit exceeded")]
+    RateLimited { limit: u32, retry_after: Duration },
+    #[error("unknown booking, or not yet processed")]
+    BookingNotFound,
     #[error("too many requests in flight")]
     Overloaded,
     #[error("broker unavailable: {0}")]
     BrokerUnavailable(String),
     #[error("broker did not confirm delivery within the budget")]
     DeliveryTimeout,
+    /// Redis, which holds the projections the read endpoints serve, did not answer.
+    #[error("projections unavailable: {0}")]
+    ProjectionsUnavailable(String),
     /// A bug or an impossible state; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,9 +85,14 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BookingNotFound => StatusCode::NOT_FOUND,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BrokerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeliveryTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ProjectionsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,9 +110,14 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
+            ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::BookingNotFound => "not-found",
             ApiError::Overloaded => "overloaded",
             ApiError::BrokerUnavailable(_) => "broker-unavailable",
             ApiError::DeliveryTimeout => "delivery-timeout",
+            ApiError::ProjectionsUnavailable(_) => "projections-unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -106,6 +134,9 @@ impl ApiError {
             ApiError::BrokerUnavailable(_) => "the event log is unavailable; retry later".into(),
             ApiError::DeliveryTimeout => {
                 "the event log did not confirm in time; retry with the same Idempotency-Key".into()
+            }
+            ApiError::ProjectionsUnavailable(_) => {
+                "booking status and availability are unavailable; retry later".into()
             }
             ApiError::Internal(_) => "internal error".into(),
             other => other.to_string(),
@@ -144,9 +175,18 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
+            ApiError::RateLimited { limit, retry_after } => {
+                // Whole seconds, rounded up: retrying at the rounded-down second would
+                // only be refused again.
+                let wait = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                headers.insert(&RATELIMIT_LIMIT, HeaderValue::from(*limit));
+                headers.insert(&RATELIMIT_REMAINING, HeaderValue::from(0));
+                headers.insert(&RATELIMIT_RESET, HeaderValue::from(wait));
+            }
             _ => {}
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(RETRY_AFTER.as_secs()),
@@ -192,6 +232,17 @@ mod tests {
             (ApiError::MethodNotAllowed { allow: "POST" }, 405),
             (ApiError::PayloadTooLarge { limit: 1 }, 413),
             (ApiError::UnsupportedMediaType, 415),
+            (ApiError::IdempotencyKeyReused, 422),
+            (ApiError::IdempotencyKeyInFlight, 409),
+            (
+                ApiError::RateLimited {
+                    limit: 1,
+                    retry_after: Duration::ZERO,
+                },
+                429,
+            ),
+            (ApiError::BookingNotFound, 404),
+            (ApiError::ProjectionsUnavailable("x".into()), 503),
             (ApiError::Overloaded, 503),
             (ApiError::BrokerUnavailable("x".into()), 503),
             (ApiError::DeliveryTimeout, 503),
@@ -229,7 +280,12 @@ mod tests {
 
     #[test]
     fn unavailable_answers_carry_retry_after() {
-        for error in [ApiError::Overloaded, ApiError::DeliveryTimeout] {
+        for error in [
+            ApiError::Overloaded,
+            ApiError::DeliveryTimeout,
+            ApiError::IdempotencyKeyInFlight,
+            ApiError::ProjectionsUnavailable("x".into()),
+        ] {
             let response = error.to_response("/v1/bookings", "r");
             assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         }
@@ -251,5 +307,20 @@ mod tests {
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
         let response = ApiError::MethodNotAllowed { allow: "POST" }.to_response("/", "r");
         assert_eq!(response.headers()[header::ALLOW], "POST");
+    }
+
+    #[test]
+    fn rate_limited_answers_carry_the_ratelimit_fields() {
+        let error = ApiError::RateLimited {
+            limit: 20,
+            retry_after: Duration::from_millis(1_200),
+        };
+        let response = error.to_response("/v1/bookings", "r");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        assert_eq!(headers[&RATELIMIT_LIMIT], "20");
+        assert_eq!(headers[&RATELIMIT_REMAINING], "0");
+        assert_eq!(headers[&RATELIMIT_RESET], "2");
     }
 }

@@ -1,6 +1,6 @@
 //! The partner API's routing table: a hand-rolled match on method and path.
 //!
-//! Four routes do not justify a router framework, and a plain `match` keeps the whole
+//! A handful of routes do not justify a router framework, and a plain `match` keeps the whole
 //! table visible in one screen. [`Route::template`] gives the bounded label used in
 //! metrics and logs; ids never become labels.
 
@@ -16,6 +16,10 @@ pub enum Route {
     ModifyBooking(Uuid),
     CancelBooking(Uuid),
     SetInventory,
+    GetBooking(Uuid),
+    Availability,
+    /// The OpenAPI document: public, no key needed.
+    OpenApi,
 }
 
 impl Route {
@@ -35,7 +39,13 @@ impl Route {
                 };
                 (route, "POST")
             }
+            ["v1", "bookings", id] => {
+                let id = Uuid::try_parse(id).map_err(|_| ApiError::NotFound)?;
+                (Route::GetBooking(id), "GET")
+            }
             ["v1", "inventory"] => (Route::SetInventory, "PUT"),
+            ["v1", "availability"] => (Route::Availability, "GET"),
+            ["openapi.json"] => (Route::OpenApi, "GET"),
             _ => return Err(ApiError::NotFound),
         };
         if method.as_str() == allow {
@@ -52,17 +62,34 @@ impl Route {
             Route::ModifyBooking(_) => "/v1/bookings/{id}/modify",
             Route::CancelBooking(_) => "/v1/bookings/{id}/cancel",
             Route::SetInventory => "/v1/inventory",
+            Route::GetBooking(_) => "/v1/bookings/{id}",
+            Route::Availability => "/v1/availability",
+            Route::OpenApi => "/openapi.json",
         }
     }
 
-    pub fn scope(&self) -> Scope {
+    /// The scope a partner's key needs, or `None` for a public route.
+    pub fn scope(&self) -> Option<Scope> {
         match self {
             Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_) => {
-                Scope::BookingsWrite
+                Some(Scope::BookingsWrite)
             }
-            Route::SetInventory => Scope::InventoryWrite,
+            Route::SetInventory => Some(Scope::InventoryWrite),
+            Route::GetBooking(_) | Route::Availability => Some(Scope::BookingsRead),
+            Route::OpenApi => None,
         }
     }
+
+    /// The method each route template answers, for the OpenAPI coverage test.
+    pub const TABLE: &[(&str, &str)] = &[
+        ("POST", "/v1/bookings"),
+        ("POST", "/v1/bookings/{id}/modify"),
+        ("POST", "/v1/bookings/{id}/cancel"),
+        ("PUT", "/v1/inventory"),
+        ("GET", "/v1/bookings/{id}"),
+        ("GET", "/v1/availability"),
+        ("GET", "/openapi.json"),
+    ];
 }
 
 /// The metric label for requests that matched no route.
@@ -97,6 +124,39 @@ mod tests {
             parse(Method::PUT, "/v1/inventory").unwrap(),
             Route::SetInventory
         );
+        assert_eq!(
+            parse(Method::GET, &format!("/v1/bookings/{ID}")).unwrap(),
+            Route::GetBooking(id)
+        );
+        assert_eq!(
+            parse(Method::GET, "/v1/availability").unwrap(),
+            Route::Availability
+        );
+        assert_eq!(parse(Method::GET, "/openapi.json").unwrap(), Route::OpenApi);
+    }
+
+    #[test]
+    fn the_table_lists_every_route_with_its_method() {
+        let id = Uuid::parse_str(ID).unwrap();
+        let routes = [
+            Route::CreateBooking,
+            Route::ModifyBooking(id),
+            Route::CancelBooking(id),
+            Route::SetInventory,
+            Route::GetBooking(id),
+            Route::Availability,
+            Route::OpenApi,
+        ];
+        assert_eq!(routes.len(), Route::TABLE.len());
+        for route in routes {
+            let path = route.template().replace("{id}", ID);
+            let (method, _) = Route::TABLE
+                .iter()
+                .find(|(_, template)| *template == route.template())
+                .unwrap_or_else(|| panic!("{route:?} missing from the table"));
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(parse(method, &path).unwrap(), route);
+        }
     }
 
     #[test]
@@ -108,7 +168,8 @@ mod tests {
             "/v1/bookings/",
             "/v2/bookings",
             "/v1/bookings/not-a-uuid/cancel",
-            &format!("/v1/bookings/{ID}"),
+            "/v1/bookings/not-a-uuid",
+            "/openapi.json/x",
             &format!("/v1/bookings/{ID}/delete"),
             &format!("/v1/bookings/{ID}/cancel/extra"),
         ] {
@@ -129,13 +190,19 @@ mod tests {
             parse(Method::POST, "/v1/inventory"),
             Err(ApiError::MethodNotAllowed { allow: "PUT" })
         ));
+        assert!(matches!(
+            parse(Method::POST, &format!("/v1/bookings/{ID}")),
+            Err(ApiError::MethodNotAllowed { allow: "GET" })
+        ));
     }
 
     #[test]
     fn templates_never_contain_ids() {
         let route = parse(Method::POST, &format!("/v1/bookings/{ID}/cancel")).unwrap();
         assert_eq!(route.template(), "/v1/bookings/{id}/cancel");
-        assert_eq!(route.scope(), Scope::BookingsWrite);
-        assert_eq!(Route::SetInventory.scope(), Scope::InventoryWrite);
+        assert_eq!(route.scope(), Some(Scope::BookingsWrite));
+        assert_eq!(Route::SetInventory.scope(), Some(Scope::InventoryWrite));
+        assert_eq!(Route::Availability.scope(), Some(Scope::BookingsRead));
+        assert_eq!(Route::OpenApi.scope(), None);
     }
 }

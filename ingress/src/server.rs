@@ -26,8 +26,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::admin::{self, Health};
 use crate::auth::Partners;
 use crate::config::Config;
+use crate::dedup::Dedup;
 use crate::handler::{self, AppState};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
+use crate::ratelimit::RateLimits;
+use crate::redis_link::RedisLink;
 use crate::Error;
 
 /// Headers a partner request may carry; hyper answers 431 beyond it.
@@ -171,6 +174,11 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
     // such even while the broker is down.
     let partners = Partners::load(&config.partners_file)?;
     let overrides: Overrides = config.hot_tenants.parse().map_err(TopicError::Overrides)?;
+    // Only the URL is checked here: startup never waits for Redis, whose absence the
+    // request path degrades around (see `redis_link`).
+    let redis = RedisLink::new(&config.redis_url, config.redis_timeout())
+        .map(Arc::new)
+        .map_err(Error::RedisUrl)?;
     let settings = KafkaSettings {
         brokers: config.kafka_brokers.clone(),
         topic: config.bookings_topic.clone(),
@@ -187,12 +195,22 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
             .await
             .map_err(|e| Error::Startup(e.to_string()))??;
     let sink: Arc<dyn EventSink> = sink;
+    let dedup = Dedup::new(
+        &config.idempotency_prefix,
+        Some(redis.clone()),
+        config.idempotency_local_entries,
+        config.idempotency_ttl(),
+        config.idempotency_lock(),
+    );
     Ok(AppState {
         partners,
         partitions,
         sink,
         max_body_bytes: config.max_body_bytes,
         in_flight: Semaphore::new(config.max_in_flight),
+        dedup,
+        rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
+        redis,
     })
 }
 

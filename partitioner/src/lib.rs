@@ -13,6 +13,7 @@ pub mod hash;
 pub mod ids;
 pub mod keys;
 pub mod partition_map;
+pub mod query;
 pub mod request;
 pub mod validate;
 
@@ -20,5 +21,6 @@ pub use decision::{Decision, Outcome, RejectReason};
 pub use event::{Command, DecodeError, Envelope, Event, EventMeta, Money, Stay, SCHEMA_VERSION};
 pub use ids::{booking_id, event_id};
 pub use partition_map::PartitionMap;
+pub use query::{AvailabilityQuery, AvailabilityRange};
 pub use request::{AllotmentRequest, BookingRequest, CancelRequest};
 pub use validate::{FieldError, Invalid};

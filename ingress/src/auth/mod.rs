@@ -26,6 +26,8 @@ pub use file::LoadError;
 pub enum Scope {
     #[serde(rename = "bookings:write")]
     BookingsWrite,
+    #[serde(rename = "bookings:read")]
+    BookingsRead,
     #[serde(rename = "inventory:write")]
     InventoryWrite,
 }
@@ -34,6 +36,7 @@ impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::BookingsWrite => "bookings:write",
+            Scope::BookingsRead => "bookings:read",
             Scope::InventoryWrite => "inventory:write",
         }
     }

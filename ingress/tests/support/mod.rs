@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod own_redis;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,8 +30,10 @@ use tokio::task::JoinHandle;
 pub const PARTITIONS: i32 = 12;
 /// ota-1: every tenant, both scopes.
 pub const SECRET_ALL: &str = "test-secret-all";
-/// ota-2: tenant `acme` only, bookings only.
+/// ota-2: tenant `acme` only, bookings only (write and read).
 pub const SECRET_ACME: &str = "test-secret-acme";
+/// ota-3: every tenant, but may only write bookings, not read them.
+pub const SECRET_WRITE_ONLY: &str = "test-secret-write-only";
 
 pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
@@ -112,12 +116,20 @@ pub fn partners_file() -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     let json = serde_json::json!({"partners": [
         {"partner_id": "ota-1", "key_sha256": ingress::auth::sha256_hex(SECRET_ALL.as_bytes()),
-         "tenants": ["*"], "scopes": ["bookings:write", "inventory:write"]},
+         "tenants": ["*"], "scopes": ["bookings:write", "bookings:read", "inventory:write"]},
         {"partner_id": "ota-2", "key_sha256": ingress::auth::sha256_hex(SECRET_ACME.as_bytes()),
-         "tenants": ["acme"], "scopes": ["bookings:write"]},
+         "tenants": ["acme"], "scopes": ["bookings:write", "bookings:read"]},
+        {"partner_id": "ota-3",
+         "key_sha256": ingress::auth::sha256_hex(SECRET_WRITE_ONLY.as_bytes()),
+         "tenants": ["*"], "scopes": ["bookings:write"]},
     ]});
     file.write_all(json.to_string().as_bytes()).unwrap();
     file
+}
+
+/// The shared Redis of the local stack (`REDIS_URL` overrides).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
 }
 
 /// One running ingress.
@@ -125,6 +137,8 @@ pub struct Ingress {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub topic: String,
+    /// This ingress's idempotency key prefix: unique, so runs sharing Redis never meet.
+    pub idem_prefix: String,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ingress::Error>>,
     _partners: tempfile::NamedTempFile,
@@ -142,8 +156,12 @@ impl Ingress {
     /// Starts the ingress on `topic` with extra flags, without waiting.
     pub fn spawn(topic: &str, extra: &[&str]) -> Ingress {
         let partners = partners_file();
+        let prefix = format!("idem-test-{}", uuid::Uuid::new_v4().simple());
         let mut args = vec![
-            "ingress".to_owned(),
+            format!("--redis-url={}", redis_url()),
+            // Generous, so a busy test machine does not turn Redis hits into fallbacks.
+            "--redis-timeout-ms=2000".to_owned(),
+            format!("--idempotency-prefix={prefix}"),
             format!("--partners-file={}", partners.path().display()),
             format!("--kafka-brokers={}", brokers()),
             format!("--bookings-topic={topic}"),
@@ -158,6 +176,12 @@ impl Ingress {
         let name = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();
         args.retain(|arg| !extra.iter().any(|e| name(e) == name(arg)));
         args.extend(extra.iter().map(|s| s.to_string()));
+        args.insert(0, "ingress".to_owned());
+        let idem_prefix = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--idempotency-prefix="))
+            .unwrap_or(&prefix)
+            .to_owned();
         let config = ingress::Config::try_parse_from(args).expect("test config");
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let std_admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -177,6 +201,7 @@ impl Ingress {
             addr,
             admin,
             topic: topic.to_owned(),
+            idem_prefix,
             stop: Some(stop),
             task,
             _partners: partners,
@@ -220,6 +245,10 @@ impl Ingress {
 
     pub fn put(&self, path: &str) -> Call {
         Call::new(self.addr, Method::PUT, path)
+    }
+
+    pub fn get(&self, path: &str) -> Call {
+        Call::new(self.addr, Method::GET, path)
     }
 }
 
@@ -270,6 +299,14 @@ impl Call {
     pub fn without(mut self, name: &'static str) -> Call {
         self.skip.push(name);
         self
+    }
+
+    /// Sends a request without a body (and without the JSON content type).
+    pub async fn send(self) -> Reply {
+        self.without("content-type")
+            .without("idempotency-key")
+            .body(Bytes::new())
+            .await
     }
 
     pub async fn json(self, body: &serde_json::Value) -> Reply {

@@ -110,6 +110,13 @@ impl Pipeline {
             format!("--partners-file={}", partners.path().display()),
             format!("--kafka-brokers={}", brokers()),
             format!("--bookings-topic={}", topics.bookings),
+            format!("--redis-url={}", redis_url()),
+            // Idempotency records of earlier runs in the shared Redis must not answer
+            // this run's requests (the keys below repeat from run to run).
+            format!(
+                "--idempotency-prefix=idem-test-{}",
+                uuid::Uuid::new_v4().simple()
+            ),
             // The first record of a fresh idempotent producer waits for its producer id;
             // these tests are about correctness, not latency.
             "--delivery-budget-ms=10000".to_owned(),

@@ -1,0 +1,239 @@
+//! Mutations: from a checked request to an acknowledged event in the log.
+//!
+//! The steps run cheapest and least revealing first: media type and `Idempotency-Key`,
+//! the body under a size limit, decode, validate, tenant; only then is the key claimed
+//! ([`crate::dedup`]), the event id derived, the partition chosen, the event published
+//! and its delivery report awaited. Nothing reaches the log before every check passed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Incoming};
+use partitioner::partition_map::routing_key;
+use partitioner::{AllotmentRequest, BookingRequest, CancelRequest, Command, Envelope, EventMeta};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::Partner;
+use crate::dedup::{self, Claim, StoredResponse};
+use crate::handler::{json_bytes, AppState};
+use crate::headers::{self, IDEMPOTENT_REPLAYED};
+use crate::problem::ApiError;
+use crate::publish::OutboundEvent;
+use crate::routes::Route;
+
+/// The 202 body: where the event went, so a partner can quote it and a verifier can find it.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<Uuid>,
+    pub event_id: Uuid,
+    pub status: &'static str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+pub async fn mutate(
+    state: &AppState,
+    route: Route,
+    partner: &Partner,
+    parts: http::request::Parts,
+    body: Incoming,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    headers::require_json(&parts.headers)?;
+    let key = headers::idempotency_key(&parts.headers)?;
+    let body = read_body(body, state.max_body_bytes).await?;
+
+    let partner_id = partner.partner_id.as_str();
+    let command = match route {
+        Route::CreateBooking => {
+            let req: BookingRequest = decode(&body)?;
+            // An invalid tenant fails validation below, so the id made from it is never used.
+            let tenant = req.tenant_id.as_deref().unwrap_or_default();
+            let booking_id = partitioner::booking_id(tenant, partner_id, key);
+            req.into_create(booking_id)?
+        }
+        Route::ModifyBooking(booking_id) => {
+            decode::<BookingRequest>(&body)?.into_modify(booking_id)?
+        }
+        Route::CancelBooking(booking_id) => {
+            decode::<CancelRequest>(&body)?.into_cancel(booking_id)?
+        }
+        Route::SetInventory => decode::<AllotmentRequest>(&body)?.into_allotment()?,
+        Route::GetBooking(_) | Route::Availability | Route::OpenApi => {
+            return Err(ApiError::Internal(format!("{route:?} is not a mutation")));
+        }
+    };
+    partner.require_tenant(&command.tenant_id)?;
+
+    // Only a request that would be published claims its key: refused requests leave no
+    // record, so fixing a bad request and resending it under the same key just works.
+    let fingerprint = dedup::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+    let ticket = match state.dedup.claim(partner_id, key, fingerprint).await? {
+        Claim::Replay(stored) => return Ok(replayed(stored)),
+        Claim::Fresh(ticket) => ticket,
+    };
+
+    let event_id = partitioner::event_id(&command.tenant_id, partner_id, key);
+    let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
+    let (event, booking_id) = outbound(
+        state,
+        command,
+        event_id,
+        partner_id,
+        request_id,
+        traceparent,
+    );
+    let delivered = match state.sink.publish(event).await {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            // Not acknowledged, so not stored: a retry with the same key must be free to
+            // try again (and lands the same event id if this one arrives late).
+            state.dedup.release(ticket).await;
+            return Err(error.into());
+        }
+    };
+    tracing::debug!(
+        request_id,
+        %event_id,
+        partition = delivered.partition,
+        offset = delivered.offset,
+        "event accepted"
+    );
+    let accepted = Accepted {
+        booking_id,
+        event_id,
+        status: "accepted",
+        partition: delivered.partition,
+        offset: delivered.offset,
+    };
+    let body = Bytes::from(serde_json::to_vec(&accepted).expect("always serializes"));
+    let stored = StoredResponse {
+        status: StatusCode::ACCEPTED.as_u16(),
+        body: body.clone(),
+    };
+    state.dedup.complete(ticket, stored).await;
+    Ok(json_bytes(StatusCode::ACCEPTED, body))
+}
+
+/// The original answer again, marked as a replay as the idempotency-key draft asks.
+fn replayed(stored: StoredResponse) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::ACCEPTED);
+    let mut response = json_bytes(status, stored.body);
+    response.headers_mut().insert(
+        IDEMPOTENT_REPLAYED.clone(),
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
+/// Wraps a validated command into its envelope and chooses its partition.
+fn outbound(
+    state: &AppState,
+    command: Command,
+    event_id: Uuid,
+    partner_id: &str,
+    request_id: &str,
+    traceparent: Option<String>,
+) -> (OutboundEvent, Option<Uuid>) {
+    // The partition map keeps partitions below i32::MAX, Kafka's own limit.
+    let partition = state
+        .partitions
+        .partition(&command.tenant_id, &command.property_id) as i32;
+    let key = routing_key(&command.tenant_id, &command.property_id);
+    let received_at_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let meta = EventMeta {
+        event_id,
+        partner_id: partner_id.to_owned(),
+        request_id: request_id.to_owned(),
+        received_at_ms,
+    };
+    let envelope = Envelope::new(command, meta);
+    let booking_id = envelope.event.booking_id();
+    let event = OutboundEvent {
+        partition,
+        key,
+        payload: envelope.to_json(),
+        event_type: envelope.event.kind(),
+        request_id: envelope.request_id,
+        partner_id: envelope.partner_id,
+        traceparent,
+    };
+    (event, booking_id)
+}
+
+/// Reads the whole body, refusing more than `limit` bytes: up front when Content-Length
+/// already says so, else as soon as the stream passes the limit.
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large),
+        Err(error) => Err(ApiError::MalformedJson(format!(
+            "could not read the body: {error}"
+        ))),
+    }
+}
+
+/// Decodes JSON, naming the path of the first field serde could not read.
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            ApiError::MalformedJson(inner.to_string())
+        } else {
+            ApiError::MalformedJson(format!("{path}: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_names_the_bad_field() {
+        let error =
+            decode::<BookingRequest>(br#"{"tenant_id": "acme", "rooms": "two"}"#).unwrap_err();
+        let ApiError::MalformedJson(detail) = error else {
+            panic!("{error:?}")
+        };
+        assert!(detail.starts_with("rooms: "), "{detail}");
+
+        let error = decode::<BookingRequest>(b"{not json").unwrap_err();
+        assert!(matches!(error, ApiError::MalformedJson(_)));
+
+        let error = decode::<CancelRequest>(br#"{"tenant_id": "a", "surprise": 1}"#).unwrap_err();
+        let ApiError::MalformedJson(detail) = error else {
+            panic!("{error:?}")
+        };
+        assert!(detail.contains("surprise"), "{detail}");
+    }
+
+    #[test]
+    fn accepted_body_omits_booking_id_for_inventory() {
+        let accepted = Accepted {
+            booking_id: None,
+            event_id: Uuid::nil(),
+            status: "accepted",
+            partition: 3,
+            offset: 42,
+        };
+        let json = serde_json::to_value(&accepted).unwrap();
+        assert!(json.get("booking_id").is_none());
+        assert_eq!(json["partition"], 3);
+        assert_eq!(json["offset"], 42);
+        assert_eq!(json["status"], "accepted");
+    }
+}

@@ -1,0 +1,210 @@
+//! The OpenAPI 3.1 document of the partner API, `ingress/openapi.json`, compiled into the
+//! binary and served at `GET /openapi.json`.
+//!
+//! The document is written by hand, as the contract partners code against. The tests
+//! below keep it honest: every route in [`Route::TABLE`](crate::routes::Route::TABLE) and
+//! every status each route can produce must be documented.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+pub const SPEC: &str = include_str!("../openapi.json");
+
+pub fn response() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(SPEC.as_bytes())));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use partitioner::Invalid;
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::problem::ApiError;
+    use crate::routes::Route;
+
+    /// One of each `ApiError` variant. [`variant`] matches exhaustively, so a new variant
+    /// does not compile until it is placed there, and then this list is checked against it.
+    fn samples() -> Vec<ApiError> {
+        vec![
+            ApiError::MalformedJson("x".into()),
+            ApiError::Invalid(Invalid { errors: vec![] }),
+            ApiError::MissingIdempotencyKey,
+            ApiError::BadIdempotencyKey("x".into()),
+            ApiError::Unauthorized,
+            ApiError::Forbidden("x".into()),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: "GET" },
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInFlight,
+            ApiError::RateLimited {
+                limit: 1,
+                retry_after: std::time::Duration::ZERO,
+            },
+            ApiError::BookingNotFound,
+            ApiError::Overloaded,
+            ApiError::BrokerUnavailable("x".into()),
+            ApiError::DeliveryTimeout,
+            ApiError::ProjectionsUnavailable("x".into()),
+            ApiError::Internal("x".into()),
+        ]
+    }
+
+    /// Which routes can answer with `error`: the request path's structure, written down
+    /// once per variant. `None` means no route at all (answered for unknown requests).
+    fn can_come_from(error: &ApiError, route: &Route) -> Option<bool> {
+        let authenticated = route.scope().is_some();
+        let mutation = matches!(
+            route,
+            Route::CreateBooking
+                | Route::ModifyBooking(_)
+                | Route::CancelBooking(_)
+                | Route::SetInventory
+        );
+        let read = matches!(route, Route::GetBooking(_) | Route::Availability);
+        Some(match error {
+            ApiError::Unauthorized
+            | ApiError::Forbidden(_)
+            | ApiError::RateLimited { .. }
+            | ApiError::Overloaded
+            | ApiError::Internal(_) => authenticated,
+            ApiError::MalformedJson(_)
+            | ApiError::MissingIdempotencyKey
+            | ApiError::BadIdempotencyKey(_)
+            | ApiError::PayloadTooLarge { .. }
+            | ApiError::UnsupportedMediaType
+            | ApiError::IdempotencyKeyReused
+            | ApiError::IdempotencyKeyInFlight
+            | ApiError::BrokerUnavailable(_)
+            | ApiError::DeliveryTimeout => mutation,
+            ApiError::Invalid(_) => mutation || *route == Route::Availability,
+            // A path id that is not a UUID names no booking.
+            ApiError::NotFound => route.template().contains("{id}"),
+            ApiError::BookingNotFound => matches!(route, Route::GetBooking(_)),
+            ApiError::ProjectionsUnavailable(_) => read,
+            // Answers a request that matched no route's method; the spec says so in prose.
+            ApiError::MethodNotAllowed { .. } => return None,
+        })
+    }
+
+    fn variant(error: &ApiError) -> usize {
+        match error {
+            ApiError::MalformedJson(_) => 0,
+            ApiError::Invalid(_) => 1,
+            ApiError::MissingIdempotencyKey => 2,
+            ApiError::BadIdempotencyKey(_) => 3,
+            ApiError::Unauthorized => 4,
+            ApiError::Forbidden(_) => 5,
+            ApiError::NotFound => 6,
+            ApiError::MethodNotAllowed { .. } => 7,
+            ApiError::PayloadTooLarge { .. } => 8,
+            ApiError::UnsupportedMediaType => 9,
+            ApiError::IdempotencyKeyReused => 10,
+            ApiError::IdempotencyKeyInFlight => 11,
+            ApiError::RateLimited { .. } => 12,
+            ApiError::BookingNotFound => 13,
+            ApiError::Overloaded => 14,
+            ApiError::BrokerUnavailable(_) => 15,
+            ApiError::DeliveryTimeout => 16,
+            ApiError::ProjectionsUnavailable(_) => 17,
+            ApiError::Internal(_) => 18,
+        }
+    }
+
+    fn route_of(template: &str) -> Route {
+        let id = Uuid::nil();
+        let (method, _) = Route::TABLE.iter().find(|(_, t)| *t == template).unwrap();
+        let method = http::Method::from_bytes(method.as_bytes()).unwrap();
+        Route::parse(&method, &template.replace("{id}", &id.to_string())).unwrap()
+    }
+
+    fn spec() -> Value {
+        serde_json::from_str(SPEC).expect("openapi.json is JSON")
+    }
+
+    #[test]
+    fn samples_cover_every_variant() {
+        let mut seen: Vec<usize> = samples().iter().map(variant).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..samples().len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_route_and_every_status_it_produces_is_documented() {
+        let spec = spec();
+        assert_eq!(spec["openapi"], "3.1.0");
+        for (method, template) in Route::TABLE {
+            let route = route_of(template);
+            let operation = &spec["paths"][template][method.to_lowercase()];
+            assert!(
+                operation.is_object(),
+                "{method} {template} is not in the spec"
+            );
+            let success = if route.scope().is_none()
+                || matches!(route, Route::GetBooking(_) | Route::Availability)
+            {
+                200
+            } else {
+                202
+            };
+            let mut statuses = vec![success];
+            for error in samples() {
+                if can_come_from(&error, &route) == Some(true) {
+                    statuses.push(error.status().as_u16());
+                }
+            }
+            for status in statuses {
+                let response = &operation["responses"][status.to_string()];
+                assert!(
+                    response.is_object(),
+                    "{method} {template} answers {status}, which the spec does not document"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        fn walk(value: &Value, spec: &Value) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        let pointer = target.strip_prefix('#').expect("local reference");
+                        assert!(spec.pointer(pointer).is_some(), "dangling {target}");
+                    }
+                    map.values().for_each(|v| walk(v, spec));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, spec)),
+                _ => {}
+            }
+        }
+        let spec = spec();
+        walk(&spec, &spec);
+    }
+
+    #[test]
+    fn the_spec_documents_no_route_the_server_lacks() {
+        let spec = spec();
+        for (path, operations) in spec["paths"].as_object().unwrap() {
+            for method in operations.as_object().unwrap().keys() {
+                let known = Route::TABLE
+                    .iter()
+                    .any(|(m, t)| t == path && m.eq_ignore_ascii_case(method));
+                assert!(
+                    known,
+                    "the spec documents {method} {path}, which no route serves"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Redis for tests: a client for the shared stack's Redis, and a private `redis-server`
+//! a test may stop and restart at will (the shared one must never be stopped).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+/// A connection to the Redis at `url`, failing the test with the command that starts the
+/// local stack when there is none.
+pub async fn connect(url: &str) -> MultiplexedConnection {
+    let client = redis::Client::open(url).expect("redis url");
+    match client.get_multiplexed_async_connection().await {
+        Ok(connection) => connection,
+        Err(error) => panic!(
+            "Redis at {url} unreachable ({error}). Start the local stack with \
+             `infra/stack.sh up`, or point REDIS_URL at a running Redis."
+        ),
+    }
+}
+
+/// A `redis-server` owned by one test, on a port of its own, with no persistence: a
+/// restart comes back empty, as a Redis that lost its data would.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    /// Reserves a free port without starting the server yet.
+    pub fn reserve() -> OwnRedis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        OwnRedis { port, child: None }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (or restarts) the server and waits until it answers PING.
+    pub async fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}); install Debian's redis-server")
+            });
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut connection).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("own redis-server on port {} never answered", self.port);
+    }
+
+    /// Kills the server and waits for it to be gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
