@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::ClientConfig;
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use config::Config;
 use context::OwnershipContext;
@@ -69,8 +69,10 @@ pub async fn run<S: Store>(
     let consumer: StreamConsumer<OwnershipContext<S::Partition>> = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", &config.group_id)
-        // Offsets are committed by hand, after the store commit.
+        // Offsets are committed by hand, after the store commit, and only those: nothing
+        // may commit the position of a message that was polled but not stored.
         .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set(
@@ -91,6 +93,7 @@ pub async fn run<S: Store>(
     info!(topic, group = config.group_id, "consuming");
 
     let mut pipeline = Pipeline {
+        stored: Default::default(),
         consumer: &consumer,
         store: &store,
         owned: owned.clone(),
@@ -122,11 +125,9 @@ pub async fn run<S: Store>(
 
     info!("shutting down: committing offsets and leaving the group");
     ready.store(false, Ordering::Relaxed);
-    // Every batch's offsets were committed asynchronously; a synchronous commit of the
-    // current position makes sure the last one reached the broker before we leave.
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        warn!(error = %e, "final offset commit failed; the store checkpoint covers it");
-    }
+    // Every batch's offsets were committed asynchronously; committing the stored
+    // positions synchronously makes sure the last ones reached the broker.
+    pipeline.commit_stored();
     consumer.unsubscribe();
     outbox.flush();
     owned.lock().expect("ownership lock poisoned").clear();

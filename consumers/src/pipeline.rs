@@ -6,7 +6,7 @@
 //! A crash anywhere replays events from the last Kafka commit, and the store skips those at
 //! or below its checkpoint, so nothing is lost and nothing is applied twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,17 +30,23 @@ use crate::store::{PartitionStore, Store, StoreError};
 const OPEN_PATIENCE: Duration = Duration::from_secs(30);
 /// Retries of a failed store write before the consumer stops.
 const STORE_RETRIES: usize = 5;
+/// How long a rewind to the store checkpoint may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One partition's share of a batch.
 #[derive(Default)]
 struct PartitionBatch {
     events: Vec<(i64, Envelope)>,
     dead: Vec<DeadLetter>,
-    /// The last offset in the batch, decodable or not.
+    /// The first and last offsets in the batch, decodable or not.
+    first: Option<i64>,
     through: i64,
 }
 
 pub struct Pipeline<'a, S: Store> {
+    /// Per partition, the next offset to consume as of the last store commit: the only
+    /// offsets this process ever commits to Kafka.
+    pub stored: BTreeMap<i32, i64>,
     pub consumer: &'a StreamConsumer<OwnershipContext<S::Partition>>,
     pub store: &'a S,
     pub owned: OwnedPartitions<S::Partition>,
@@ -60,9 +66,18 @@ impl<S: Store> Pipeline<'_, S> {
         let mut decisions = Vec::new();
         let mut dead = Vec::new();
         let mut commits = TopicPartitionList::new();
+        let assigned = self.assigned();
         for (partition, batch) in batches {
+            // A revoke handled in the same poll can leave messages of a partition that
+            // is no longer ours in the batch: its new owner will read them again.
+            if !assigned.contains(&partition) {
+                debug!(partition, "dropping messages of a revoked partition");
+                continue;
+            }
             let started = Instant::now();
-            let effects = self.apply(partition, &batch).await?;
+            let Some(effects) = self.apply(partition, &batch).await? else {
+                continue;
+            };
             ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
                 .record(started.elapsed().as_secs_f64());
             ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
@@ -80,6 +95,7 @@ impl<S: Store> Pipeline<'_, S> {
             commits
                 .add_partition_offset(self.topic, partition, Offset::Offset(batch.through + 1))
                 .expect("a fresh offset is valid");
+            self.stored.insert(partition, batch.through + 1);
         }
         for decision in &decisions {
             ::metrics::counter!(metrics::EVENTS_APPLIED, "outcome" => decision.outcome.as_str())
@@ -113,6 +129,7 @@ impl<S: Store> Pipeline<'_, S> {
                 }
             };
             let entry = batches.entry(message.partition()).or_default();
+            entry.first.get_or_insert(message.offset());
             entry.through = message.offset();
             let decoded = match message.payload() {
                 Some(payload) => Envelope::from_json(payload).map_err(|e| e.to_string()),
@@ -135,16 +152,40 @@ impl<S: Store> Pipeline<'_, S> {
         batches
     }
 
+    /// Applies a partition's batch to its store; `None` when the batch was not applied
+    /// because it starts past the store's checkpoint and the partition was rewound.
     async fn apply(
         &mut self,
         partition: i32,
         batch: &PartitionBatch,
-    ) -> Result<Vec<Effects>, StoreError> {
+    ) -> Result<Option<Vec<Effects>>, StoreError> {
         self.ensure_open(partition).await?;
         let mut owned = self.owned.lock().expect("ownership lock poisoned");
         let store = owned
             .get_mut(&partition)
             .expect("opened just above and only revoked while polling");
+        // The store, not Kafka, says what is applied. Should the group's committed offset
+        // ever run ahead of the store (an offset committed by anything but this loop),
+        // rewind to the event after the checkpoint instead of skipping events.
+        if let (Some(checkpoint), Some(first)) = (store.checkpoint()?, batch.first) {
+            if first > checkpoint + 1 {
+                warn!(
+                    partition,
+                    checkpoint, first, "kafka position is past the store checkpoint; rewinding"
+                );
+                let rewind = Offset::Offset(checkpoint + 1);
+                if let Err(e) = self
+                    .consumer
+                    .seek(self.topic, partition, rewind, SEEK_TIMEOUT)
+                {
+                    warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
+                    return Err(StoreError::Io(format!(
+                        "cannot rewind partition {partition}: {e}"
+                    )));
+                }
+                return Ok(None);
+            }
+        }
         // redb is synchronous; block_in_place keeps the runtime's other tasks (the admin
         // server) running while this thread commits. An I/O error may pass (a full disk
         // being cleaned up, a slow volume): retry a few times with backoff, then give up
@@ -179,7 +220,7 @@ impl<S: Store> Pipeline<'_, S> {
             through = batch.through,
             "batch committed to the store"
         );
-        Ok(result.applied)
+        Ok(Some(result.applied))
     }
 
     /// Between batches: finds owned partitions whose projections differ from the store
@@ -206,6 +247,38 @@ impl<S: Store> Pipeline<'_, S> {
                 .await;
         }
         Ok(())
+    }
+
+    /// Partitions of the bookings topic currently assigned to this process.
+    fn assigned(&self) -> BTreeSet<i32> {
+        self.consumer
+            .assignment()
+            .map(|tpl| {
+                tpl.elements_for_topic(self.topic)
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// At shutdown: commits, synchronously, the offsets of every store commit of the
+    /// partitions still owned, so the next owner starts exactly where the store stopped.
+    pub fn commit_stored(&self) {
+        let owned = self.owned.lock().expect("ownership lock poisoned");
+        let mut commits = TopicPartitionList::new();
+        for (partition, next) in &self.stored {
+            if owned.contains_key(partition) {
+                commits
+                    .add_partition_offset(self.topic, *partition, Offset::Offset(*next))
+                    .expect("a fresh offset is valid");
+            }
+        }
+        if commits.count() > 0 {
+            if let Err(e) = self.consumer.commit(&commits, CommitMode::Sync) {
+                warn!(error = %e, "final offset commit failed; the store checkpoint covers it");
+            }
+        }
     }
 
     /// Reads what a projection rebuild of `partition` needs from its store.

@@ -430,3 +430,42 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
     redis.kill().unwrap();
     let _ = redis.wait();
 }
+
+/// The store decides what is applied: if the group's committed offsets ever run ahead of
+/// the store (committed by anything but the consumer loop), the consumer rewinds to its
+/// checkpoint instead of skipping the events in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_offset_past_the_store_is_rewound_not_skipped() {
+    let mut setup = Setup::new(&shared_redis()).await;
+    setup.publish_load(0, 12, 100).await;
+    let mut consumer = setup.spawn("before");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+
+    // Events the store has not seen, then a commit that claims they were consumed.
+    setup.publish_load(1, 12, 100).await;
+    {
+        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+        let foreign: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("{}-group", setup.prefix))
+            .create()
+            .unwrap();
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for (partition, top) in &setup.produced {
+            offsets
+                .add_partition_offset(
+                    &setup.bookings_topic(),
+                    *partition,
+                    rdkafka::Offset::Offset(top + 1),
+                )
+                .unwrap();
+        }
+        foreign.commit(&offsets, CommitMode::Sync).unwrap();
+    }
+    setup.publish_load(2, 12, 100).await;
+    let mut consumer = setup.spawn("after");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    setup.verify_store();
+}
