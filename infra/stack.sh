@@ -71,6 +71,20 @@ ensure_topics() {
   die "could not create topics"
 }
 
+# tansu 0.6.0 reads record headers without an index (its header_fetch.sql filters
+# `header` on topition and offset_id), so every fetch scans all headers ever written and
+# consumer fetches slow the whole broker as the log grows. Indexing those columns of its
+# SQLite database keeps the local broker usable for long runs; it is tuning of this
+# local broker only, nothing the pipeline relies on.
+index_tansu_headers() {
+  python3 - "$STATE_DIR/tansu/tansu.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+db.execute("CREATE INDEX IF NOT EXISTS header_topition_offset ON header (topition, offset_id)")
+db.commit()
+PY
+}
+
 case "${1:-up}" in
   up)
     mkdir -p "$PIDS" "$LOGS"
@@ -81,6 +95,7 @@ case "${1:-up}" in
     wait_for tansu 30 port_open "$KAFKA_PORT"
     wait_for redis 30 redis_ready
     ensure_topics
+    index_tansu_headers
     log "stack is up; state in $STATE_DIR"
     ;;
   status)

@@ -324,7 +324,9 @@ impl Run {
                 accepted.push(planned);
             } else if answer.status.is_client_error() {
                 self.report.refused_4xx += 1;
-                if planned.kind == EventKind::Create {
+                // A refused first create must leave no booking; a refused replay names
+                // a booking that rightly exists.
+                if planned.kind == EventKind::Create && planned.booking_id.is_none() {
                     let tenant = planned.body["tenant_id"].as_str().unwrap_or_default();
                     self.report
                         .record
@@ -346,12 +348,14 @@ impl Run {
 /// The final answer to a request and how many 503s preceded it, or a transport error.
 type Sent = Result<(Answer, usize), String>;
 
-/// Sends one request, retrying a 503 with the same Idempotency-Key as a partner would,
-/// a bounded number of times.
+/// Sends one request, retrying a 503 or 429 with the same Idempotency-Key as a partner
+/// would, a bounded number of times.
 async fn send_with_retry(client: &PartnerClient, planned: &Planned) -> Sent {
     let mut retries = 0;
+    // A partner's latency runs from the first attempt to the final answer, retries included.
+    let started = std::time::Instant::now();
     loop {
-        let answer = client
+        let mut answer = client
             .send(
                 planned.method.clone(),
                 &planned.path,
@@ -360,7 +364,12 @@ async fn send_with_retry(client: &PartnerClient, planned: &Planned) -> Sent {
             )
             .await
             .map_err(|e| e.to_string())?;
-        if answer.status != StatusCode::SERVICE_UNAVAILABLE || retries == 5 {
+        let retryable = matches!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        );
+        if !retryable || retries == 5 {
+            answer.latency = started.elapsed();
             return Ok((answer, retries));
         }
         retries += 1;
@@ -384,7 +393,7 @@ pub fn summary(report: &DemoReport) -> String {
         report.refused_4xx.to_string(),
     );
     line(
-        "503 answers retried with the same key",
+        "503/429 retried with the same key",
         report.retried_503.to_string(),
     );
     line("failed after retries", report.failed.to_string());

@@ -85,7 +85,7 @@ struct DemoArgs {
     #[arg(long, default_value_t = 20)]
     properties: usize,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Creates racing for the contended night.
     #[arg(long, default_value_t = 200)]
