@@ -203,8 +203,10 @@ async fn the_last_rooms_go_to_exactly_as_many_bookings() {
     assert_eq!((night.allotment, night.sold), (ROOMS, ROOMS));
 }
 
-/// Invariant 3: a request resent with the same Idempotency-Key names the same booking and,
-/// though it reaches Kafka twice, is applied once.
+/// Invariant 3: a request resent with the same Idempotency-Key names the same booking and
+/// is applied once. (The ingress usually answers the resend from its idempotency record;
+/// an event that does reach Kafka twice is dropped by the consumer, as
+/// `consumers/src/store/conformance.rs` checks.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_request_is_applied_once() {
     let mut pipeline = Pipeline::start().await;
