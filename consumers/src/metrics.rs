@@ -21,7 +21,7 @@ pub const END_TO_END_DURATION: &str = "consumer_accept_to_store_seconds";
 pub const LAG: &str = "consumer_lag_messages";
 /// Redis projection writes that failed.
 pub const PROJECTION_ERRORS: &str = "consumer_projection_errors_total";
-/// 1 while the last projection write failed.
+/// Owned partitions whose Redis projections are stale (missed writes, awaiting a rebuild).
 pub const PROJECTION_STALE: &str = "consumer_projections_stale";
 /// Decisions or dead letters that could not be published.
 pub const PUBLISH_ERRORS: &str = "consumer_publish_errors_total";
@@ -56,7 +56,10 @@ pub fn describe() {
     describe_counter!(STORE_RETRIES, "Store writes retried after an I/O error");
     describe_gauge!(LAG, Unit::Count, "Messages behind the partition end");
     describe_counter!(PROJECTION_ERRORS, "Failed Redis projection writes");
-    describe_gauge!(PROJECTION_STALE, "1 while Redis projections are stale");
+    describe_gauge!(
+        PROJECTION_STALE,
+        "Partitions whose Redis projections are stale"
+    );
     describe_counter!(PUBLISH_ERRORS, "Decisions or dead letters not published");
     describe_counter!(KAFKA_ERRORS, "Kafka errors seen by the consumer");
     describe_gauge!(
