@@ -389,6 +389,7 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
             .current_dir(dir)
             .stdout(Stdio::null())
             .spawn()
+            .map(KillOnDrop)
             .expect("redis-server (infra/stack.sh up installs it)")
     };
     let mut redis = start_redis(dir.path());
@@ -399,8 +400,8 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
     setup.wait_projected(Duration::from_secs(60)).await;
 
     // Redis dies and comes back empty; bookings keep flowing meanwhile.
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    redis.0.kill().unwrap();
+    redis.0.wait().unwrap();
     setup.publish_load(1, 12, 200).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
@@ -427,8 +428,17 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
     };
     let mismatches = consumers::maintenance::reconcile(&config).await.unwrap();
     assert!(mismatches.is_empty(), "{mismatches:#?}");
-    redis.kill().unwrap();
-    let _ = redis.wait();
+    drop(redis);
+}
+
+/// A child process that is killed when the test ends, even by a failed assertion.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The store decides what is applied: if the group's committed offsets ever run ahead of
