@@ -408,7 +408,7 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
         consumer.alive(),
         "the consumer must ride out a Redis outage"
     );
-    let mut redis = start_redis(dir.path());
+    let redis = start_redis(dir.path());
     setup.wait_projected(Duration::from_secs(60)).await;
     consumer.stop();
     setup.verify_store();
