@@ -37,20 +37,21 @@ def options(text):
     """(flag, env, default, description) for each option of a clap --help page."""
     rows, current = [], None
     in_options = False
+    usage = next((l for l in text.splitlines() if l.startswith("Usage:")), "")
     for line in text.splitlines():
         if line.strip() == "Options:":
             in_options = True
             continue
         if not in_options:
             continue
-        m = re.match(r"^\s{2,6}(?:-\w, )?(--[\w-]+)(?: <\w+>)?\s*$", line)
+        m = re.match(r"^\s{2,6}(?:-\w, )?(--[\w-]+)( <\w+>)?\s*$", line)
         if m:
-            current = [m.group(1), ""]
+            current = [m.group(1), "", bool(m.group(2))]
             rows.append(current)
         elif current is not None and line.startswith(" " * 10):
             current[1] += (" " if current[1] else "") + line.strip()
     out = []
-    for flag, text in rows:
+    for flag, text, takes_value in rows:
         if flag in ("--help", "--version"):
             continue
         env = re.search(r"\[env: (\w+)=[^\]]*\]", text)
@@ -61,7 +62,13 @@ def options(text):
             desc += "."
         if values:
             desc += f" One of: {values.group(1)}."
-        out.append((flag, env.group(1) if env else "", default.group(1) if default else "(required)", desc))
+        if default:
+            shown = default.group(1)
+        elif re.search(rf"{flag}\b", usage):
+            shown = "(required)"
+        else:
+            shown = "(unset)" if takes_value else "(off)"
+        out.append((flag, env.group(1) if env else "", shown, desc))
     return out
 
 def commands(text):
@@ -89,8 +96,12 @@ def source_commands(path):
 def table(rows):
     lines = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
     for flag, env, default, desc in rows:
-        default = f"`{default}`" if default not in ("(required)", '""') else ("empty" if default == '""' else default)
-        lines.append(f"| `{env}` | `{flag}` | {default} | {desc.replace('|', '/')} |")
+        if default == '""':
+            default = "empty"
+        elif not default.startswith("("):
+            default = f"`{default}`"
+        variable = f"`{env}`" if env else "(flag only)"
+        lines.append(f"| {variable} | `{flag}` | {default} | {desc.replace('|', '/')} |")
     return "\n".join(lines)
 
 ingress = help_text(str(bin_dir / "ingress"), "--help")
@@ -108,6 +119,7 @@ for name, about in commands(consumer):
 
 seen = {env for _, env, _, _ in ingress_rows} | {env for _, env, _, _ in consumer_rows}
 seen |= {env for _, _, rows in subcommands for _, env, _, _ in rows}
+seen.discard("")  # options given only on the command line
 expected = source_envs("ingress/src/config.rs") | source_envs("consumers/src/config.rs")
 if seen != expected:
     sys.exit(f"config-reference: the binaries in {bin_dir} do not match this checkout's config.rs "

@@ -30,6 +30,38 @@ pub enum Command {
     Rebuild,
     /// Report every Redis projection that disagrees with the store; exit 1 if any does.
     Reconcile,
+    /// Print the group's lag per partition (log end minus committed offset), the signal
+    /// the autoscaler scales consumers on.
+    Lag(LagArgs),
+    /// Re-publish selected dead letters to the partitions they came from (idempotent: the
+    /// store drops an event it already applied).
+    ReplayDlq(ReplayArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct LagArgs {
+    /// One line per call, `total=N | lag of partition 0, 1, …`, for watching it change.
+    #[arg(long)]
+    pub one_line: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ReplayArgs {
+    /// Only letters whose dlq-reason contains this text.
+    #[arg(long)]
+    pub reason_contains: Option<String>,
+    /// Only letters from this partition of the bookings topic.
+    #[arg(long)]
+    pub source_partition: Option<i32>,
+    /// Only the letter of this offset (with --source-partition: exactly one event).
+    #[arg(long)]
+    pub source_offset: Option<i64>,
+    /// At most this many letters.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// List what would be replayed; publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -85,4 +117,20 @@ pub struct TopicsArgs {
     /// Replication factor: 1 on a single local broker, 3 in production.
     #[arg(long, env = "TOPICS_REPLICATION", default_value_t = 1)]
     pub replication: i32,
+    /// Replicas that must have a write before acks=all acknowledges it; defaults to the
+    /// replication factor minus one (at least 1).
+    #[arg(long, env = "TOPICS_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<i32>,
+    /// How long the bookings log is kept (retention.ms), in hours.
+    #[arg(long, env = "TOPICS_BOOKINGS_RETENTION_HOURS", default_value_t = 168)]
+    pub bookings_retention_hours: u64,
+    /// How long decisions are kept, in hours.
+    #[arg(long, env = "TOPICS_DECISIONS_RETENTION_HOURS", default_value_t = 168)]
+    pub decisions_retention_hours: u64,
+    /// How long dead letters are kept, in hours: long enough to fix the cause and replay.
+    #[arg(long, env = "TOPICS_DLQ_RETENTION_HOURS", default_value_t = 720)]
+    pub dlq_retention_hours: u64,
+    /// Only check the topics; create nothing. Exits non-zero if one is missing or differs.
+    #[arg(long)]
+    pub check_only: bool,
 }

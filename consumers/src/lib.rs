@@ -11,11 +11,13 @@ pub mod admin;
 pub mod apply;
 pub mod config;
 pub mod context;
+pub mod lag;
 pub mod maintenance;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod projection;
+pub mod replay;
 pub mod store;
 pub mod topics;
 

@@ -29,6 +29,37 @@ async fn main() -> ExitCode {
             }
         },
         Command::Run => run(cli.config).await,
+        Command::Lag(args) => match consumers::lag::read(&cli.config) {
+            Ok(lag) if args.one_line => {
+                println!("{}", lag.one_line());
+                ExitCode::SUCCESS
+            }
+            Ok(lag) => {
+                println!("{lag}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!(error = %e, "could not read the group's lag");
+                ExitCode::FAILURE
+            }
+        },
+        Command::ReplayDlq(args) => match consumers::replay::replay(&cli.config, &args).await {
+            Ok(summary) => {
+                println!(
+                    "read {} dead letters, selected {}, replayed {}, unroutable {}{}",
+                    summary.read,
+                    summary.selected,
+                    summary.replayed,
+                    summary.unroutable,
+                    if args.dry_run { " (dry run)" } else { "" }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!(error = %e, "replay failed");
+                ExitCode::FAILURE
+            }
+        },
         Command::Rebuild => match consumers::maintenance::rebuild(&cli.config).await {
             Ok(partitions) => {
                 println!("rebuilt the projections of {partitions} partitions");

@@ -13,7 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tracing::warn;
 
-use crate::metrics;
+use crate::{metrics, replay};
 
 /// An event that could not be decoded, with where it came from.
 #[derive(Clone, Debug)]
@@ -78,10 +78,10 @@ impl Outbox {
             let partition = letter.source_partition.to_string();
             let offset = letter.source_offset.to_string();
             let headers = OwnedHeaders::new()
-                .insert(header("dlq-reason", &letter.reason))
-                .insert(header("dlq-source-topic", &self.source_topic))
-                .insert(header("dlq-source-partition", &partition))
-                .insert(header("dlq-source-offset", &offset));
+                .insert(header(replay::REASON, &letter.reason))
+                .insert(header(replay::SOURCE_TOPIC, &self.source_topic))
+                .insert(header(replay::SOURCE_PARTITION, &partition))
+                .insert(header(replay::SOURCE_OFFSET, &offset));
             let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&self.dlq_topic).headers(headers);
             if let Some(key) = &letter.key {

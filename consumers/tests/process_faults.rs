@@ -479,3 +479,156 @@ async fn a_committed_offset_past_the_store_is_rewound_not_skipped() {
     consumer.stop();
     setup.verify_store();
 }
+
+/// Runs `consumer replay-dlq` on the setup's topics; returns its stdout.
+fn replay_dlq(setup: &Setup, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_consumer"))
+        .arg("replay-dlq")
+        .args(args)
+        .env("CONSUMER_KAFKA_BROKERS", brokers())
+        .env("CONSUMER_GROUP_ID", format!("{}-group", setup.prefix))
+        .env("CONSUMER_BOOKINGS_TOPIC", setup.bookings_topic())
+        .env("CONSUMER_DLQ_TOPIC", format!("{}-dlq", setup.prefix))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "replay-dlq {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_letter_is_applied_once_however_often_it_is_replayed() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::message::{Header, Headers, OwnedHeaders};
+    use rdkafka::Message;
+
+    let mut setup = Setup::new(&shared_redis()).await;
+    setup.publish_load(0, 1, 0).await;
+    // A create that an older consumer could not read, as it sits in the dead-letter topic.
+    let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
+    let booking_id = Uuid::new_v4();
+    let envelope = Envelope::new(
+        EventCommand {
+            tenant_id: TENANT.into(),
+            property_id: "p0".into(),
+            event: Event::CreateBooking {
+                booking_id,
+                stay: Stay {
+                    room_type: "DBL".into(),
+                    check_in: night,
+                    check_out: night + chrono::Days::new(2),
+                    rooms: 1,
+                    guests: 1,
+                },
+                price: Money {
+                    amount_minor: 100,
+                    currency: "EUR".into(),
+                },
+                guest_name: None,
+            },
+        },
+        EventMeta {
+            event_id: Uuid::new_v4(),
+            partner_id: "ota-1".into(),
+            request_id: "req-replay".into(),
+            received_at_ms: 0,
+        },
+    );
+    let partition = setup.map.partition(TENANT, "p0") as i32;
+    let dlq = format!("{}-dlq", setup.prefix);
+    let source = setup.bookings_topic();
+    let partition_text = partition.to_string();
+    let headers = [
+        ("dlq-reason", "unsupported schema version 2"),
+        ("dlq-source-topic", source.as_str()),
+        ("dlq-source-partition", partition_text.as_str()),
+        ("dlq-source-offset", "7"),
+        ("request-id", "req-replay"),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value),
+        })
+    });
+    let payload = envelope.to_json();
+    setup
+        .producer
+        .send(
+            FutureRecord::to(&dlq)
+                .partition(0)
+                .key("acme/p0")
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+
+    let listed = replay_dlq(&setup, &["--dry-run"]);
+    assert!(listed.contains("would  dlq 0/0"), "{listed}");
+    assert!(listed.contains("selected 1, replayed 0"), "{listed}");
+    let unmatched = replay_dlq(&setup, &["--reason-contains", "checksum"]);
+    assert!(unmatched.contains("selected 0, replayed 0"), "{unmatched}");
+    for _ in 0..2 {
+        let replayed = replay_dlq(&setup, &["--reason-contains", "schema version"]);
+        assert!(replayed.contains("selected 1, replayed 1"), "{replayed}");
+    }
+
+    // Both copies went back to the source partition, with the original headers and where
+    // they came from.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("{}-reader", setup.prefix))
+        .create()
+        .unwrap();
+    let (_, end) = reader
+        .fetch_watermarks(&source, partition, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(end, 3, "the allotment and two replays");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&source, partition, rdkafka::Offset::Offset(1))
+        .unwrap();
+    reader.assign(&assignment).unwrap();
+    for _ in 0..2 {
+        let message = reader
+            .poll(Duration::from_secs(10))
+            .expect("a replayed event")
+            .unwrap();
+        assert_eq!(message.payload(), Some(payload.as_slice()));
+        let headers: BTreeMap<String, String> = message
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let value = String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned();
+                (h.key.to_owned(), value)
+            })
+            .collect();
+        assert_eq!(
+            headers.get("dlq-replayed-from").map(String::as_str),
+            Some("0/0")
+        );
+        assert_eq!(
+            headers.get("request-id").map(String::as_str),
+            Some("req-replay")
+        );
+        assert!(!headers.contains_key("dlq-reason"), "{headers:?}");
+    }
+
+    // The consumer applies the first copy and drops the second as a replay.
+    setup.creates.push(booking_id);
+    setup.produced.insert(partition, end - 1);
+    let mut consumer = setup.spawn("replay");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    setup.verify_store();
+}
