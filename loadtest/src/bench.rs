@@ -10,16 +10,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::{Days, NaiveDate};
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::{PartitionStore, Store};
-use partitioner::{Command, Envelope, Event, EventMeta, Money, PartitionMap, Stay};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use partitioner::{Envelope, PartitionMap};
 use redis::AsyncCommands;
 use uuid::Uuid;
+
+use crate::produce;
 
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
@@ -42,61 +39,9 @@ pub struct BenchResult {
 
 const TENANT: &str = "bench";
 
-/// The events of a run: allotments first, then creates over Zipf-skewed properties.
-fn events(config: &BenchConfig) -> Vec<Envelope> {
-    let mut rng = SmallRng::seed_from_u64(7);
-    let start = NaiveDate::from_ymd_opt(2030, 9, 1).expect("a valid date");
-    let mut events = Vec::with_capacity(config.events);
-    let envelope = |property: String, event: Event| {
-        Envelope::new(
-            Command {
-                tenant_id: TENANT.into(),
-                property_id: property,
-                event,
-            },
-            EventMeta {
-                event_id: Uuid::new_v4(),
-                partner_id: "bench".into(),
-                request_id: "bench".into(),
-                received_at_ms: 0,
-            },
-        )
-    };
-    for p in 0..config.properties {
-        let allot = Event::SetAllotment {
-            room_type: "DBL".into(),
-            from: start,
-            to: start + Days::new(60),
-            units: 500,
-        };
-        events.push(envelope(format!("h{p}"), allot));
-    }
-    while events.len() < config.events {
-        let p = (config.properties as f64 * rng.random::<f64>().powi(2)) as usize;
-        let check_in = start + Days::new(rng.random_range(0..55));
-        let create = Event::CreateBooking {
-            booking_id: Uuid::new_v4(),
-            stay: Stay {
-                room_type: "DBL".into(),
-                check_in,
-                check_out: check_in + Days::new(rng.random_range(1..=4)),
-                rooms: 1,
-                guests: 2,
-            },
-            price: Money {
-                amount_minor: 10_000,
-                currency: "EUR".into(),
-            },
-            guest_name: None,
-        };
-        events.push(envelope(format!("h{p}"), create));
-    }
-    events
-}
-
 pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
     let map = PartitionMap::parse(config.partitions as u32, "")?;
-    let events = events(&config);
+    let events = produce::synthetic_events(TENANT, config.events, config.properties);
     let mut by_partition: BTreeMap<i32, Vec<&Envelope>> = BTreeMap::new();
     for event in &events {
         let partition = map.partition(&event.tenant_id, &event.property_id) as i32;
@@ -135,40 +80,9 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         1,
     )
     .await?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .create()?;
-    let started = Instant::now();
-    let payloads: Vec<(i32, String, Vec<u8>)> = events
-        .iter()
-        .map(|e| {
-            let partition = map.partition(&e.tenant_id, &e.property_id) as i32;
-            (
-                partition,
-                format!("{}/{}", e.tenant_id, e.property_id),
-                e.to_json(),
-            )
-        })
-        .collect();
-    let mut tops: BTreeMap<i32, i64> = BTreeMap::new();
-    for chunk in payloads.chunks(2000) {
-        let sends = chunk.iter().map(|(partition, key, payload)| {
-            let record = FutureRecord::to(&topic)
-                .partition(*partition)
-                .key(key)
-                .payload(payload);
-            producer.send(record, Duration::from_secs(30))
-        });
-        for result in futures::future::join_all(sends).await {
-            let delivery = result.map_err(|(e, _)| e)?;
-            let top = tops.entry(delivery.partition).or_insert(-1);
-            *top = (*top).max(delivery.offset);
-        }
-    }
-    let produce_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    let produced = produce::produce(&config.brokers, &topic, &map, &events).await?;
+    let produce_rate = produced.rate();
+    let tops = produced.tops;
 
     let store_dir = tempfile::tempdir()?;
     let consumer_config = consumers::Config {

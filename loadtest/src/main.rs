@@ -31,6 +31,26 @@ enum Command {
     Verify(VerifyArgs),
     /// Consumer drain rate against the raw batched write rate of the store, same events.
     BenchConsumers(BenchArgs),
+    /// Synthetic events straight to the bookings topic (builds consumer lag).
+    Produce(ProduceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceArgs {
+    #[arg(long, env = "LOADTEST_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, env = "LOADTEST_BOOKINGS_TOPIC", default_value = "bookings")]
+    topic: String,
+    /// The topic's partition count (events go where the ingress would put them).
+    #[arg(long, default_value_t = 12)]
+    partitions: u32,
+    #[arg(long, default_value_t = 50_000)]
+    events: usize,
+    #[arg(long, default_value_t = 200)]
+    properties: usize,
+    /// Tenant of the events; their projections live under it in Redis.
+    #[arg(long, default_value = "loadtest")]
+    tenant: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +147,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => run_demo(args).await,
         Command::Verify(args) => run_verify(args),
         Command::BenchConsumers(args) => run_bench(args).await,
+        Command::Produce(args) => run_produce(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -195,5 +216,20 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<bool> {
     };
     let result = loadtest::bench::consumers(config).await?;
     print!("{}", loadtest::bench::table(&result));
+    Ok(true)
+}
+
+async fn run_produce(args: ProduceArgs) -> anyhow::Result<bool> {
+    let map = partitioner::PartitionMap::parse(args.partitions, "")?;
+    let events = loadtest::produce::synthetic_events(&args.tenant, args.events, args.properties);
+    let produced = loadtest::produce::produce(&args.brokers, &args.topic, &map, &events).await?;
+    println!(
+        "produced {} events to {} in {:.2} s ({:.0} events/s) over {} partitions",
+        produced.events,
+        args.topic,
+        produced.elapsed.as_secs_f64(),
+        produced.rate(),
+        produced.tops.len()
+    );
     Ok(true)
 }
