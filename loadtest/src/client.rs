@@ -83,3 +83,44 @@ impl PartnerClient {
 #[derive(Debug, thiserror::Error)]
 #[error("http request failed: {0}")]
 pub struct ClientError(String);
+
+/// Load goes to this machine only: refuses a URL whose host is not a loopback address or
+/// `localhost`.
+pub fn require_loopback(url: &str) -> anyhow::Result<()> {
+    let uri: http::Uri = url.parse()?;
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        loopback,
+        "refusing to send load to {url}: only loopback targets (127.0.0.0/8, ::1, localhost)"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require_loopback;
+
+    #[test]
+    fn only_loopback_targets_are_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://localhost:1",
+            "http://[::1]:8080",
+        ] {
+            assert!(require_loopback(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://10.0.0.1:8080",
+            "http://example.com",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(require_loopback(refused).is_err(), "{refused}");
+        }
+    }
+}

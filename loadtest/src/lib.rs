@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod client;
 pub mod demo;
+pub mod open_loop;
 pub mod produce;
 pub mod record;
 pub mod settle;

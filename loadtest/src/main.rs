@@ -33,6 +33,59 @@ enum Command {
     BenchConsumers(BenchArgs),
     /// Synthetic events straight to the bookings topic (builds consumer lag).
     Produce(ProduceArgs),
+    /// A constant arrival rate against the ingress (open loop), with HDR percentiles.
+    OpenLoop(OpenLoopArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct OpenLoopArgs {
+    #[arg(
+        long,
+        env = "LOADTEST_INGRESS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    ingress_url: String,
+    #[arg(
+        long,
+        env = "LOADTEST_PARTNER_KEY",
+        default_value = "demo-ota-1-secret"
+    )]
+    partner_key: String,
+    #[arg(long, env = "LOADTEST_PARTNER_ID", default_value = "ota-1")]
+    partner_id: String,
+    /// Requests per second.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Length of the run, in seconds (at most 3600).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration_secs: u64,
+    #[arg(long, default_value_t = 100)]
+    properties: usize,
+    /// Rooms on sale per property and night.
+    #[arg(long, default_value_t = 50)]
+    units: u32,
+    /// Popularity skew: 1 is uniform, larger concentrates traffic on a few properties.
+    #[arg(long, default_value_t = 2.0)]
+    skew: f64,
+    #[arg(long, default_value_t = 0.10)]
+    modify_share: f64,
+    #[arg(long, default_value_t = 0.05)]
+    cancel_share: f64,
+    #[arg(long, default_value_t = 0.05)]
+    replay_share: f64,
+    #[arg(long, default_value_t = 0.01)]
+    invalid_share: f64,
+    /// Requests in flight at most; a due request beyond it is shed and counted.
+    #[arg(long, default_value_t = 1024)]
+    max_in_flight: usize,
+    #[arg(long, env = "LOADTEST_SEED")]
+    seed: Option<u64>,
+    /// Where to write the measured numbers as JSON.
+    #[arg(long, default_value = "target/open-loop-result.json")]
+    out: PathBuf,
+    /// Where to save the run's acknowledged events for `verify`.
+    #[arg(long, default_value = "target/open-loop-run.json")]
+    record: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -148,6 +201,7 @@ async fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::BenchConsumers(args) => run_bench(args).await,
         Command::Produce(args) => run_produce(args).await,
+        Command::OpenLoop(args) => run_open_loop(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -160,6 +214,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<bool> {
+    loadtest::client::require_loopback(&args.ingress_url)?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -232,4 +287,37 @@ async fn run_produce(args: ProduceArgs) -> anyhow::Result<bool> {
         produced.tops.len()
     );
     Ok(true)
+}
+
+async fn run_open_loop(args: OpenLoopArgs) -> anyhow::Result<bool> {
+    loadtest::client::require_loopback(&args.ingress_url)?;
+    let config = loadtest::open_loop::OpenLoopConfig {
+        ingress_url: args.ingress_url,
+        partner_key: args.partner_key,
+        partner_id: args.partner_id,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration_secs),
+        properties: args.properties,
+        units: args.units,
+        skew: args.skew,
+        modify_share: args.modify_share,
+        cancel_share: args.cancel_share,
+        replay_share: args.replay_share,
+        invalid_share: args.invalid_share,
+        max_in_flight: args.max_in_flight,
+        seed: args.seed.unwrap_or_else(rand::random),
+    };
+    let result = loadtest::open_loop::run(config).await?;
+    print!("{}", loadtest::open_loop::summary(&result));
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&result)?)?;
+    result.record.save(&args.record)?;
+    println!(
+        "  numbers in {}, acknowledged events in {} (check them with `loadtest verify`)",
+        args.out.display(),
+        args.record.display()
+    );
+    Ok(result.transport_errors == 0)
 }
