@@ -184,6 +184,9 @@ struct VerifyArgs {
     store_dir: PathBuf,
     #[arg(long, default_value = "target/demo-run.json")]
     record: PathBuf,
+    /// Also write the verdict as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -257,6 +260,9 @@ fn run_verify(args: VerifyArgs) -> anyhow::Result<bool> {
     let record = RunRecord::load(&args.record)?;
     let verdict = loadtest::verify::verify(&args.store_dir, &record)?;
     println!("{verdict}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&verdict)?)?;
+    }
     Ok(verdict.passed())
 }
 

@@ -75,8 +75,20 @@ pub struct OpenLoopResult {
     pub all_latency_ms: Percentiles,
     /// Answers per second over the run.
     pub achieved_rate: f64,
+    /// Per second of the run (by due time): what the requests due in it got, so an outage
+    /// and the recovery from it can be read off.
+    pub timeline: Vec<Second>,
     #[serde(skip)]
     pub record: RunRecord,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Second {
+    pub ok: usize,
+    pub client_error: usize,
+    pub server_error: usize,
+    pub transport_error: usize,
+    pub shed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +146,16 @@ struct Shared {
     replays_answered_2xx: usize,
     accepted: Histogram<u64>,
     all: Histogram<u64>,
+    timeline: Vec<Second>,
+}
+
+impl Shared {
+    fn second(&mut self, index: usize) -> &mut Second {
+        if self.timeline.len() <= index {
+            self.timeline.resize(index + 1, Second::default());
+        }
+        &mut self.timeline[index]
+    }
 }
 
 pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
@@ -156,6 +178,7 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
         replays_answered_2xx: 0,
         accepted: histogram(),
         all: histogram(),
+        timeline: Vec::new(),
     }));
 
     // Inventory first, outside the measured run.
@@ -204,8 +227,10 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
             &shared,
         );
         *by_kind.entry(request.label.to_owned()).or_default() += 1;
+        let second = (i as f64 / config.rate) as usize;
         let Ok(permit) = gate.clone().try_acquire_owned() else {
             shed += 1;
+            shared.lock().expect("not poisoned").second(second).shed += 1;
             continue;
         };
         let (client, shared, partner_id) =
@@ -225,9 +250,18 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
             let mut shared = shared.lock().expect("not poisoned");
             match answer {
                 Ok(answer) => {
-                    shared.observe(&request, answer.status, &answer.body, latency, &partner_id)
+                    let at = shared.second(second);
+                    match answer.status.as_u16() {
+                        200..=299 => at.ok += 1,
+                        400..=499 => at.client_error += 1,
+                        _ => at.server_error += 1,
+                    }
+                    shared.observe(&request, answer.status, &answer.body, latency, &partner_id);
                 }
-                Err(_) => shared.transport_errors += 1,
+                Err(_) => {
+                    shared.second(second).transport_error += 1;
+                    shared.transport_errors += 1;
+                }
             }
         });
         // Reap finished tasks as we go, so a long run holds only what is in flight.
@@ -255,6 +289,7 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
         accepted_latency_ms: Percentiles::of(&shared.accepted),
         all_latency_ms: Percentiles::of(&shared.all),
         achieved_rate: answered as f64 / elapsed.as_secs_f64(),
+        timeline: shared.timeline,
         record: shared.record,
     })
 }
