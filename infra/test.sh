@@ -2,7 +2,7 @@
 # The whole test suite. The integration tests talk to the real broker and Redis, so this
 # brings the local stack up first (installing what is missing), then checks formatting and
 # lints, runs every test in release mode (sharing the build with the demo), a k6 smoke run
-# against the live ingress, and validates the deployment artefacts under infra/.
+# and schemathesis against the live ingress, and validates the deployment artefacts under infra/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -18,6 +18,9 @@ cargo test --release --workspace
 # the publish SLO (exits non-zero when a threshold is crossed).
 log "k6 smoke"
 "$REPO/infra/k6.sh" smoke
+# Generated requests against the live ingress, every answer checked against the OpenAPI spec.
+log "schemathesis"
+"$REPO/infra/schemathesis.sh"
 # The deployment artefacts (Prometheus rules and their unit tests, dashboard metric names,
 # compose, Kubernetes and KEDA manifests, the configuration reference) after the build,
 # since the last check reads the release binaries' --help.
