@@ -13,6 +13,12 @@ import { INGRESS_URL } from './target.js';
 export const publishAck = new Trend('publish_ack', true);
 export const refusedAsExpected = new Counter('refused_as_expected');
 export const replaysMatched = new Rate('replays_matched');
+// 503 and 429: the ingress shedding load with Retry-After. Still errors of the run (in
+// http_req_failed), counted apart because they say "too much", not "wrong".
+export const backpressure = new Counter('backpressure_answers');
+// Unexpected answers each VU describes in the log, enough to diagnose without flooding it.
+const DESCRIBED_PER_VU = 3;
+let described = 0;
 
 // The SLOs every traffic suite is held to: p99 request -> ack within the 60 ms publish
 // budget, and under 1% of requests answered otherwise than expected (5xx, 503 shedding,
@@ -39,10 +45,24 @@ export function send(partner, method, path, body, { key, op, expect = 202, name,
   const expected = [].concat(expect).includes(res.status);
   check(res, { [`${op}: ${[].concat(expect).join(' or ')}`]: () => expected });
   if (expected && res.status >= 400) refusedAsExpected.add(1, { op });
+  if (!expected) describeUnexpected(res, name || `${method} ${path}`, expect);
   if (expected && res.status === 202 && res.headers['Idempotent-Replayed'] !== 'true') {
     publishAck.add(res.timings.duration, { op });
   }
   return res;
+}
+
+function describeUnexpected(res, name, expect) {
+  if (res.status === 503 || res.status === 429) backpressure.add(1);
+  if (described >= DESCRIBED_PER_VU) return;
+  described += 1;
+  let problem = '';
+  try {
+    problem = res.json().type || '';
+  } catch (_) {
+    problem = res.error || '';
+  }
+  console.warn(`${name}: expected ${[].concat(expect).join(' or ')}, got ${res.status} ${problem} after ${res.timings.duration.toFixed(1)} ms`);
 }
 
 export function acceptedBody(res) {
