@@ -10,8 +10,7 @@ import http from 'k6/http';
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import { Rate } from 'k6/metrics';
-import { envNumber } from './lib/target.js';
-import { INGRESS_URL } from './lib/target.js';
+import { envNumber, INGRESS_URL } from './lib/target.js';
 import { PARTNERS, newRunId, night, setAllotments } from './lib/traffic.js';
 import { SLO_THRESHOLDS, SUMMARY_TREND_STATS, send, availabilityPath, bookingsPath } from './lib/client.js';
 
