@@ -6,7 +6,7 @@
 # pushes a small demo load through them so the metrics get recorded, then runs
 # infra/check-metrics.py --scrape against both admin ports, and stops everything it
 # started (by recorded PID). Ports are free ones chosen at start (or KAFKA_PORT,
-# REDIS_PORT, API_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), so this can run beside a
+# REDIS_PORT, INGRESS_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), so this can run beside a
 # demo stack. Extra arguments go to check-metrics.py (e.g. --strict).
 #
 #   infra/check-metrics-live.sh
@@ -21,9 +21,8 @@ fi
 # Free ports picked by the kernel unless given, so nothing else on the machine is disturbed.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export KAFKA_PORT="${KAFKA_PORT:-$(free_port)}" REDIS_PORT="${REDIS_PORT:-$(free_port)}"
-API_PORT="${API_PORT:-$(free_port)}"
-INGRESS_ADMIN="127.0.0.1:${INGRESS_ADMIN_PORT:-$(free_port)}"
-CONSUMER_ADMIN="127.0.0.1:${CONSUMER_ADMIN_PORT:-$(free_port)}"
+export INGRESS_PORT="${INGRESS_PORT:-$(free_port)}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-$(free_port)}"
+export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-$(free_port)}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[metrics-live] %s\n' "$*" >&2; }
 
@@ -40,26 +39,11 @@ log "building the ingress, consumer and load generator (release)"
 cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" \
   -p ingress -p consumers -p loadtest --bins
 
-start() {
-  local name="$1"; shift
-  "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
-  echo $! >"$PIDS/$name.pid"
-  log "started $name (pid $!), log $LOGS/$name.log"
-}
-ready() { curl -fsS "http://$1/readyz" >/dev/null 2>&1; }
-
 # Statistics every second, so the lag gauge is recorded within the run.
-start consumer env CONSUMER_STORE_DIR="$STATE_DIR/store" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
-  CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
-  CONSUMER_STATS_INTERVAL_MS=1000 "$BIN_DIR/consumer"
-start ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
-  INGRESS_LISTEN="127.0.0.1:$API_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
-  INGRESS_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" "$BIN_DIR/ingress"
-wait_for consumer 30 ready "$CONSUMER_ADMIN"
-wait_for ingress 30 ready "$INGRESS_ADMIN"
+CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline
 
 log "pushing a small demo load so the metrics are recorded"
-"$BIN_DIR/loadtest" demo --ingress-url "http://127.0.0.1:$API_PORT" \
+"$BIN_DIR/loadtest" demo --ingress-url "$INGRESS_URL" \
   --redis-url "redis://127.0.0.1:$REDIS_PORT/" --bookings 200 --contention-requests 20 \
   --record "$STATE_DIR/run.json" >"$LOGS/loadtest.log" 2>&1 \
   || log "the demo load reported a problem (see $LOGS/loadtest.log); checking the scrape anyway"

