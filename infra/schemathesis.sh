@@ -20,13 +20,16 @@ cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p c
 trap stop_pipeline EXIT
 start_pipeline
 
-REPORT_DIR="$STATE_DIR/schemathesis"
+# schemathesis keeps its example cache (failures to replay next time) in the working
+# directory: keep it with the stack's state rather than in the repository.
+mkdir -p "$STATE_DIR/schemathesis"
+cd "$STATE_DIR/schemathesis"
 status=0
 for key in demo-ota-1-secret demo-ota-2-secret; do
   log "partner key ${key%-secret}: $INGRESS_URL/openapi.json"
   PARTNER_KEY="$key" timeout --kill-after=10s "${SCHEMATHESIS_TIME_LIMIT:-5m}" \
     "$LOAD_TOOLS_VENV/bin/schemathesis" --config-file "$REPO/infra/schemathesis.toml" \
     run "$INGRESS_URL/openapi.json" --url "$INGRESS_URL" --seed "${SCHEMATHESIS_SEED:-1}" \
-    --report-dir "$REPORT_DIR" "$@" || status=$?
+    --report-dir "$STATE_DIR/schemathesis/report" "$@" || status=$?
 done
 exit "$status"
