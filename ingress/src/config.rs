@@ -41,6 +41,7 @@ pub struct Config {
 
     /// JSON file listing partners, their key hashes, tenants and scopes (see
     /// infra/dev-partners.json for the format). Required: there is no safe default.
+    /// Re-read on SIGHUP; a file that does not load keeps the partners in force.
     #[arg(long, env = "INGRESS_PARTNERS_FILE")]
     pub partners_file: PathBuf,
 

@@ -16,7 +16,7 @@ use partitioner::PartitionMap;
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::auth::Partners;
+use crate::auth::LivePartners;
 use crate::dedup::Dedup;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
@@ -29,7 +29,8 @@ use crate::{mutate, openapi, reads};
 
 /// Everything a request needs, shared by all connections.
 pub struct AppState {
-    pub partners: Partners,
+    /// The partners table, swapped whole on reload.
+    pub partners: LivePartners,
     pub partitions: PartitionMap,
     pub sink: Arc<dyn EventSink>,
     pub max_body_bytes: usize,
@@ -84,7 +85,9 @@ async fn dispatch(
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = request.into_parts();
-    let partner = state.partners.authenticate(&parts.headers)?;
+    // The table current now serves the whole request, even if a reload swaps it meanwhile.
+    let partners = state.partners.current();
+    let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
     state.rate_limits.check(&partner.partner_id)?;

@@ -27,7 +27,7 @@ pub mod routes;
 pub mod server;
 
 pub use config::{Config, LogFormat};
-pub use server::run;
+pub use server::{run, run_with_reload};
 
 /// Why the ingress could not start or keep serving.
 #[derive(Debug, thiserror::Error)]

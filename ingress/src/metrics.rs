@@ -20,6 +20,7 @@ pub const PUBLISH_DURATION_SECONDS: &str = "ingress_publish_duration_seconds";
 pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
 pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
+pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -92,6 +93,10 @@ fn describe() {
         RATE_LIMITED_TOTAL,
         "Requests refused with 429 by the per-partner rate limit"
     );
+    describe_counter!(
+        PARTNERS_RELOADS_TOTAL,
+        "Partners file reloads, by result (ok, or error: the previous partners stay in force)"
+    );
 }
 
 pub fn request_done(route: &'static str, status: u16, elapsed: Duration) {
@@ -121,6 +126,11 @@ pub fn dedup_fallback() {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED_TOTAL).increment(1);
+}
+
+/// `result` is `ok` or `error`.
+pub fn partners_reloaded(result: &'static str) {
+    counter!(PARTNERS_RELOADS_TOTAL, "result" => result).increment(1);
 }
 
 /// Status codes as static strings, so recording a request allocates nothing.

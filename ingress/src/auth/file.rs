@@ -1,5 +1,6 @@
 //! Loading the partners file: `{"partners": [{"partner_id", "key_sha256", "tenants",
-//! "scopes"}]}`, plus an optional `_comment` for humans.
+//! "scopes"}]}`, plus an optional `_comment` for humans. `key_sha256` is one digest or a
+//! list of them: a partner rotating its key has the old and the new one valid at once.
 //!
 //! Every mistake is refused at startup with the file's path and the entry at fault:
 //! unknown fields and scopes (typos would otherwise silently drop a permission), keys
@@ -40,9 +41,26 @@ struct PartnersFile {
 #[serde(deny_unknown_fields)]
 struct PartnerEntry {
     partner_id: String,
-    key_sha256: String,
+    key_sha256: OneOrMany,
     tenants: Vec<String>,
     scopes: Vec<Scope>,
+}
+
+/// One key digest, or several while a key is being rotated.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 impl Partners {
@@ -79,8 +97,22 @@ impl Partners {
             if let Some(problem) = partitioner::validate::id_problem(&id) {
                 return Err(bad(&format!("partner_id {problem}")));
             }
-            let key_sha256 = decode_sha256_hex(&entry.key_sha256)
-                .ok_or_else(|| bad("key_sha256 must be 64 hex digits"))?;
+            let digests = entry.key_sha256.into_vec();
+            if digests.is_empty() {
+                return Err(bad("key_sha256 lists no key"));
+            }
+            let mut key_sha256 = Vec::with_capacity(digests.len());
+            for digest in &digests {
+                let digest = decode_sha256_hex(digest)
+                    .ok_or_else(|| bad("key_sha256 must be 64 hex digits"))?;
+                // Two partners sharing a key would make the key ambiguous: refuse it.
+                if !keys.insert(digest) {
+                    return Err(bad(
+                        "shares its key with another partner, or lists it twice",
+                    ));
+                }
+                key_sha256.push(digest);
+            }
             let tenants = if entry.tenants.iter().any(|t| t == "*") {
                 Tenants::All
             } else if entry.tenants.is_empty() {
@@ -90,10 +122,6 @@ impl Partners {
             };
             if !ids.insert(id.clone()) {
                 return Err(bad("listed twice"));
-            }
-            // Two partners sharing a key would make the key ambiguous: refuse it.
-            if !keys.insert(key_sha256) {
-                return Err(bad("shares its key with another partner"));
             }
             partners.push(Partner {
                 partner_id: id,
@@ -149,9 +177,26 @@ mod tests {
         assert!(load_error(&format!(r#"{{"partners": [{one}, {one}]}}"#)).contains("twice"));
         let other = entry("b", &key, "[]");
         assert!(load_error(&format!(r#"{{"partners": [{one}, {other}]}}"#)).contains("shares"));
+        let no_keys = r#"{"partners": [{"partner_id": "a", "key_sha256": [], "tenants": ["*"],
+            "scopes": []}]}"#;
+        assert!(load_error(no_keys).contains("no key"));
         let bad_id = format!(r#"{{"partners": [{}]}}"#, entry("a/b", &key, "[]"));
         assert!(load_error(&bad_id).contains("partner_id"));
         assert!(load_error(r#"{"partners": [], "extra": 1}"#).contains("extra"));
+    }
+
+    #[test]
+    fn a_partner_may_hold_two_keys_while_rotating() {
+        let json = format!(
+            r#"{{"partners": [{{"partner_id": "a", "key_sha256": ["{}", "{}"],
+                "tenants": ["*"], "scopes": []}}]}}"#,
+            sha256_hex(b"old"),
+            sha256_hex(b"new")
+        );
+        let partners = Partners::parse(json.as_bytes(), "p.json").unwrap();
+        assert_eq!(partners.find(b"old").unwrap().partner_id, "a");
+        assert_eq!(partners.find(b"new").unwrap().partner_id, "a");
+        assert!(partners.find(b"other").is_none());
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! says nothing about how close a guess was. Secrets are never logged, and [`Partners`]
 //! never keeps one.
 //!
-//! Loading is one-shot at startup; a later issue can swap the `Arc<Partners>` for reloads.
+//! The file is loaded at startup and again on every reload request (SIGHUP); [`reload`]
+//! swaps the new table in without disturbing requests or connections.
 
 mod file;
+mod reload;
 
 use std::collections::HashSet;
 
@@ -20,6 +22,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use crate::problem::ApiError;
 
 pub use file::LoadError;
+pub use reload::LivePartners;
 
 /// What a partner may do; each route requires one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -51,7 +54,8 @@ pub enum Tenants {
 #[derive(Clone, Debug)]
 pub struct Partner {
     pub partner_id: String,
-    key_sha256: [u8; 32],
+    /// Usually one digest; two while the partner rotates its key.
+    key_sha256: Vec<[u8; 32]>,
     tenants: Tenants,
     scopes: HashSet<Scope>,
 }
@@ -106,8 +110,10 @@ impl Partners {
         let digest: [u8; 32] = Sha256::digest(secret).into();
         let mut found = u32::MAX;
         for (index, partner) in self.partners.iter().enumerate() {
-            let hit = partner.key_sha256.ct_eq(&digest);
-            found.conditional_assign(&(index as u32), hit);
+            for key in &partner.key_sha256 {
+                let hit = key.ct_eq(&digest);
+                found.conditional_assign(&(index as u32), hit);
+            }
         }
         self.partners.get(found as usize)
     }

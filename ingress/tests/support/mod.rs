@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod own_redis;
+pub mod process;
 
 use std::io::Write;
 use std::net::SocketAddr;
