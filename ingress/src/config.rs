@@ -139,6 +139,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 
+    /// Most request signatures remembered to refuse their replay (partners that sign
+    /// only). Each is kept for ten minutes, the life of a signature's ±300 s window; size
+    /// it above the signed requests one process takes in ten minutes (about 150 bytes
+    /// each), since a full cache forgets its oldest entries first.
+    #[arg(
+        long,
+        env = "INGRESS_SIGNATURE_REPLAY_ENTRIES",
+        default_value_t = 1_000_000
+    )]
+    pub signature_replay_entries: u64,
+
     /// Log line format.
     #[arg(long, env = "INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

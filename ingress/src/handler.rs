@@ -2,8 +2,9 @@
 //!
 //! Every request runs the same steps in the same order, cheapest and least revealing
 //! first: route, take an in-flight slot, authenticate, take a token from the partner's
-//! bucket, check the scope; then a mutation ([`crate::mutate`]) or a read
-//! ([`crate::reads`]) runs. Every failure becomes one problem+json answer here.
+//! bucket, check the scope, check the request signature of a partner that must sign
+//! ([`crate::signing`]); then a mutation ([`crate::mutate`]) or a read ([`crate::reads`])
+//! runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,11 +21,13 @@ use crate::auth::LivePartners;
 use crate::dedup::Dedup;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
+use crate::mutate::RequestBody;
 use crate::problem::ApiError;
 use crate::publish::EventSink;
 use crate::ratelimit::RateLimits;
 use crate::redis_link::RedisLink;
 use crate::routes::{self, Route};
+use crate::signing::{self, SeenSignatures, SignedRequest};
 use crate::{mutate, openapi, reads};
 
 /// Everything a request needs, shared by all connections.
@@ -41,6 +44,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Redis for the read endpoints (the same connection the dedup tier uses).
     pub redis: Arc<RedisLink>,
+    /// Signatures already used, so none is accepted twice.
+    pub seen_signatures: SeenSignatures,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.
@@ -94,6 +99,20 @@ async fn dispatch(
     if let Some(scope) = route.scope() {
         partner.require_scope(scope)?;
     }
+    let body = if partner.signing_secrets().is_empty() {
+        RequestBody::Unread(body)
+    } else {
+        // The signature covers the body, so it is read (under the same limit) first.
+        let bytes = mutate::read_body(RequestBody::Unread(body), state.max_body_bytes).await?;
+        let signed = SignedRequest {
+            headers: &parts.headers,
+            method: parts.method.as_str(),
+            path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            body: &bytes,
+        };
+        signing::verify(partner.signing_secrets(), &signed, &state.seen_signatures).await?;
+        RequestBody::Read(bytes)
+    };
     match route {
         Route::GetBooking(id) => {
             let booking = reads::booking(&state.redis, partner, id).await?;

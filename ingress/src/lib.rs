@@ -25,6 +25,7 @@ pub mod reads;
 pub mod redis_link;
 pub mod routes;
 pub mod server;
+pub mod signing;
 
 pub use config::{Config, LogFormat};
 pub use server::{run, run_with_reload};

@@ -21,6 +21,7 @@ pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
 pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
 pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
+pub const SIGNATURES_REFUSED_TOTAL: &str = "ingress_signatures_refused_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -97,6 +98,10 @@ fn describe() {
         PARTNERS_RELOADS_TOTAL,
         "Partners file reloads, by result (ok, or error: the previous partners stay in force)"
     );
+    describe_counter!(
+        SIGNATURES_REFUSED_TOTAL,
+        "Signed-partner requests refused with 401, by reason (the problem type)"
+    );
 }
 
 pub fn request_done(route: &'static str, status: u16, elapsed: Duration) {
@@ -126,6 +131,11 @@ pub fn dedup_fallback() {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED_TOTAL).increment(1);
+}
+
+/// `reason` is a [`crate::signing::SignatureError`] slug.
+pub fn signature_refused(reason: &'static str) {
+    counter!(SIGNATURES_REFUSED_TOTAL, "reason" => reason).increment(1);
 }
 
 /// `result` is `ok` or `error`.

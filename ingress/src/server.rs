@@ -33,6 +33,7 @@ use crate::handler::{self, AppState};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
 use crate::ratelimit::RateLimits;
 use crate::redis_link::RedisLink;
+use crate::signing::SeenSignatures;
 use crate::Error;
 
 /// Headers a partner request may carry; hyper answers 431 beyond it.
@@ -246,6 +247,7 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         dedup,
         rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
         redis,
+        seen_signatures: SeenSignatures::new(config.signature_replay_entries),
     })
 }
 

@@ -1,6 +1,8 @@
 //! Loading the partners file: `{"partners": [{"partner_id", "key_sha256", "tenants",
-//! "scopes"}]}`, plus an optional `_comment` for humans. `key_sha256` is one digest or a
-//! list of them: a partner rotating its key has the old and the new one valid at once.
+//! "scopes", "signing_secret"?}]}`, plus an optional `_comment` for humans. `key_sha256`
+//! is one digest or a list of them: a partner rotating its key has the old and the new
+//! one valid at once. `signing_secret` (one or a list, likewise) makes the partner sign
+//! every request ([`crate::signing`]); each is at least 32 bytes.
 //!
 //! Every mistake is refused at startup with the file's path and the entry at fault:
 //! unknown fields and scopes (typos would otherwise silently drop a permission), keys
@@ -12,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Partner, Partners, Scope, Tenants};
+use crate::signing::{SigningSecret, MIN_SECRET_LEN};
 
 #[derive(Debug, thiserror::Error)]
 // The causes are part of each message rather than `source`s: the message is what an
@@ -44,6 +47,8 @@ struct PartnerEntry {
     key_sha256: OneOrMany,
     tenants: Vec<String>,
     scopes: Vec<Scope>,
+    #[serde(default)]
+    signing_secret: Option<OneOrMany>,
 }
 
 /// One key digest, or several while a key is being rotated.
@@ -123,11 +128,27 @@ impl Partners {
             if !ids.insert(id.clone()) {
                 return Err(bad("listed twice"));
             }
+            let signing_secrets = entry.signing_secret.map_or(Ok(vec![]), |secrets| {
+                let secrets = secrets.into_vec();
+                if secrets.is_empty() {
+                    return Err(bad("signing_secret lists no secret; omit it instead"));
+                }
+                secrets
+                    .into_iter()
+                    .map(|secret| match secret.len() {
+                        n if n < MIN_SECRET_LEN => Err(bad(&format!(
+                            "signing_secret must be at least {MIN_SECRET_LEN} bytes"
+                        ))),
+                        _ => Ok(SigningSecret::new(secret)),
+                    })
+                    .collect()
+            })?;
             partners.push(Partner {
                 partner_id: id,
                 key_sha256,
                 tenants,
                 scopes: entry.scopes.into_iter().collect(),
+                signing_secrets,
             });
         }
         Ok(Partners { partners })
@@ -197,6 +218,31 @@ mod tests {
         assert_eq!(partners.find(b"old").unwrap().partner_id, "a");
         assert_eq!(partners.find(b"new").unwrap().partner_id, "a");
         assert!(partners.find(b"other").is_none());
+    }
+
+    #[test]
+    fn signing_secrets_are_optional_and_long() {
+        let with = |secret: &str| {
+            format!(
+                r#"{{"partners": [{{"partner_id": "a", "key_sha256": "{}",
+                    "tenants": ["*"], "scopes": [], "signing_secret": {secret}}}]}}"#,
+                sha256_hex(b"k")
+            )
+        };
+        let long = "s".repeat(MIN_SECRET_LEN);
+        let partners = Partners::parse(with(&format!("\"{long}\"")).as_bytes(), "p").unwrap();
+        assert_eq!(partners.find(b"k").unwrap().signing_secrets().len(), 1);
+        let two = format!("[\"{long}\", \"{long}t\"]");
+        let partners = Partners::parse(with(&two).as_bytes(), "p").unwrap();
+        assert_eq!(partners.find(b"k").unwrap().signing_secrets().len(), 2);
+        assert!(load_error(&with("\"too-short\"")).contains("at least 32 bytes"));
+        assert!(load_error(&with("[]")).contains("lists no secret"));
+        let unsigned = format!(
+            r#"{{"partners": [{}]}}"#,
+            entry("a", &sha256_hex(b"k"), "[]")
+        );
+        let partners = Partners::parse(unsigned.as_bytes(), "p").unwrap();
+        assert!(partners.find(b"k").unwrap().signing_secrets().is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! only the SHA-256 of each secret, so a leaked config does not leak keys; the presented
 //! secret is hashed and compared against every entry in constant time, so response timing
 //! says nothing about how close a guess was. Secrets are never logged, and [`Partners`]
-//! never keeps one.
+//! never keeps a bearer key; the HMAC signing secrets it must keep ([`crate::signing`])
+//! do not show in `Debug`.
 //!
 //! The file is loaded at startup and again on every reload request (SIGHUP); [`reload`]
 //! swaps the new table in without disturbing requests or connections.
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::problem::ApiError;
+use crate::signing::SigningSecret;
 
 pub use file::LoadError;
 pub use reload::LivePartners;
@@ -58,9 +60,16 @@ pub struct Partner {
     key_sha256: Vec<[u8; 32]>,
     tenants: Tenants,
     scopes: HashSet<Scope>,
+    /// Empty unless the partner must sign its requests ([`crate::signing`]).
+    signing_secrets: Vec<SigningSecret>,
 }
 
 impl Partner {
+    /// The secrets one of which must sign each request; empty when signing is off.
+    pub fn signing_secrets(&self) -> &[SigningSecret] {
+        &self.signing_secrets
+    }
+
     pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) {
             Ok(())
