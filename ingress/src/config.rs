@@ -71,6 +71,13 @@ pub struct Config {
     #[arg(long, env = "INGRESS_METADATA_TIMEOUT_MS", default_value_t = 10_000)]
     pub metadata_timeout_ms: u64,
 
+    /// How often the broker is asked for the topic's metadata to decide readiness; two
+    /// unanswered probes in a row (each may take this long) make /readyz answer 503
+    /// until one is answered again.
+    #[arg(long, env = "INGRESS_BROKER_PROBE_INTERVAL_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub broker_probe_interval_ms: u64,
+
     /// Largest accepted request body; larger ones get 413.
     #[arg(long, env = "INGRESS_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -173,6 +180,10 @@ impl Config {
 
     pub fn metadata_timeout(&self) -> Duration {
         Duration::from_millis(self.metadata_timeout_ms)
+    }
+
+    pub fn broker_probe_interval(&self) -> Duration {
+        Duration::from_millis(self.broker_probe_interval_ms)
     }
 
     pub fn header_read_timeout(&self) -> Duration {

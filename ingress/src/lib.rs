@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod broker_watch;
 pub mod config;
 pub mod dedup;
 pub mod handler;

@@ -21,6 +21,7 @@ pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
 pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
 pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
+pub const BROKER_REACHABLE: &str = "ingress_broker_reachable";
 pub const SIGNATURES_REFUSED_TOTAL: &str = "ingress_signatures_refused_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
@@ -98,6 +99,10 @@ fn describe() {
         PARTNERS_RELOADS_TOTAL,
         "Partners file reloads, by result (ok, or error: the previous partners stay in force)"
     );
+    describe_gauge!(
+        BROKER_REACHABLE,
+        "1 while the broker answers the readiness probe, 0 while it does not (not ready)"
+    );
     describe_counter!(
         SIGNATURES_REFUSED_TOTAL,
         "Signed-partner requests refused with 401, by reason (the problem type)"
@@ -131,6 +136,10 @@ pub fn dedup_fallback() {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED_TOTAL).increment(1);
+}
+
+pub fn broker_reachable(reachable: bool) {
+    gauge!(BROKER_REACHABLE).set(if reachable { 1.0 } else { 0.0 });
 }
 
 /// `reason` is a [`crate::signing::SignatureError`] slug.

@@ -3,7 +3,8 @@
 //! [`run`] is the whole server: `main` and the integration tests call the same function,
 //! the tests with port-0 listeners. Startup loads the partners, opens the producer and
 //! learns the topic's partition count before the API accepts anything; the admin port
-//! answers from the first moment, so a probe can watch startup. Shutdown stops accepting,
+//! answers from the first moment, so a probe can watch startup; once started, readiness
+//! also follows the broker ([`crate::broker_watch`]). Shutdown stops accepting,
 //! turns `/readyz` red, lets in-flight requests finish within the grace period, then
 //! flushes the producer. A reload request (SIGHUP, in `main`) re-reads the partners file
 //! while everything keeps running.
@@ -27,6 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::admin::{self, Health};
 use crate::auth::LivePartners;
+use crate::broker_watch::watch_broker;
 use crate::config::Config;
 use crate::dedup::Dedup;
 use crate::handler::{self, AppState};
@@ -105,11 +107,17 @@ pub async fn run_with_reload(
         "ingress ready"
     );
     let reloader = tokio::spawn(reload_partners(state.clone(), reload));
+    let broker_watch = tokio::spawn(watch_broker(
+        state.sink.clone(),
+        health.clone(),
+        config.broker_probe_interval(),
+    ));
 
     let graceful = GracefulShutdown::new();
     let connections = serve_api(listener, &http, &state, &graceful, shutdown).await;
     health.set_ready(false);
     reloader.abort();
+    broker_watch.abort();
     drain(&config, graceful, connections, state.sink.clone()).await;
     admin.stop().await;
     tracing::info!("ingress stopped");
