@@ -40,7 +40,7 @@ impl IngressProcess {
     /// Starts `ingress` with the given partners file, brokers and topic (plus `extra`
     /// flags) and waits until `/readyz` answers 200.
     pub async fn start(partners: &Path, brokers: &str, topic: &str, extra: &[&str]) -> Self {
-        let process = IngressProcess::spawn(partners, brokers, topic, extra);
+        let mut process = IngressProcess::spawn(partners, brokers, topic, extra);
         process.wait_ready().await;
         process
     }
@@ -51,22 +51,28 @@ impl IngressProcess {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let output = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ingress"))
-            .arg(format!("--listen={addr}"))
-            .arg(format!("--admin-listen={admin}"))
-            .arg(format!("--partners-file={}", partners.display()))
-            .arg(format!("--kafka-brokers={brokers}"))
-            .arg(format!("--bookings-topic={topic}"))
-            .arg(format!("--redis-url={}", super::redis_url()))
-            .arg(format!(
+        let mut args = vec![
+            format!("--listen={addr}"),
+            format!("--admin-listen={admin}"),
+            format!("--partners-file={}", partners.display()),
+            format!("--kafka-brokers={brokers}"),
+            format!("--bookings-topic={topic}"),
+            format!("--redis-url={}", super::redis_url()),
+            format!(
                 "--idempotency-prefix=idem-test-{}",
                 uuid::Uuid::new_v4().simple()
-            ))
+            ),
             // Generous, as in the in-process harness: these tests are about correctness.
-            .arg("--delivery-budget-ms=5000")
-            .arg("--redis-timeout-ms=2000")
-            .arg("--shutdown-grace-secs=2")
-            .args(extra)
+            "--delivery-budget-ms=5000".to_owned(),
+            "--redis-timeout-ms=2000".to_owned(),
+            "--shutdown-grace-secs=2".to_owned(),
+        ];
+        // A flag given by the test replaces the default above: clap refuses repeats.
+        let name = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();
+        args.retain(|arg| !extra.iter().any(|e| name(e) == name(arg)));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ingress"))
+            .args(&args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(output.try_clone().unwrap())
@@ -82,8 +88,11 @@ impl IngressProcess {
         }
     }
 
-    pub async fn wait_ready(&self) {
+    pub async fn wait_ready(&mut self) {
         for _ in 0..300 {
+            if !self.is_running() {
+                panic!("ingress exited during startup; log:\n{}", self.log_tail());
+            }
             if self.readiness().await == Some(StatusCode::OK) {
                 return;
             }
