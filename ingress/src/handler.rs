@@ -24,7 +24,7 @@ use crate::metrics;
 use crate::mutate::RequestBody;
 use crate::problem::ApiError;
 use crate::publish::EventSink;
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{Allowance, RateLimits};
 use crate::redis_link::RedisLink;
 use crate::routes::{self, Route};
 use crate::signing::{self, SeenSignatures, SignedRequest};
@@ -55,6 +55,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     let path = request.uri().path().to_owned();
     let route = Route::parse(request.method(), &path);
     let label = route.as_ref().map_or(routes::UNMATCHED, Route::template);
+    // Set once the request took a token from its partner's bucket.
+    let mut allowance: Option<Allowance> = None;
 
     let result = match route {
         Err(error) => Err(error),
@@ -63,7 +65,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
-                dispatch(&state, route, request, &request_id).await
+                dispatch(&state, route, request, &request_id, &mut allowance).await
             }
         },
     };
@@ -75,6 +77,9 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             error.to_response(&path, &request_id)
         }
     };
+    if let Some(allowance) = allowance {
+        allowance.apply(response.headers_mut());
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
@@ -83,11 +88,13 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
 }
 
 /// Authenticates, applies the partner's rate limit and scope, then runs the route.
+/// `allowance` learns what is left in the partner's bucket, for the answer's headers.
 async fn dispatch(
     state: &AppState,
     route: Route,
     request: Request<Incoming>,
     request_id: &str,
+    allowance: &mut Option<Allowance>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = request.into_parts();
     // The table current now serves the whole request, even if a reload swaps it meanwhile.
@@ -95,7 +102,7 @@ async fn dispatch(
     let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
-    state.rate_limits.check(&partner.partner_id)?;
+    *allowance = Some(state.rate_limits.check(&partner.partner_id)?);
     if let Some(scope) = route.scope() {
         partner.require_scope(scope)?;
     }
