@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -83,10 +83,19 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
     );
 
     tansu.kill();
-    for attempt in 0..3 {
-        assert_unavailable(&create(&ingress, &format!("during-outage-{attempt}")).await);
-    }
-    wait_readiness(&ingress, StatusCode::SERVICE_UNAVAILABLE).await;
+    let killed = Instant::now();
+    // Mutations keep arriving while readiness has not caught up yet: each must be a 503.
+    let mutations = async {
+        for attempt in 0..3 {
+            assert_unavailable(&create(&ingress, &format!("during-outage-{attempt}")).await);
+        }
+    };
+    let readiness = async {
+        wait_readiness(&ingress, StatusCode::SERVICE_UNAVAILABLE).await;
+        // Printed, never asserted: how long a load balancer would keep routing here.
+        eprintln!("broker killed -> /readyz 503 after {:?}", killed.elapsed());
+    };
+    tokio::join!(mutations, readiness);
     let health = support::get(ingress.admin, "/healthz").await.unwrap();
     assert_eq!(
         health.status,
@@ -98,7 +107,12 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
     assert_unavailable(&create(&ingress, "while-not-ready").await);
 
     tansu.start().await;
+    let restarted = Instant::now();
     wait_readiness(&ingress, StatusCode::OK).await;
+    eprintln!(
+        "broker answering -> /readyz 200 after {:?}",
+        restarted.elapsed()
+    );
     assert_eq!(ingress.metric("ingress_broker_reachable").await, Some(1.0));
     // The producer may need a moment after the broker's metadata is back before a record
     // is acknowledged; until then only a 503 is acceptable. A partner's retry of a key
@@ -112,6 +126,10 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
         }
         assert_unavailable(&reply);
     }
+    eprintln!(
+        "broker answering -> first 202 after {:?}",
+        restarted.elapsed()
+    );
     let recovered =
         recovered.unwrap_or_else(|| panic!("no 202 after recovery; log:\n{}", ingress.log_tail()));
     let booking_id = partitioner::booking_id("acme", "ota-1", "during-outage-0");
