@@ -2,8 +2,8 @@
 //!
 //! Every request runs the same steps in the same order, cheapest and least revealing
 //! first: route, take an in-flight slot, authenticate, take a token from the partner's
-//! bucket, check the scope, check the request signature of a partner that must sign
-//! ([`crate::signing`]); then a mutation ([`crate::mutate`]) or a read ([`crate::reads`])
+//! bucket, check the request signature of a partner that must sign ([`crate::signing`]),
+//! check the scope; then a mutation ([`crate::mutate`]) or a read ([`crate::reads`])
 //! runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
@@ -87,7 +87,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     response
 }
 
-/// Authenticates, applies the partner's rate limit and scope, then runs the route.
+/// Authenticates, applies the partner's rate limit, signature check and scope, then runs
+/// the route.
 /// `allowance` learns what is left in the partner's bucket, for the answer's headers.
 async fn dispatch(
     state: &AppState,
@@ -103,9 +104,6 @@ async fn dispatch(
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
     *allowance = Some(state.rate_limits.check(&partner.partner_id)?);
-    if let Some(scope) = route.scope() {
-        partner.require_scope(scope)?;
-    }
     let body = if partner.signing_secrets().is_empty() {
         RequestBody::Unread(body)
     } else {
@@ -120,6 +118,11 @@ async fn dispatch(
         signing::verify(partner.signing_secrets(), &signed, &state.seen_signatures).await?;
         RequestBody::Read(bytes)
     };
+    // After the signature, so a caller holding only a signing partner's bearer key
+    // learns nothing about what that key may do.
+    if let Some(scope) = route.scope() {
+        partner.require_scope(scope)?;
+    }
     match route {
         Route::GetBooking(id) => {
             let booking = reads::booking(&state.redis, partner, id).await?;

@@ -91,6 +91,13 @@ async fn a_signing_partner_needs_a_fresh_valid_signature() {
 
     let unsigned = create(&ingress, "order-1", None, &body).await;
     assert_refused(&unsigned, "signature-missing");
+    // Without a signature the key alone reveals nothing, not even a missing scope.
+    let inventory = ingress
+        .put("/v1/inventory")
+        .header("authorization", &format!("Bearer {KEY}"))
+        .json(&json!({}))
+        .await;
+    assert_refused(&inventory, "signature-missing");
 
     let tampered = create(&ingress, "order-1", Some((&signature, timestamp)), b"{}").await;
     assert_refused(&tampered, "signature-invalid");
@@ -130,7 +137,7 @@ async fn a_signing_partner_needs_a_fresh_valid_signature() {
 
     let refused =
         |reason: &str| format!("ingress_signatures_refused_total{{reason=\"signature-{reason}\"}}");
-    assert_eq!(ingress.metric(&refused("missing")).await, Some(1.0));
+    assert_eq!(ingress.metric(&refused("missing")).await, Some(2.0));
     assert_eq!(ingress.metric(&refused("invalid")).await, Some(2.0));
     assert_eq!(ingress.metric(&refused("expired")).await, Some(2.0));
     assert_eq!(ingress.metric(&refused("replayed")).await, Some(1.0));

@@ -126,6 +126,10 @@ impl IngressProcess {
         Call::new(self.addr, Method::POST, path)
     }
 
+    pub fn put(&self, path: &str) -> Call {
+        Call::new(self.addr, Method::PUT, path)
+    }
+
     pub fn get(&self, path: &str) -> Call {
         Call::new(self.addr, Method::GET, path)
     }
