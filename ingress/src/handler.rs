@@ -88,8 +88,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
 }
 
 /// Authenticates, applies the partner's rate limit, signature check and scope, then runs
-/// the route.
-/// `allowance` learns what is left in the partner's bucket, for the answer's headers.
+/// the route. `allowance` learns what is left in the partner's bucket, for the answer's
+/// headers.
 async fn dispatch(
     state: &AppState,
     route: Route,
