@@ -3,8 +3,9 @@
 //! It listens apart from the partner API so scrapes and probes never compete with
 //! partners for in-flight slots, and so it can stay closed to the internet. `/healthz`
 //! answers 200 while the process serves at all; `/readyz` answers 200 only between a
-//! successful startup (topic metadata fetched) and the start of shutdown, which is what
-//! a load balancer should route on.
+//! successful startup (topic metadata fetched) and the start of shutdown, and only while
+//! the broker answers ([`crate::broker_watch`]), which is what a load balancer should
+//! route on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,7 +16,11 @@ use http_body_util::Full;
 /// Whether the ingress should receive traffic.
 #[derive(Debug, Default)]
 pub struct Health {
+    /// Started and not yet shutting down.
     ready: AtomicBool,
+    /// The broker probe's verdict; reachable until a probe says otherwise, since startup
+    /// itself needed the broker.
+    broker_unreachable: AtomicBool,
 }
 
 impl Health {
@@ -23,8 +28,23 @@ impl Health {
         self.ready.store(ready, Ordering::SeqCst);
     }
 
+    pub fn set_broker_reachable(&self, reachable: bool) {
+        self.broker_unreachable.store(!reachable, Ordering::SeqCst);
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the ingress should not receive traffic, if it should not.
+    pub fn not_ready_because(&self) -> Option<&'static str> {
+        if !self.ready.load(Ordering::SeqCst) {
+            Some("not ready: starting or stopping\n")
+        } else if self.broker_unreachable.load(Ordering::SeqCst) {
+            Some("not ready: broker unreachable\n")
+        } else {
+            None
+        }
     }
 }
 
@@ -40,8 +60,10 @@ pub fn handle<B>(health: &Health, request: &Request<B>) -> Response<Full<Bytes>>
     }
     match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n"),
-        "/readyz" if health.is_ready() => text(StatusCode::OK, "ready\n"),
-        "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
+        "/readyz" => match health.not_ready_because() {
+            None => text(StatusCode::OK, "ready\n"),
+            Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+        },
         "/metrics" => match crate::metrics::handle() {
             Some(handle) => {
                 let mut response = text(StatusCode::OK, handle.render());
@@ -85,6 +107,11 @@ mod tests {
         assert_eq!(get(&health, "/healthz"), StatusCode::OK);
         assert_eq!(get(&health, "/readyz"), StatusCode::SERVICE_UNAVAILABLE);
         health.set_ready(true);
+        assert_eq!(get(&health, "/readyz"), StatusCode::OK);
+        health.set_broker_reachable(false);
+        assert_eq!(get(&health, "/readyz"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&health, "/healthz"), StatusCode::OK);
+        health.set_broker_reachable(true);
         assert_eq!(get(&health, "/readyz"), StatusCode::OK);
         health.set_ready(false);
         assert_eq!(get(&health, "/readyz"), StatusCode::SERVICE_UNAVAILABLE);

@@ -41,6 +41,7 @@ pub struct Config {
 
     /// JSON file listing partners, their key hashes, tenants and scopes (see
     /// infra/dev-partners.json for the format). Required: there is no safe default.
+    /// Re-read on SIGHUP; a file that does not load keeps the partners in force.
     #[arg(long, env = "INGRESS_PARTNERS_FILE")]
     pub partners_file: PathBuf,
 
@@ -69,6 +70,13 @@ pub struct Config {
     /// How long startup waits for the topic's metadata before giving up.
     #[arg(long, env = "INGRESS_METADATA_TIMEOUT_MS", default_value_t = 10_000)]
     pub metadata_timeout_ms: u64,
+
+    /// How often the broker is asked for the topic's metadata to decide readiness; two
+    /// unanswered probes in a row (each may take this long) make /readyz answer 503
+    /// until one is answered again.
+    #[arg(long, env = "INGRESS_BROKER_PROBE_INTERVAL_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub broker_probe_interval_ms: u64,
 
     /// Largest accepted request body; larger ones get 413.
     #[arg(long, env = "INGRESS_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
@@ -138,6 +146,17 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 
+    /// Most request signatures remembered to refuse their replay (partners that sign
+    /// only). Each is kept for ten minutes, the life of a signature's ±300 s window; size
+    /// it above the signed requests one process takes in ten minutes (about 150 bytes
+    /// each), since a full cache forgets its oldest entries first.
+    #[arg(
+        long,
+        env = "INGRESS_SIGNATURE_REPLAY_ENTRIES",
+        default_value_t = 1_000_000
+    )]
+    pub signature_replay_entries: u64,
+
     /// Log line format.
     #[arg(long, env = "INGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -161,6 +180,10 @@ impl Config {
 
     pub fn metadata_timeout(&self) -> Duration {
         Duration::from_millis(self.metadata_timeout_ms)
+    }
+
+    pub fn broker_probe_interval(&self) -> Duration {
+        Duration::from_millis(self.broker_probe_interval_ms)
     }
 
     pub fn header_read_timeout(&self) -> Duration {

@@ -2,8 +2,9 @@
 //!
 //! Every request runs the same steps in the same order, cheapest and least revealing
 //! first: route, take an in-flight slot, authenticate, take a token from the partner's
-//! bucket, check the scope; then a mutation ([`crate::mutate`]) or a read
-//! ([`crate::reads`]) runs. Every failure becomes one problem+json answer here.
+//! bucket, check the request signature of a partner that must sign ([`crate::signing`]),
+//! check the scope; then a mutation ([`crate::mutate`]) or a read ([`crate::reads`])
+//! runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,20 +17,23 @@ use partitioner::PartitionMap;
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::auth::Partners;
+use crate::auth::LivePartners;
 use crate::dedup::Dedup;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
+use crate::mutate::RequestBody;
 use crate::problem::ApiError;
 use crate::publish::EventSink;
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{Allowance, RateLimits};
 use crate::redis_link::RedisLink;
 use crate::routes::{self, Route};
+use crate::signing::{self, SeenSignatures, SignedRequest};
 use crate::{mutate, openapi, reads};
 
 /// Everything a request needs, shared by all connections.
 pub struct AppState {
-    pub partners: Partners,
+    /// The partners table, swapped whole on reload.
+    pub partners: LivePartners,
     pub partitions: PartitionMap,
     pub sink: Arc<dyn EventSink>,
     pub max_body_bytes: usize,
@@ -40,6 +44,8 @@ pub struct AppState {
     pub rate_limits: RateLimits,
     /// Redis for the read endpoints (the same connection the dedup tier uses).
     pub redis: Arc<RedisLink>,
+    /// Signatures already used, so none is accepted twice.
+    pub seen_signatures: SeenSignatures,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.
@@ -49,6 +55,8 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     let path = request.uri().path().to_owned();
     let route = Route::parse(request.method(), &path);
     let label = route.as_ref().map_or(routes::UNMATCHED, Route::template);
+    // Set once the request took a token from its partner's bucket.
+    let mut allowance: Option<Allowance> = None;
 
     let result = match route {
         Err(error) => Err(error),
@@ -57,7 +65,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
-                dispatch(&state, route, request, &request_id).await
+                dispatch(&state, route, request, &request_id, &mut allowance).await
             }
         },
     };
@@ -69,6 +77,9 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             error.to_response(&path, &request_id)
         }
     };
+    if let Some(allowance) = allowance {
+        allowance.apply(response.headers_mut());
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
@@ -76,18 +87,39 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     response
 }
 
-/// Authenticates, applies the partner's rate limit and scope, then runs the route.
+/// Authenticates, applies the partner's rate limit, signature check and scope, then runs
+/// the route. `allowance` learns what is left in the partner's bucket, for the answer's
+/// headers.
 async fn dispatch(
     state: &AppState,
     route: Route,
     request: Request<Incoming>,
     request_id: &str,
+    allowance: &mut Option<Allowance>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = request.into_parts();
-    let partner = state.partners.authenticate(&parts.headers)?;
+    // The table current now serves the whole request, even if a reload swaps it meanwhile.
+    let partners = state.partners.current();
+    let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
-    state.rate_limits.check(&partner.partner_id)?;
+    *allowance = Some(state.rate_limits.check(&partner.partner_id)?);
+    let body = if partner.signing_secrets().is_empty() {
+        RequestBody::Unread(body)
+    } else {
+        // The signature covers the body, so it is read (under the same limit) first.
+        let bytes = mutate::read_body(RequestBody::Unread(body), state.max_body_bytes).await?;
+        let signed = SignedRequest {
+            headers: &parts.headers,
+            method: parts.method.as_str(),
+            path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            body: &bytes,
+        };
+        signing::verify(partner.signing_secrets(), &signed, &state.seen_signatures).await?;
+        RequestBody::Read(bytes)
+    };
+    // After the signature, so a caller holding only a signing partner's bearer key
+    // learns nothing about what that key may do.
     if let Some(scope) = route.scope() {
         partner.require_scope(scope)?;
     }

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod broker_watch;
 pub mod config;
 pub mod dedup;
 pub mod handler;
@@ -25,9 +26,10 @@ pub mod reads;
 pub mod redis_link;
 pub mod routes;
 pub mod server;
+pub mod signing;
 
 pub use config::{Config, LogFormat};
-pub use server::run;
+pub use server::{run, run_with_reload};
 
 /// Why the ingress could not start or keep serving.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use futures::stream::{BoxStream, StreamExt};
 use ingress::{Config, LogFormat};
 use tokio::net::TcpListener;
 use tracing_subscriber::filter::ParseError;
@@ -60,8 +61,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let admin = TcpListener::bind(config.admin_listen)
         .await
         .with_context(|| format!("binding admin {}", config.admin_listen))?;
-    ingress::run(config, listener, admin, shutdown_signal()).await?;
+    ingress::run_with_reload(config, listener, admin, shutdown_signal(), reload_signals()).await?;
     Ok(())
+}
+
+/// One item per SIGHUP: the conventional "re-read your configuration" signal, used here
+/// to reload the partners file (key rotation) without a restart. Registered before
+/// startup, so a SIGHUP that arrives early no longer kills the process, as it would by
+/// default.
+fn reload_signals() -> BoxStream<'static, ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(hangup) => futures::stream::unfold(hangup, |mut hangup| async move {
+            hangup.recv().await.map(|()| {
+                tracing::info!("SIGHUP received: reloading the partners file");
+                ((), hangup)
+            })
+        })
+        .boxed(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; partners reload needs a restart");
+            futures::stream::pending().boxed()
+        }
+    }
 }
 
 /// Resolves on SIGTERM (how orchestrators stop a pod) or SIGINT (Ctrl-C).

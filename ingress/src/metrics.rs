@@ -20,6 +20,9 @@ pub const PUBLISH_DURATION_SECONDS: &str = "ingress_publish_duration_seconds";
 pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
 pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
+pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
+pub const BROKER_REACHABLE: &str = "ingress_broker_reachable";
+pub const SIGNATURES_REFUSED_TOTAL: &str = "ingress_signatures_refused_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -92,6 +95,18 @@ fn describe() {
         RATE_LIMITED_TOTAL,
         "Requests refused with 429 by the per-partner rate limit"
     );
+    describe_counter!(
+        PARTNERS_RELOADS_TOTAL,
+        "Partners file reloads, by result (ok, or error: the previous partners stay in force)"
+    );
+    describe_gauge!(
+        BROKER_REACHABLE,
+        "1 while the broker answers the readiness probe, 0 while it does not (not ready)"
+    );
+    describe_counter!(
+        SIGNATURES_REFUSED_TOTAL,
+        "Signed-partner requests refused with 401, by reason (the problem type)"
+    );
 }
 
 pub fn request_done(route: &'static str, status: u16, elapsed: Duration) {
@@ -121,6 +136,20 @@ pub fn dedup_fallback() {
 
 pub fn rate_limited() {
     counter!(RATE_LIMITED_TOTAL).increment(1);
+}
+
+pub fn broker_reachable(reachable: bool) {
+    gauge!(BROKER_REACHABLE).set(if reachable { 1.0 } else { 0.0 });
+}
+
+/// `reason` is a [`crate::signing::SignatureError`] slug.
+pub fn signature_refused(reason: &'static str) {
+    counter!(SIGNATURES_REFUSED_TOTAL, "reason" => reason).increment(1);
+}
+
+/// `result` is `ok` or `error`.
+pub fn partners_reloaded(result: &'static str) {
+    counter!(PARTNERS_RELOADS_TOTAL, "result" => result).increment(1);
 }
 
 /// Status codes as static strings, so recording a request allocates nothing.

@@ -36,12 +36,18 @@ pub struct Accepted {
     pub offset: i64,
 }
 
+/// A request body: still on the wire, or already read because a signature covers it.
+pub enum RequestBody {
+    Unread(Incoming),
+    Read(Bytes),
+}
+
 pub async fn mutate(
     state: &AppState,
     route: Route,
     partner: &Partner,
     parts: http::request::Parts,
-    body: Incoming,
+    body: RequestBody,
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     headers::require_json(&parts.headers)?;
@@ -170,7 +176,11 @@ fn outbound(
 
 /// Reads the whole body, refusing more than `limit` bytes: up front when Content-Length
 /// already says so, else as soon as the stream passes the limit.
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
+    let body = match body {
+        RequestBody::Read(bytes) => return Ok(bytes),
+        RequestBody::Unread(body) => body,
+    };
     let too_large = ApiError::PayloadTooLarge { limit };
     if body.size_hint().lower() > limit as u64 {
         return Err(too_large);

@@ -41,6 +41,7 @@ mod tests {
             ApiError::BadIdempotencyKey("x".into()),
             ApiError::Unauthorized,
             ApiError::Forbidden("x".into()),
+            ApiError::Signature(crate::signing::SignatureError::Missing),
             ApiError::NotFound,
             ApiError::MethodNotAllowed { allow: "GET" },
             ApiError::PayloadTooLarge { limit: 1 },
@@ -74,6 +75,7 @@ mod tests {
         let read = matches!(route, Route::GetBooking(_) | Route::Availability);
         Some(match error {
             ApiError::Unauthorized
+            | ApiError::Signature(_)
             | ApiError::Forbidden(_)
             | ApiError::RateLimited { .. }
             | ApiError::Overloaded
@@ -118,6 +120,7 @@ mod tests {
             ApiError::DeliveryTimeout => 16,
             ApiError::ProjectionsUnavailable(_) => 17,
             ApiError::Internal(_) => 18,
+            ApiError::Signature(_) => 19,
         }
     }
 

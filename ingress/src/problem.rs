@@ -13,6 +13,8 @@ use http_body_util::Full;
 use partitioner::{FieldError, Invalid};
 use serde::Serialize;
 
+use crate::signing::SignatureError;
+
 /// How long a client should wait before retrying a 503. One second is long enough for a
 /// queue to drain or a broker leader to move, and short next to a partner's own timeouts.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -37,6 +39,9 @@ pub enum ApiError {
     BadIdempotencyKey(String),
     #[error("missing or unknown API key")]
     Unauthorized,
+    /// The partner must sign its requests and this one's signature does not pass.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("no such resource")]
@@ -80,6 +85,7 @@ impl ApiError {
             ApiError::MissingIdempotencyKey => StatusCode::BAD_REQUEST,
             ApiError::BadIdempotencyKey(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Signature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -105,6 +111,7 @@ impl ApiError {
             ApiError::MissingIdempotencyKey => "missing-idempotency-key",
             ApiError::BadIdempotencyKey(_) => "bad-idempotency-key",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Signature(error) => error.slug(),
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not-found",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
@@ -227,6 +234,7 @@ mod tests {
             (ApiError::MissingIdempotencyKey, 400),
             (ApiError::BadIdempotencyKey("x".into()), 400),
             (ApiError::Unauthorized, 401),
+            (ApiError::Signature(SignatureError::Replayed), 401),
             (ApiError::Forbidden("x".into()), 403),
             (ApiError::NotFound, 404),
             (ApiError::MethodNotAllowed { allow: "POST" }, 405),

@@ -88,6 +88,10 @@ pub trait EventSink: Send + Sync + 'static {
 
     /// Blocks until every handed-over event is stored or `timeout` passes.
     fn flush(&self, timeout: Duration) -> Result<(), PublishError>;
+
+    /// Blocks until the log answers a request about the topic, or fails within
+    /// `timeout`: whether publishing can succeed at all right now (readiness).
+    fn probe(&self, timeout: Duration) -> Result<(), TopicError>;
 }
 
 /// Producer settings beyond the broker list; see [`crate::Config`] for their meaning.
@@ -232,6 +236,13 @@ impl EventSink for KafkaSink {
 
     fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
         self.producer.flush(timeout).map_err(PublishError::Kafka)
+    }
+
+    /// A metadata request for the topic through the producer's own client, so it sees
+    /// the brokers as the producer does. librdkafka always asks a broker for it (no
+    /// cache), so an answer means a broker is reachable and knows the topic.
+    fn probe(&self, timeout: Duration) -> Result<(), TopicError> {
+        self.partition_count(timeout).map(|_| ())
     }
 }
 

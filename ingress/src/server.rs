@@ -3,15 +3,18 @@
 //! [`run`] is the whole server: `main` and the integration tests call the same function,
 //! the tests with port-0 listeners. Startup loads the partners, opens the producer and
 //! learns the topic's partition count before the API accepts anything; the admin port
-//! answers from the first moment, so a probe can watch startup. Shutdown stops accepting,
+//! answers from the first moment, so a probe can watch startup; once started, readiness
+//! also follows the broker ([`crate::broker_watch`]). Shutdown stops accepting,
 //! turns `/readyz` red, lets in-flight requests finish within the grace period, then
-//! flushes the producer.
+//! flushes the producer. A reload request (SIGHUP, in `main`) re-reads the partners file
+//! while everything keeps running.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::{Stream, StreamExt};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,13 +27,15 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::admin::{self, Health};
-use crate::auth::Partners;
+use crate::auth::LivePartners;
+use crate::broker_watch::watch_broker;
 use crate::config::Config;
 use crate::dedup::Dedup;
 use crate::handler::{self, AppState};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
 use crate::ratelimit::RateLimits;
 use crate::redis_link::RedisLink;
+use crate::signing::SeenSignatures;
 use crate::Error;
 
 /// Headers a partner request may carry; hyper answers 431 beyond it.
@@ -50,6 +55,24 @@ pub async fn run(
     listener: TcpListener,
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    run_with_reload(
+        config,
+        listener,
+        admin_listener,
+        shutdown,
+        futures::stream::pending(),
+    )
+    .await
+}
+
+/// [`run`], re-reading the partners file each time `reload` yields.
+pub async fn run_with_reload(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    reload: impl Stream<Item = ()> + Send + 'static,
 ) -> Result<(), Error> {
     if let Err(error) = crate::metrics::install() {
         tracing::warn!(%error, "metrics recorder not installed; /metrics will answer 503");
@@ -80,13 +103,21 @@ pub async fn run(
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
         partitions = state.partitions.partitions(),
-        partners = state.partners.len(),
+        partners = state.partners.current().len(),
         "ingress ready"
     );
+    let reloader = tokio::spawn(reload_partners(state.clone(), reload));
+    let broker_watch = tokio::spawn(watch_broker(
+        state.sink.clone(),
+        health.clone(),
+        config.broker_probe_interval(),
+    ));
 
     let graceful = GracefulShutdown::new();
     let connections = serve_api(listener, &http, &state, &graceful, shutdown).await;
     health.set_ready(false);
+    reloader.abort();
+    broker_watch.abort();
     drain(&config, graceful, connections, state.sink.clone()).await;
     admin.stop().await;
     tracing::info!("ingress stopped");
@@ -134,6 +165,19 @@ async fn serve_api(
     }
 }
 
+/// Reloads the partners file on every item of `reload`, until the stream ends or the task is
+/// aborted at shutdown. A failed reload is logged and counted by [`LivePartners::reload`].
+async fn reload_partners(state: Arc<AppState>, reload: impl Stream<Item = ()> + Send + 'static) {
+    let mut reload = std::pin::pin!(reload);
+    while reload.next().await.is_some() {
+        let state = state.clone();
+        // Reading the file blocks; keep it off the async workers.
+        if let Err(error) = tokio::task::spawn_blocking(move || state.partners.reload()).await {
+            tracing::error!(%error, "partners reload task failed");
+        }
+    }
+}
+
 /// Lets in-flight requests finish within the grace period, drops what is left, then
 /// flushes the producer for whatever time the grace period has left (at least a second).
 async fn drain(
@@ -172,7 +216,7 @@ async fn drain(
 async fn startup(config: &Config) -> Result<AppState, Error> {
     // Configuration is checked before the broker is contacted, so a typo is reported as
     // such even while the broker is down.
-    let partners = Partners::load(&config.partners_file)?;
+    let partners = LivePartners::load(&config.partners_file)?;
     let overrides: Overrides = config.hot_tenants.parse().map_err(TopicError::Overrides)?;
     // Only the URL is checked here: startup never waits for Redis, whose absence the
     // request path degrades around (see `redis_link`).
@@ -211,6 +255,7 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         dedup,
         rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
         redis,
+        seen_signatures: SeenSignatures::new(config.signature_replay_entries),
     })
 }
 

@@ -175,6 +175,10 @@ async fn a_partner_over_its_rate_limit_gets_429_with_ratelimit_headers() {
             break;
         }
         assert_status(&reply, 422);
+        // Answers that passed the limiter say what is left, too.
+        assert_eq!(reply.header("ratelimit-limit"), "2");
+        let remaining: u32 = reply.header("ratelimit-remaining").parse().unwrap();
+        assert!(remaining <= 1, "{remaining}");
     }
     let reply = limited.expect("no 429 within 10 requests at 1 request/s");
     assert_eq!(reply.json()["type"], "/problems/rate-limited");

@@ -54,6 +54,10 @@ async fn accepted_booking_is_in_kafka_where_the_answer_says() {
         String::from_utf8_lossy(&reply.body)
     );
     assert_eq!(reply.header("x-request-id"), "partner-req-1");
+    // A fresh process: the partner's bucket (the default burst of 2000) was full.
+    assert_eq!(reply.header("ratelimit-limit"), "2000");
+    assert_eq!(reply.header("ratelimit-remaining"), "1999");
+    assert_eq!(reply.header("ratelimit-reset"), "1");
     let body = reply.json();
     assert_eq!(body["status"], "accepted");
     let booking_id = partitioner::booking_id("acme", "ota-1", "order-1");

@@ -1,5 +1,8 @@
 //! Loading the partners file: `{"partners": [{"partner_id", "key_sha256", "tenants",
-//! "scopes"}]}`, plus an optional `_comment` for humans.
+//! "scopes", "signing_secret"?}]}`, plus an optional `_comment` for humans. `key_sha256`
+//! is one digest or a list of them: a partner rotating its key has the old and the new
+//! one valid at once. `signing_secret` (one or a list, likewise) makes the partner sign
+//! every request ([`crate::signing`]); each is at least 32 bytes.
 //!
 //! Every mistake is refused at startup with the file's path and the entry at fault:
 //! unknown fields and scopes (typos would otherwise silently drop a permission), keys
@@ -11,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Partner, Partners, Scope, Tenants};
+use crate::signing::{SigningSecret, MIN_SECRET_LEN};
 
 #[derive(Debug, thiserror::Error)]
 // The causes are part of each message rather than `source`s: the message is what an
@@ -40,9 +44,28 @@ struct PartnersFile {
 #[serde(deny_unknown_fields)]
 struct PartnerEntry {
     partner_id: String,
-    key_sha256: String,
+    key_sha256: OneOrMany,
     tenants: Vec<String>,
     scopes: Vec<Scope>,
+    #[serde(default)]
+    signing_secret: Option<OneOrMany>,
+}
+
+/// One key digest, or several while a key is being rotated.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 impl Partners {
@@ -79,8 +102,22 @@ impl Partners {
             if let Some(problem) = partitioner::validate::id_problem(&id) {
                 return Err(bad(&format!("partner_id {problem}")));
             }
-            let key_sha256 = decode_sha256_hex(&entry.key_sha256)
-                .ok_or_else(|| bad("key_sha256 must be 64 hex digits"))?;
+            let digests = entry.key_sha256.into_vec();
+            if digests.is_empty() {
+                return Err(bad("key_sha256 lists no key"));
+            }
+            let mut key_sha256 = Vec::with_capacity(digests.len());
+            for digest in &digests {
+                let digest = decode_sha256_hex(digest)
+                    .ok_or_else(|| bad("key_sha256 must be 64 hex digits"))?;
+                // Two partners sharing a key would make the key ambiguous: refuse it.
+                if !keys.insert(digest) {
+                    return Err(bad(
+                        "shares its key with another partner, or lists it twice",
+                    ));
+                }
+                key_sha256.push(digest);
+            }
             let tenants = if entry.tenants.iter().any(|t| t == "*") {
                 Tenants::All
             } else if entry.tenants.is_empty() {
@@ -91,15 +128,27 @@ impl Partners {
             if !ids.insert(id.clone()) {
                 return Err(bad("listed twice"));
             }
-            // Two partners sharing a key would make the key ambiguous: refuse it.
-            if !keys.insert(key_sha256) {
-                return Err(bad("shares its key with another partner"));
-            }
+            let signing_secrets = entry.signing_secret.map_or(Ok(vec![]), |secrets| {
+                let secrets = secrets.into_vec();
+                if secrets.is_empty() {
+                    return Err(bad("signing_secret lists no secret; omit it instead"));
+                }
+                secrets
+                    .into_iter()
+                    .map(|secret| match secret.len() {
+                        n if n < MIN_SECRET_LEN => Err(bad(&format!(
+                            "signing_secret must be at least {MIN_SECRET_LEN} bytes"
+                        ))),
+                        _ => Ok(SigningSecret::new(secret)),
+                    })
+                    .collect()
+            })?;
             partners.push(Partner {
                 partner_id: id,
                 key_sha256,
                 tenants,
                 scopes: entry.scopes.into_iter().collect(),
+                signing_secrets,
             });
         }
         Ok(Partners { partners })
@@ -149,9 +198,51 @@ mod tests {
         assert!(load_error(&format!(r#"{{"partners": [{one}, {one}]}}"#)).contains("twice"));
         let other = entry("b", &key, "[]");
         assert!(load_error(&format!(r#"{{"partners": [{one}, {other}]}}"#)).contains("shares"));
+        let no_keys = r#"{"partners": [{"partner_id": "a", "key_sha256": [], "tenants": ["*"],
+            "scopes": []}]}"#;
+        assert!(load_error(no_keys).contains("no key"));
         let bad_id = format!(r#"{{"partners": [{}]}}"#, entry("a/b", &key, "[]"));
         assert!(load_error(&bad_id).contains("partner_id"));
         assert!(load_error(r#"{"partners": [], "extra": 1}"#).contains("extra"));
+    }
+
+    #[test]
+    fn a_partner_may_hold_two_keys_while_rotating() {
+        let json = format!(
+            r#"{{"partners": [{{"partner_id": "a", "key_sha256": ["{}", "{}"],
+                "tenants": ["*"], "scopes": []}}]}}"#,
+            sha256_hex(b"old"),
+            sha256_hex(b"new")
+        );
+        let partners = Partners::parse(json.as_bytes(), "p.json").unwrap();
+        assert_eq!(partners.find(b"old").unwrap().partner_id, "a");
+        assert_eq!(partners.find(b"new").unwrap().partner_id, "a");
+        assert!(partners.find(b"other").is_none());
+    }
+
+    #[test]
+    fn signing_secrets_are_optional_and_long() {
+        let with = |secret: &str| {
+            format!(
+                r#"{{"partners": [{{"partner_id": "a", "key_sha256": "{}",
+                    "tenants": ["*"], "scopes": [], "signing_secret": {secret}}}]}}"#,
+                sha256_hex(b"k")
+            )
+        };
+        let long = "s".repeat(MIN_SECRET_LEN);
+        let partners = Partners::parse(with(&format!("\"{long}\"")).as_bytes(), "p").unwrap();
+        assert_eq!(partners.find(b"k").unwrap().signing_secrets().len(), 1);
+        let two = format!("[\"{long}\", \"{long}t\"]");
+        let partners = Partners::parse(with(&two).as_bytes(), "p").unwrap();
+        assert_eq!(partners.find(b"k").unwrap().signing_secrets().len(), 2);
+        assert!(load_error(&with("\"too-short\"")).contains("at least 32 bytes"));
+        assert!(load_error(&with("[]")).contains("lists no secret"));
+        let unsigned = format!(
+            r#"{{"partners": [{}]}}"#,
+            entry("a", &sha256_hex(b"k"), "[]")
+        );
+        let partners = Partners::parse(unsigned.as_bytes(), "p").unwrap();
+        assert!(partners.find(b"k").unwrap().signing_secrets().is_empty());
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! only the SHA-256 of each secret, so a leaked config does not leak keys; the presented
 //! secret is hashed and compared against every entry in constant time, so response timing
 //! says nothing about how close a guess was. Secrets are never logged, and [`Partners`]
-//! never keeps one.
+//! never keeps a bearer key; the HMAC signing secrets it must keep ([`crate::signing`])
+//! do not show in `Debug`.
 //!
-//! Loading is one-shot at startup; a later issue can swap the `Arc<Partners>` for reloads.
+//! The file is loaded at startup and again on every reload request (SIGHUP); [`reload`]
+//! swaps the new table in without disturbing requests or connections.
 
 mod file;
+mod reload;
 
 use std::collections::HashSet;
 
@@ -18,8 +21,10 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::problem::ApiError;
+use crate::signing::SigningSecret;
 
 pub use file::LoadError;
+pub use reload::LivePartners;
 
 /// What a partner may do; each route requires one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -51,12 +56,20 @@ pub enum Tenants {
 #[derive(Clone, Debug)]
 pub struct Partner {
     pub partner_id: String,
-    key_sha256: [u8; 32],
+    /// Usually one digest; two while the partner rotates its key.
+    key_sha256: Vec<[u8; 32]>,
     tenants: Tenants,
     scopes: HashSet<Scope>,
+    /// Empty unless the partner must sign its requests ([`crate::signing`]).
+    signing_secrets: Vec<SigningSecret>,
 }
 
 impl Partner {
+    /// The secrets one of which must sign each request; empty when signing is off.
+    pub fn signing_secrets(&self) -> &[SigningSecret] {
+        &self.signing_secrets
+    }
+
     pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) {
             Ok(())
@@ -106,8 +119,10 @@ impl Partners {
         let digest: [u8; 32] = Sha256::digest(secret).into();
         let mut found = u32::MAX;
         for (index, partner) in self.partners.iter().enumerate() {
-            let hit = partner.key_sha256.ct_eq(&digest);
-            found.conditional_assign(&(index as u32), hit);
+            for key in &partner.key_sha256 {
+                let hit = key.ct_eq(&digest);
+                found.conditional_assign(&(index as u32), hit);
+            }
         }
         self.partners.get(found as usize)
     }

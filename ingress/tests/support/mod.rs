@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod own_redis;
+pub mod own_tansu;
+pub mod process;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -62,8 +64,12 @@ pub async fn require_broker() {
 }
 
 fn admin_client() -> AdminClient<DefaultClientContext> {
+    admin_client_for(&brokers())
+}
+
+fn admin_client_for(brokers: &str) -> AdminClient<DefaultClientContext> {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client")
 }
@@ -76,14 +82,19 @@ fn admin_client() -> AdminClient<DefaultClientContext> {
 /// `infra/stack.sh reset` clears them.
 pub async fn create_topic(partitions: i32) -> String {
     require_broker().await;
+    create_topic_on(&brokers(), partitions).await
+}
+
+/// [`create_topic`] on the broker at `brokers`, which must be running.
+pub async fn create_topic_on(brokers: &str, partitions: i32) -> String {
     let topic = format!("ingress-test-{}", uuid::Uuid::new_v4());
-    let admin = admin_client();
+    let admin = admin_client_for(brokers);
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let new_topic = NewTopic::new(&topic, partitions, TopicReplication::Fixed(1));
     let results = admin
         .create_topics([&new_topic], &options)
         .await
-        .unwrap_or_else(|e| unreachable("create topic", e));
+        .unwrap_or_else(|e| panic!("creating a topic on {brokers}: {e}"));
     for result in results {
         result.unwrap_or_else(|(name, code)| panic!("creating topic {name}: {code}"));
     }

@@ -1,0 +1,109 @@
+//! The signed message and the two signature headers, as partners must build them.
+//!
+//! ```text
+//! X-Signature-Timestamp: <unix time in whole seconds>
+//! X-Signature: v1=<lowercase hex HMAC-SHA256(secret, canonical string)>
+//!
+//! canonical string = "v1" LF timestamp LF METHOD LF path-and-query LF hex(SHA-256(body))
+//! ```
+//!
+//! `path-and-query` is the request target exactly as sent on the request line (for
+//! `POST /v1/bookings?x=1 HTTP/1.1` it is `/v1/bookings?x=1`), so nothing is normalised
+//! and both sides agree byte for byte. The body enters as its SHA-256, so the canonical
+//! string stays short and line-based whatever the body holds; an empty body hashes to
+//! `e3b0c442…b855`. The version prefix lets a later scheme coexist with this one.
+
+use http::HeaderName;
+use sha2::{Digest, Sha256};
+
+pub static X_SIGNATURE: HeaderName = HeaderName::from_static("x-signature");
+pub static X_SIGNATURE_TIMESTAMP: HeaderName = HeaderName::from_static("x-signature-timestamp");
+
+/// The only scheme so far; it names both the header prefix and the canonical string's
+/// first line.
+pub const SCHEME: &str = "v1";
+
+/// The bytes a partner signs.
+pub fn canonical_string(timestamp: i64, method: &str, path_and_query: &str, body: &[u8]) -> String {
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    format!("{SCHEME}\n{timestamp}\n{method}\n{path_and_query}\n{body_sha256}")
+}
+
+/// The MAC of `X-Signature: v1=<64 hex digits>` (either case); `None` for anything else,
+/// including other schemes and extra parts.
+pub fn parse_signature(value: &[u8]) -> Option<[u8; 32]> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, hex_mac) = value.split_once('=')?;
+    if scheme != SCHEME || hex_mac.len() != 64 {
+        return None;
+    }
+    let mut mac = [0u8; 32];
+    hex::decode_to_slice(hex_mac, &mut mac).ok()?;
+    Some(mac)
+}
+
+/// `X-Signature-Timestamp`: decimal unix seconds, at most 12 digits (no sign, no
+/// fraction), so a year-3000 value still fits and garbage is refused early.
+pub fn parse_timestamp(value: &[u8]) -> Option<i64> {
+    let digits = std::str::from_utf8(value).ok()?.trim();
+    if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_string_is_the_documented_layout() {
+        assert_eq!(
+            canonical_string(1_700_000_000, "POST", "/v1/bookings?dry=1", b"{}"),
+            "v1\n1700000000\nPOST\n/v1/bookings?dry=1\n\
+             44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        let empty = canonical_string(1, "GET", "/v1/bookings/x", b"");
+        assert!(empty.ends_with("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    }
+
+    #[test]
+    fn signature_header_is_v1_and_64_hex_digits() {
+        let hex_mac = "0f".repeat(32);
+        assert_eq!(
+            parse_signature(format!("v1={hex_mac}").as_bytes()),
+            Some([0x0f; 32])
+        );
+        let upper = format!(" v1={} ", hex_mac.to_uppercase());
+        assert_eq!(parse_signature(upper.as_bytes()), Some([0x0f; 32]));
+        for bad in [
+            String::new(),
+            hex_mac.clone(),
+            format!("v2={hex_mac}"),
+            format!("V1={hex_mac}"),
+            format!("v1={}", &hex_mac[2..]),
+            format!("v1={hex_mac}00"),
+            format!("v1={}zz", &hex_mac[2..]),
+            format!("v1={hex_mac},v1={hex_mac}"),
+        ] {
+            assert_eq!(parse_signature(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timestamp_is_plain_unix_seconds() {
+        assert_eq!(parse_timestamp(b"1700000000"), Some(1_700_000_000));
+        assert_eq!(parse_timestamp(b" 0 "), Some(0));
+        for bad in [
+            &b""[..],
+            b"-5",
+            b"+5",
+            b"1.5",
+            b"1e9",
+            b"1700000000000",
+            b"abc",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Optional HMAC-SHA256 request signing, per partner.
+//!
+//! A bearer key proves who sent a request but not that it arrived unaltered, nor that it
+//! is not a recording played back. A partner with a `signing_secret` in the partners file
+//! must therefore also sign every request ([`canonical`] defines what is signed and the
+//! headers that carry it). The ingress checks, in this order: both headers present
+//! (`signature-missing`), well formed and matching one of the partner's secrets in
+//! constant time (`signature-invalid`), the timestamp within [`WINDOW`] of our clock
+//! (`signature-expired`), and a signature never seen before (`signature-replayed`,
+//! [`replay`]). Each refusal is a 401 with its own problem type.
+//!
+//! HMAC needs the secret itself, so unlike the bearer keys it cannot be stored hashed:
+//! the partners file is a secret (a Kubernetes Secret mounted read-only, file mode 0400
+//! elsewhere) and [`SigningSecret`] never prints its bytes.
+
+pub mod canonical;
+mod replay;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use sha2::Sha256;
+
+pub use canonical::{X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
+pub use replay::SeenSignatures;
+
+use crate::metrics;
+
+/// How far a signature's timestamp may be from our clock, either way. Five minutes
+/// absorbs clock skew and a client's retries, and bounds how long a signature must be
+/// remembered to refuse its replay.
+pub const WINDOW: Duration = Duration::from_secs(300);
+
+/// Shortest accepted secret: 32 bytes, the HMAC-SHA256 output size (RFC 2104 advises no
+/// less than the output length).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// A partner's HMAC key. `Debug` hides it, so no log line or panic can show it.
+#[derive(Clone)]
+pub struct SigningSecret(Vec<u8>);
+
+impl SigningSecret {
+    pub fn new(secret: impl Into<Vec<u8>>) -> SigningSecret {
+        SigningSecret(secret.into())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `v1=<hex>` for `canonical`: what a partner puts in `X-Signature`.
+    pub fn sign(&self, canonical: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(canonical.as_bytes());
+        format!(
+            "{}={}",
+            canonical::SCHEME,
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(..)")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("this partner must sign requests: X-Signature and X-Signature-Timestamp are required")]
+    Missing,
+    #[error("the request signature is malformed or does not match")]
+    Invalid,
+    #[error("the signature timestamp is more than 300 seconds from the server's clock")]
+    Expired,
+    #[error("this signature was already used; sign each request anew")]
+    Replayed,
+}
+
+impl SignatureError {
+    /// The problem type slug and the bounded metric label.
+    pub fn slug(self) -> &'static str {
+        match self {
+            SignatureError::Missing => "signature-missing",
+            SignatureError::Invalid => "signature-invalid",
+            SignatureError::Expired => "signature-expired",
+            SignatureError::Replayed => "signature-replayed",
+        }
+    }
+}
+
+/// The parts of a request a signature covers.
+pub struct SignedRequest<'a> {
+    pub headers: &'a HeaderMap,
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Checks `request` against the partner's `secrets` (any one may match: two while the
+/// partner rotates) and records it in `seen`. Counts every refusal by reason.
+pub async fn verify(
+    secrets: &[SigningSecret],
+    request: &SignedRequest<'_>,
+    seen: &SeenSignatures,
+) -> Result<(), SignatureError> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let result = match check(secrets, request, now) {
+        Ok(mac) if seen.first_use(mac).await => Ok(()),
+        Ok(_) => Err(SignatureError::Replayed),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = result {
+        metrics::signature_refused(error.slug());
+    }
+    result
+}
+
+/// Everything but the replay check: the verified MAC, or why not. `now` is unix seconds.
+fn check(
+    secrets: &[SigningSecret],
+    request: &SignedRequest<'_>,
+    now: i64,
+) -> Result<[u8; 32], SignatureError> {
+    let (Some(signature), Some(timestamp)) = (
+        request.headers.get(&X_SIGNATURE),
+        request.headers.get(&X_SIGNATURE_TIMESTAMP),
+    ) else {
+        return Err(SignatureError::Missing);
+    };
+    let mac = canonical::parse_signature(signature.as_bytes()).ok_or(SignatureError::Invalid)?;
+    let timestamp =
+        canonical::parse_timestamp(timestamp.as_bytes()).ok_or(SignatureError::Invalid)?;
+    let canonical = canonical::canonical_string(
+        timestamp,
+        request.method,
+        request.path_and_query,
+        request.body,
+    );
+    // `verify_slice` compares in constant time, so the answer's timing says nothing
+    // about how many bytes of a forged MAC were right.
+    let matches = secrets.iter().any(|secret| {
+        let mut expected = secret.mac();
+        expected.update(canonical.as_bytes());
+        expected.verify_slice(&mac).is_ok()
+    });
+    if !matches {
+        return Err(SignatureError::Invalid);
+    }
+    // Checked after the MAC, so only the holder of the secret learns that a timestamp
+    // was stale rather than the whole request wrong.
+    if timestamp.abs_diff(now) > WINDOW.as_secs() {
+        return Err(SignatureError::Expired);
+    }
+    Ok(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    const SECRET: &str = "partner-signing-secret-of-32-bytes!";
+    const NOW: i64 = 1_700_000_000;
+
+    fn headers(signature: &str, timestamp: i64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_SIGNATURE, HeaderValue::from_str(signature).unwrap());
+        headers.insert(&X_SIGNATURE_TIMESTAMP, HeaderValue::from(timestamp));
+        headers
+    }
+
+    fn check_with(
+        secrets: &[&str],
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<[u8; 32], SignatureError> {
+        let secrets: Vec<_> = secrets.iter().map(|s| SigningSecret::new(*s)).collect();
+        let request = SignedRequest {
+            headers,
+            method: "POST",
+            path_and_query: "/v1/bookings",
+            body,
+        };
+        check(&secrets, &request, NOW)
+    }
+
+    fn signed(timestamp: i64, body: &[u8]) -> HeaderMap {
+        let canonical = canonical::canonical_string(timestamp, "POST", "/v1/bookings", body);
+        headers(&SigningSecret::new(SECRET).sign(&canonical), timestamp)
+    }
+
+    #[test]
+    fn matches_the_documented_openssl_recipe() {
+        // printf 'v1\n1700000000\nPOST\n/v1/bookings\n%s' "$(printf %s '{"rooms":1}' |
+        //   sha256sum | cut -d' ' -f1)" | openssl dgst -sha256 -hmac "$SECRET"
+        let expected = "v1=74f724b44fd9b38a3cc97bcb052a4e598ff6cae36bb06dddea0b3d7230efa7ab";
+        let canonical = canonical::canonical_string(NOW, "POST", "/v1/bookings", br#"{"rooms":1}"#);
+        assert_eq!(SigningSecret::new(SECRET).sign(&canonical), expected);
+        assert!(check_with(&[SECRET], &headers(expected, NOW), br#"{"rooms":1}"#).is_ok());
+    }
+
+    #[test]
+    fn any_listed_secret_verifies() {
+        let other = "another-signing-secret-of-32-bytes!";
+        assert!(check_with(&[other, SECRET], &signed(NOW, b"{}"), b"{}").is_ok());
+        assert_eq!(
+            check_with(&[other], &signed(NOW, b"{}"), b"{}"),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn any_change_to_the_signed_parts_is_invalid() {
+        let good = signed(NOW, b"{}");
+        assert_eq!(
+            check_with(&[SECRET], &good, b"{ }"),
+            Err(SignatureError::Invalid)
+        );
+        let mut moved = good.clone();
+        moved.insert(&X_SIGNATURE_TIMESTAMP, HeaderValue::from(NOW + 1));
+        assert_eq!(
+            check_with(&[SECRET], &moved, b"{}"),
+            Err(SignatureError::Invalid)
+        );
+        let secrets = [SigningSecret::new(SECRET)];
+        let other_path = SignedRequest {
+            headers: &good,
+            method: "POST",
+            path_and_query: "/v1/bookings?x=1",
+            body: b"{}",
+        };
+        assert_eq!(
+            check(&secrets, &other_path, NOW),
+            Err(SignatureError::Invalid)
+        );
+        let other_method = SignedRequest {
+            method: "PUT",
+            path_and_query: "/v1/bookings",
+            ..other_path
+        };
+        assert_eq!(
+            check(&secrets, &other_method, NOW),
+            Err(SignatureError::Invalid)
+        );
+        let garbage = headers("v1=nothex", NOW);
+        assert_eq!(
+            check_with(&[SECRET], &garbage, b"{}"),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn missing_headers_are_missing() {
+        let mut only_signature = signed(NOW, b"{}");
+        only_signature.remove(&X_SIGNATURE_TIMESTAMP);
+        let mut only_timestamp = signed(NOW, b"{}");
+        only_timestamp.remove(&X_SIGNATURE);
+        for headers in [HeaderMap::new(), only_signature, only_timestamp] {
+            assert_eq!(
+                check_with(&[SECRET], &headers, b"{}"),
+                Err(SignatureError::Missing)
+            );
+        }
+    }
+
+    #[test]
+    fn the_window_is_300_seconds_either_way() {
+        let window = WINDOW.as_secs() as i64;
+        for timestamp in [NOW - window, NOW + window] {
+            assert!(check_with(&[SECRET], &signed(timestamp, b"{}"), b"{}").is_ok());
+        }
+        for timestamp in [NOW - window - 1, NOW + window + 1, 0] {
+            assert_eq!(
+                check_with(&[SECRET], &signed(timestamp, b"{}"), b"{}"),
+                Err(SignatureError::Expired)
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let shown = format!("{:?}", SigningSecret::new(SECRET));
+        assert!(!shown.contains("partner"), "{shown}");
+    }
+}
