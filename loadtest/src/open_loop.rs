@@ -190,9 +190,23 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
             "units": config.units,
         });
         let key = format!("{run_id}-allot-{i}");
-        let answer = client
-            .send(Method::PUT, "/v1/inventory", &key, &body)
-            .await?;
+        // Setup is not measured: retry a shed request with the same key, as a partner would
+        // (a fresh ingress's first publishes can miss the delivery budget).
+        let mut tries = 0;
+        let answer = loop {
+            let answer = client
+                .send(Method::PUT, "/v1/inventory", &key, &body)
+                .await?;
+            let shed = matches!(
+                answer.status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            );
+            tries += 1;
+            if !shed || tries == 20 {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
         anyhow::ensure!(
             answer.status.is_success(),
             "setting inventory failed: {} {}",
