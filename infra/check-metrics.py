@@ -186,6 +186,8 @@ def main():
                         help="a live /metrics URL, e.g. http://127.0.0.1:9080/metrics (repeatable)")
     parser.add_argument("--strict", action="store_true",
                         help="with --scrape, also fail on names declared but not recorded yet")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print failures and the verdict line only")
     args = parser.parse_args()
 
     declared = declared_metrics()
@@ -205,7 +207,8 @@ def main():
             except OSError as error:
                 print(f"cannot scrape {url}: {error}", file=sys.stderr)
                 return 2
-            print(f"scraped {len(page)} series names from {url}")
+            if not args.quiet:
+                print(f"scraped {len(page)} series names from {url}")
             available |= page
             buckets |= page_buckets
         drift = sorted(n for n in available if n.startswith(("ingress_", "consumer_")) and n not in declared)
@@ -240,10 +243,12 @@ def main():
                 if name in scraped_histograms and (name, le) not in buckets:
                     print(f"FAIL {where}: {name} has no bucket le=\"{le}\" in the scrape")
                     failures += 1
-    for name in sorted(unrecorded):
-        print(f"warning: {name} is declared in metrics.rs but not recorded yet by the scraped process")
-    print(f"{len(refs)} expressions, {len(checked)} distinct names checked against {source}: "
-          f"{'OK' if not failures else f'{failures} failure(s)'}")
+    if not args.quiet:
+        for name in sorted(unrecorded):
+            print(f"warning: {name} is declared in metrics.rs but not recorded yet by the scraped process")
+    not_yet = f" ({len(unrecorded)} declared but not recorded yet)" if unrecorded else ""
+    print(f"dashboard and alert rules: {len(refs)} expressions, {len(checked)} distinct names "
+          f"checked against {source}: {'OK' if not failures else f'{failures} failure(s)'}{not_yet}")
     return 1 if failures else 0
 
 

@@ -21,6 +21,11 @@ RECORD="$STATE_DIR/demo-run.json"
 status=0
 "$BIN_DIR/loadtest" demo --ingress-url "$INGRESS_URL" --record "$RECORD" --redis-url "redis://127.0.0.1:$REDIS_PORT/" "$@" || status=$?
 
+# The dashboard and the alert rules must only name metrics the running binaries export.
+echo
+python3 "$REPO/infra/check-metrics.py" --quiet \
+  --scrape "http://$INGRESS_ADMIN/metrics" --scrape "http://$CONSUMER_ADMIN/metrics" || status=$?
+
 # The store files are locked by their owner: stop the pipeline (gracefully, as an
 # orchestrator would) before reading them.
 stop ingress

@@ -21,6 +21,10 @@ log "k6 smoke"
 # Generated requests against the live ingress, every answer checked against the OpenAPI spec.
 log "schemathesis"
 "$REPO/infra/schemathesis.sh"
+# Faults under load (kill -9 of a consumer and of the ingress, a broker restart, a Redis
+# restart), each judged against the store: nothing acknowledged lost or doubled.
+log "fault scenarios (short)"
+"$REPO/infra/faults.sh" --short
 # The deployment artefacts (Prometheus rules and their unit tests, dashboard metric names,
 # compose, Kubernetes and KEDA manifests, the configuration reference) after the build,
 # since the last check reads the release binaries' --help.
