@@ -65,6 +65,14 @@ pub struct Config {
     /// Most messages taken from Kafka per batch (across partitions).
     #[arg(long, env = "CONSUMER_MAX_BATCH", default_value_t = 500)]
     pub max_batch: usize,
+    /// Tries, each on its own, of an event that fails to store the same way every time
+    /// (not an I/O error) before it goes to the dead-letter topic and its partition moves on.
+    #[arg(long, env = "CONSUMER_POISON_TRIES", default_value_t = 3)]
+    pub poison_tries: u32,
+    /// How long the decisions producer gathers records into one request (librdkafka
+    /// `linger.ms`): fewer, larger requests cost the broker less; a decision is that much later.
+    #[arg(long, env = "CONSUMER_DECISIONS_LINGER_MS", default_value_t = 10)]
+    pub decisions_linger_ms: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,

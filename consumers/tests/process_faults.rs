@@ -423,6 +423,8 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
         redis_url: redis_url.clone(),
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         max_batch: 1,
+        poison_tries: 3,
+        decisions_linger_ms: 10,
         stats_interval_ms: 1000,
         log_filter: String::new(),
     };

@@ -36,6 +36,7 @@ pub struct BenchResult {
     pub events: usize,
     pub store_rate: f64,
     pub produce_rate: f64,
+    pub fetch_rate: f64,
     pub join: Duration,
     pub consumer_rate: f64,
 }
@@ -169,6 +170,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         }
     }
     let produce_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    let fetch_rate = fetch_rate(&config.brokers, &topic, &tops).await?;
 
     let store_dir = tempfile::tempdir()?;
     let consumer_config = consumers::Config {
@@ -181,6 +183,8 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         redis_url: config.redis_url.clone(),
         admin_addr: "127.0.0.1:0".parse()?,
         max_batch: config.batch,
+        poison_tries: 3,
+        decisions_linger_ms: 10,
         stats_interval_ms: 5000,
         log_filter: String::new(),
     };
@@ -231,9 +235,38 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         events: events.len(),
         store_rate,
         produce_rate,
+        fetch_rate,
         join,
         consumer_rate,
     })
+}
+
+/// The broker's ceiling for any consumer: every message of the topic read by a plain
+/// consumer (partitions assigned, no group, nothing done with the messages).
+async fn fetch_rate(brokers: &str, topic: &str, tops: &BTreeMap<i32, i64>) -> anyhow::Result<f64> {
+    use futures::StreamExt;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{topic}-fetch"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in tops.keys() {
+        assignment.add_partition_offset(topic, *partition, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let total: i64 = tops.values().map(|top| top + 1).sum();
+    let mut stream = consumer.stream();
+    let started = Instant::now();
+    let mut read = 0;
+    while read < total {
+        let next = tokio::time::timeout(Duration::from_secs(30), stream.next()).await;
+        let message = next?.ok_or_else(|| anyhow::anyhow!("consumer stream ended"))??;
+        read += i64::from(message.offset() <= tops[&message.partition()]);
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
 pub fn table(result: &BenchResult) -> String {
@@ -241,12 +274,14 @@ pub fn table(result: &BenchResult) -> String {
         "events                              {}\n\
          raw store batched writes            {:>10.0} events/s\n\
          raw producer to the broker          {:>10.0} events/s\n\
+         raw consumer fetch from the broker  {:>10.0} events/s\n\
          consumer drain (after group join)   {:>10.0} events/s\n\
          consumer / raw store                {:>10.2}\n\
          group join and first batch          {:>10.2} s\n",
         result.events,
         result.store_rate,
         result.produce_rate,
+        result.fetch_rate,
         result.consumer_rate,
         result.consumer_rate / result.store_rate,
         result.join.as_secs_f64()

@@ -95,6 +95,8 @@ impl Pipeline {
             redis_url: redis_url(),
             admin_addr: "127.0.0.1:0".parse().unwrap(),
             max_batch: 500,
+            poison_tries: 3,
+            decisions_linger_ms: 10,
             stats_interval_ms: 1000,
             log_filter: "info".to_owned(),
         };
