@@ -68,7 +68,9 @@ impl Assignment {
     }
 
     pub fn assign(&self, partitions: &[i32]) {
-        self.state().assigned.extend(partitions.iter().copied());
+        let mut state = self.state();
+        state.assigned.extend(partitions.iter().copied());
+        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
     }
 
     /// Retires the workers of revoked partitions and forgets their offsets; returns the
@@ -89,7 +91,7 @@ impl Assignment {
                 state.retiring.insert(*partition, worker.released);
             }
         }
-        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.workers.len() as f64);
+        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
         paused
     }
 
@@ -109,9 +111,7 @@ impl Assignment {
     }
 
     pub fn started(&self, partition: i32, worker: WorkerHandle) {
-        let mut state = self.state();
-        state.workers.insert(partition, worker);
-        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.workers.len() as f64);
+        self.state().workers.insert(partition, worker);
     }
 
     /// Records a store commit of `partition` through `next - 1`, unless worker `id` no

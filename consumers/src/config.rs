@@ -73,6 +73,10 @@ pub struct Config {
     /// `linger.ms`): fewer, larger requests cost the broker less; a decision is that much later.
     #[arg(long, env = "CONSUMER_DECISIONS_LINGER_MS", default_value_t = 10)]
     pub decisions_linger_ms: u64,
+    /// Report a partition as stalled when events wait on it and the group's committed offset
+    /// has not moved for this long (whoever owns it, if anyone); 0 turns the check off.
+    #[arg(long, env = "CONSUMER_STALL_AFTER_SECS", default_value_t = 120)]
+    pub stall_after_secs: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod projection;
+pub mod stalled;
 pub mod store;
 mod store_write;
 pub mod topics;
@@ -104,7 +105,14 @@ pub async fn run<S: Store>(
     let admin = tokio::spawn(admin::serve(admin_listener, metrics, ready.clone()));
     info!(topic, group = config.group_id, "consuming");
 
+    let stalled = tokio::spawn(stalled::watch(
+        consumer.clone(),
+        topic.clone(),
+        std::time::Duration::from_secs(config.stall_after_secs),
+        shared.stopping.clone(),
+    ));
     let result = Pipeline::new(shared.clone()).run(shutdown).await;
+    stalled.abort();
 
     info!("shutting down: leaving the group");
     ready.store(false, Ordering::Relaxed);

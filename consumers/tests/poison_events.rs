@@ -243,6 +243,7 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
         max_batch: 100,
         poison_tries: TRIES,
         decisions_linger_ms: 10,
+        stall_after_secs: 120,
         stats_interval_ms: 1000,
         log_filter: String::new(),
     };

@@ -185,6 +185,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         max_batch: config.batch,
         poison_tries: 3,
         decisions_linger_ms: 10,
+        stall_after_secs: 120,
         stats_interval_ms: 5000,
         log_filter: String::new(),
     };

@@ -97,6 +97,7 @@ impl Pipeline {
             max_batch: 500,
             poison_tries: 3,
             decisions_linger_ms: 10,
+            stall_after_secs: 120,
             stats_interval_ms: 1000,
             log_filter: "info".to_owned(),
         };
