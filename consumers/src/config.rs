@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,21 @@ pub struct Config {
     pub decisions_topic: String,
     #[arg(long, env = "CONSUMER_DLQ_TOPIC", default_value = "bookings-dlq")]
     pub dlq_topic: String,
+    /// Where the consumer keeps its state: `embedded` (redb files under
+    /// CONSUMER_STORE_DIR) or `scylla` (a ScyllaDB keyspace, whose schema is
+    /// infra/scylla/schema.cql). `rebuild` and `reconcile` read the embedded store only.
+    #[arg(long, env = "CONSUMER_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// ScyllaDB contact points, `host:port`, comma-separated (CONSUMER_STORE=scylla).
+    #[arg(long, env = "CONSUMER_SCYLLA_URI", default_value = "127.0.0.1:9042")]
+    pub scylla_uri: String,
+    /// ScyllaDB keyspace holding the consumer's tables (CONSUMER_STORE=scylla).
+    #[arg(
+        long,
+        env = "CONSUMER_SCYLLA_KEYSPACE",
+        default_value = "booking_store"
+    )]
+    pub scylla_keyspace: String,
     /// Directory of the embedded store: one file per partition.
     #[arg(long, env = "CONSUMER_STORE_DIR", default_value = "data/store")]
     pub store_dir: PathBuf,
@@ -83,6 +98,12 @@ pub struct Config {
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info,librdkafka=warn")]
     pub log_filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    Embedded,
+    Scylla,
 }
 
 #[derive(Clone, Debug, Args)]
