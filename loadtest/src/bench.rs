@@ -263,14 +263,17 @@ async fn fetch_rate(brokers: &str, topic: &str, tops: &BTreeMap<i32, i64>) -> an
     consumer.assign(&assignment)?;
     let total: i64 = tops.values().map(|top| top + 1).sum();
     let mut stream = consumer.stream();
-    let started = Instant::now();
+    // Timed from the first message, like the drain, so connecting is not counted.
+    let mut started = None;
     let mut read = 0;
     while read < total {
         let next = tokio::time::timeout(Duration::from_secs(30), stream.next()).await;
         let message = next?.ok_or_else(|| anyhow::anyhow!("consumer stream ended"))??;
+        started.get_or_insert_with(Instant::now);
         read += i64::from(message.offset() <= tops[&message.partition()]);
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    Ok(total as f64 / elapsed.max(1e-3))
 }
 
 pub fn table(result: &BenchResult) -> String {
