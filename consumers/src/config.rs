@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,6 +82,21 @@ pub struct Config {
     pub decisions_topic: String,
     #[arg(long, env = "CONSUMER_DLQ_TOPIC", default_value = "bookings-dlq")]
     pub dlq_topic: String,
+    /// Where the consumer keeps its state: `embedded` (redb files under
+    /// CONSUMER_STORE_DIR) or `scylla` (a ScyllaDB keyspace, whose schema is
+    /// infra/scylla/schema.cql). `rebuild` and `reconcile` read the embedded store only.
+    #[arg(long, env = "CONSUMER_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// ScyllaDB contact points, `host:port`, comma-separated (CONSUMER_STORE=scylla).
+    #[arg(long, env = "CONSUMER_SCYLLA_URI", default_value = "127.0.0.1:9042")]
+    pub scylla_uri: String,
+    /// ScyllaDB keyspace holding the consumer's tables (CONSUMER_STORE=scylla).
+    #[arg(
+        long,
+        env = "CONSUMER_SCYLLA_KEYSPACE",
+        default_value = "booking_store"
+    )]
+    pub scylla_keyspace: String,
     /// Directory of the embedded store: one file per partition.
     #[arg(long, env = "CONSUMER_STORE_DIR", default_value = "data/store")]
     pub store_dir: PathBuf,
@@ -97,12 +112,30 @@ pub struct Config {
     /// Most messages taken from Kafka per batch (across partitions).
     #[arg(long, env = "CONSUMER_MAX_BATCH", default_value_t = 500)]
     pub max_batch: usize,
+    /// Tries, each on its own, of an event that fails to store the same way every time
+    /// (not an I/O error) before it goes to the dead-letter topic and its partition moves on.
+    #[arg(long, env = "CONSUMER_POISON_TRIES", default_value_t = 3)]
+    pub poison_tries: u32,
+    /// How long the decisions producer gathers records into one request (librdkafka
+    /// `linger.ms`): fewer, larger requests cost the broker less; a decision is that much later.
+    #[arg(long, env = "CONSUMER_DECISIONS_LINGER_MS", default_value_t = 10)]
+    pub decisions_linger_ms: u64,
+    /// Report a partition as stalled when events wait on it and the group's committed offset
+    /// has not moved for this long (whoever owns it, if anyone); 0 turns the check off.
+    #[arg(long, env = "CONSUMER_STALL_AFTER_SECS", default_value_t = 120)]
+    pub stall_after_secs: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info,librdkafka=warn")]
     pub log_filter: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    Embedded,
+    Scylla,
 }
 
 #[derive(Clone, Debug, Args)]

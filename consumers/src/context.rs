@@ -1,24 +1,21 @@
 //! The consumer's librdkafka context: partition ownership on rebalance, lag from statistics.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::Statistics;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{Statistics, TopicPartitionList};
 use tracing::{info, warn};
 
+use crate::assignment::Assignment;
 use crate::metrics;
 
-/// Open partition stores by partition number.
-pub type OwnedPartitions<P> = Arc<Mutex<HashMap<i32, P>>>;
-
-pub struct OwnershipContext<P> {
-    pub owned: OwnedPartitions<P>,
+pub struct OwnershipContext {
+    pub assignment: Arc<Assignment>,
     pub topic: String,
 }
 
-impl<P: Send + 'static> ClientContext for OwnershipContext<P> {
+impl ClientContext for OwnershipContext {
     /// librdkafka computes each partition's lag (high watermark minus committed offset) in
     /// its statistics; exporting it per partition gives the autoscaler its signal.
     fn stats(&self, statistics: Statistics) {
@@ -35,29 +32,42 @@ impl<P: Send + 'static> ClientContext for OwnershipContext<P> {
     }
 }
 
-impl<P: Send + 'static> ConsumerContext for OwnershipContext<P> {
-    /// Closing a revoked partition's store releases its file lock, so the new owner can
-    /// open it. This runs inside the consumer's poll, never while a batch is being applied.
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+impl ConsumerContext for OwnershipContext {
+    /// A revoked partition's worker is told to stop: it finishes the batch it is applying,
+    /// commits nothing more to Kafka and closes the partition's state, which releases it
+    /// for the new owner (who waits for it). Messages of the partition still queued for
+    /// the worker are dropped; the new owner reads them again.
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(partitions) => {
-                let mut owned = self.owned.lock().expect("ownership lock poisoned");
-                for element in partitions.elements() {
-                    if owned.remove(&element.partition()).is_some() {
-                        info!(partition = element.partition(), "released partition");
+                let revoked = self.partitions(partitions);
+                let paused = self.assignment.revoke(&revoked);
+                info!(?revoked, "partitions revoked");
+                if !paused.is_empty() {
+                    let mut list = TopicPartitionList::new();
+                    for partition in paused {
+                        list.add_partition(&self.topic, partition);
+                    }
+                    if let Err(e) = consumer.resume(&list) {
+                        warn!(error = %e, "could not resume revoked partitions");
                     }
                 }
-                ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(owned.len() as f64);
             }
             Rebalance::Assign(partitions) => {
-                let assigned: Vec<i32> = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect();
+                let assigned = self.partitions(partitions);
+                self.assignment.assign(&assigned);
                 info!(?assigned, "partitions assigned");
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
+    }
+}
+
+impl OwnershipContext {
+    fn partitions(&self, list: &TopicPartitionList) -> Vec<i32> {
+        list.elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect()
     }
 }

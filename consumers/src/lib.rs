@@ -9,8 +9,11 @@
 
 pub mod admin;
 pub mod apply;
+pub mod assignment;
+mod batch;
 pub mod config;
 pub mod context;
+pub mod flow;
 pub mod lag;
 pub mod maintenance;
 pub mod metrics;
@@ -18,30 +21,29 @@ pub mod outbox;
 pub mod pipeline;
 pub mod projection;
 pub mod replay;
+pub mod stalled;
 pub mod store;
+mod store_write;
 pub mod topics;
+mod worker;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::ClientConfig;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub use config::Config;
 use context::OwnershipContext;
 use outbox::Outbox;
-use pipeline::Pipeline;
+use pipeline::{KafkaConsumer, Pipeline, Shared};
 use projection::Projections;
 use store::{Store, StoreError};
-
-/// How often owned partitions' projections are compared with the store, so they recover
-/// from a Redis outage or data loss even without new events.
-const PROJECTION_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,7 +55,7 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
-/// Consumes until `shutdown` resolves, then finishes the batch in hand, commits, releases
+/// Consumes until `shutdown` resolves, then finishes the batches in hand, commits, releases
 /// its partitions and leaves the group.
 pub async fn run<S: Store>(
     config: Config,
@@ -63,12 +65,12 @@ pub async fn run<S: Store>(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let topic = config.bookings_topic.clone();
-    let owned = pipeline::new_owned();
+    let assignment = Arc::new(assignment::Assignment::default());
     let context = OwnershipContext {
-        owned: owned.clone(),
+        assignment: assignment.clone(),
         topic: topic.clone(),
     };
-    let consumer: StreamConsumer<OwnershipContext<S::Partition>> = ClientConfig::new()
+    let consumer: KafkaConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", &config.group_id)
         // Offsets are committed by hand, after the store commit, and only those: nothing
@@ -83,56 +85,41 @@ pub async fn run<S: Store>(
         )
         .create_with_context(context)?;
     consumer.subscribe(&[&topic])?;
-    let mut projections = Projections::new(&config.redis_url, &topic)?;
-    let outbox = Outbox::new(
-        &config.kafka_brokers,
-        &topic,
-        &config.decisions_topic,
-        &config.dlq_topic,
-    )?;
+    let consumer = Arc::new(consumer);
+    let shared = Arc::new(Shared {
+        consumer: consumer.clone(),
+        store,
+        projections: Projections::new(&config.redis_url, &topic)?,
+        outbox: Outbox::new(
+            &config.kafka_brokers,
+            &topic,
+            &config.decisions_topic,
+            &config.dlq_topic,
+            std::time::Duration::from_millis(config.decisions_linger_ms),
+        )?,
+        assignment,
+        topic: topic.clone(),
+        max_batch: config.max_batch.max(1),
+        poison_tries: config.poison_tries,
+        stopping: CancellationToken::new(),
+    });
     let ready = Arc::new(AtomicBool::new(true));
     let admin = tokio::spawn(admin::serve(admin_listener, metrics, ready.clone()));
     info!(topic, group = config.group_id, "consuming");
 
-    let mut pipeline = Pipeline {
-        stored: Default::default(),
-        consumer: &consumer,
-        store: &store,
-        owned: owned.clone(),
-        projections: &mut projections,
-        outbox: &outbox,
-        topic: &topic,
-    };
-    let mut batches = pipeline::batches(&consumer, config.max_batch);
-    let mut refresh = tokio::time::interval(PROJECTION_REFRESH);
-    tokio::pin!(shutdown);
-    let result = loop {
-        let batch = tokio::select! {
-            biased;
-            () = &mut shutdown => break Ok(()),
-            batch = batches.next() => batch,
-            _ = refresh.tick() => {
-                if let Err(e) = pipeline.refresh_projections().await {
-                    break Err(e);
-                }
-                continue;
-            }
-        };
-        let Some(batch) = batch else { break Ok(()) };
-        if let Err(e) = pipeline.process(batch).await {
-            break Err(e);
-        }
-    };
-    drop(batches);
+    let stalled = tokio::spawn(stalled::watch(
+        consumer.clone(),
+        topic.clone(),
+        std::time::Duration::from_secs(config.stall_after_secs),
+        shared.stopping.clone(),
+    ));
+    let result = Pipeline::new(shared.clone()).run(shutdown).await;
+    stalled.abort();
 
-    info!("shutting down: committing offsets and leaving the group");
+    info!("shutting down: leaving the group");
     ready.store(false, Ordering::Relaxed);
-    // Every batch's offsets were committed asynchronously; committing the stored
-    // positions synchronously makes sure the last ones reached the broker.
-    pipeline.commit_stored();
     consumer.unsubscribe();
-    outbox.flush();
-    owned.lock().expect("ownership lock poisoned").clear();
+    shared.outbox.flush();
     admin.abort();
     result.map_err(Error::from)
 }

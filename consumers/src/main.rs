@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use consumers::config::{Cli, Command};
+use consumers::config::{Cli, Command, StoreKind};
 use consumers::store::embedded::EmbeddedStore;
+use consumers::store::scylla::ScyllaStore;
+use consumers::store::Store;
 use tracing::error;
 
 /// sysexits.h EX_CONFIG: the configuration is unusable.
@@ -91,13 +93,35 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: consumers::Config) -> ExitCode {
-    let store = match EmbeddedStore::new(&config.store_dir) {
-        Ok(store) => store,
-        Err(e) => {
-            error!(error = %e, dir = %config.store_dir.display(), "cannot use the store directory");
-            return ExitCode::from(EXIT_CONFIG);
+    match config.store {
+        StoreKind::Embedded => match EmbeddedStore::new(&config.store_dir) {
+            Ok(store) => serve(config, store).await,
+            Err(e) => {
+                error!(error = %e, dir = %config.store_dir.display(), "cannot use the store directory");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        StoreKind::Scylla => {
+            let (uri, keyspace) = (config.scylla_uri.clone(), config.scylla_keyspace.clone());
+            // Connecting blocks on the driver's own runtime.
+            let connected =
+                tokio::task::spawn_blocking(move || ScyllaStore::connect(&uri, &keyspace)).await;
+            match connected {
+                Ok(Ok(store)) => serve(config, store).await,
+                Ok(Err(e)) => {
+                    error!(error = %e, uri = config.scylla_uri, keyspace = config.scylla_keyspace, "cannot use the ScyllaDB store; is the cluster reachable and the schema (infra/scylla/schema.cql) installed?");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    error!(error = %e, "connecting to ScyllaDB failed");
+                    ExitCode::FAILURE
+                }
+            }
         }
-    };
+    }
+}
+
+async fn serve<S: Store>(config: consumers::Config, store: S) -> ExitCode {
     let admin = match tokio::net::TcpListener::bind(config.admin_addr).await {
         Ok(listener) => listener,
         Err(e) => {

@@ -16,7 +16,7 @@ use crate::Error;
 /// Rebuilds the projections of every partition in the store; returns how many.
 pub async fn rebuild(config: &Config) -> Result<usize, Error> {
     let store = EmbeddedStore::new(&config.store_dir)?;
-    let mut projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
+    let projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
     let partitions = store.partitions()?;
     for partition in &partitions {
         let snapshot = Snapshot::read(&store.open(*partition)?)?;
@@ -34,7 +34,7 @@ pub async fn rebuild(config: &Config) -> Result<usize, Error> {
 /// Compares every partition's projections with the store; returns each mismatch.
 pub async fn reconcile(config: &Config) -> Result<Vec<String>, Error> {
     let store = EmbeddedStore::new(&config.store_dir)?;
-    let mut projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
+    let projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
     let mut mismatches = Vec::new();
     for partition in store.partitions()? {
         let snapshot = Snapshot::read(&store.open(partition)?)?;

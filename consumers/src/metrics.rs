@@ -7,7 +7,8 @@ pub const EVENTS_APPLIED: &str = "consumer_events_applied_total";
 /// Events skipped, by `reason` (`replayed`: at or below the checkpoint; `resent`: an event
 /// id applied before).
 pub const EVENTS_SKIPPED: &str = "consumer_events_skipped_total";
-/// Undecodable events sent to the dead-letter topic.
+/// Events sent to the dead-letter topic, by `cause` (`undecodable`, or `unstorable`: the
+/// store refused it on every try).
 pub const DEAD_LETTERS: &str = "consumer_dead_letters_total";
 /// Events per partition batch.
 pub const BATCH_SIZE: &str = "consumer_batch_size_events";
@@ -27,6 +28,9 @@ pub const PROJECTION_STALE: &str = "consumer_projections_stale";
 pub const PUBLISH_ERRORS: &str = "consumer_publish_errors_total";
 /// Kafka errors seen by the consumer (fetch, commit), by `kind`.
 pub const KAFKA_ERRORS: &str = "consumer_kafka_errors_total";
+/// Partitions of the topic with events waiting whose committed offset has not moved for
+/// `CONSUMER_STALL_AFTER_SECS`: unowned, or owned by a stuck consumer.
+pub const PARTITIONS_STALLED: &str = "consumer_partitions_stalled";
 /// Partitions currently owned by this process.
 pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 
@@ -40,7 +44,7 @@ pub fn describe() {
     );
     describe_counter!(
         DEAD_LETTERS,
-        "Undecodable events sent to the dead-letter topic"
+        "Events sent to the dead-letter topic, by cause"
     );
     describe_histogram!(BATCH_SIZE, Unit::Count, "Events per partition batch");
     describe_histogram!(
@@ -62,6 +66,11 @@ pub fn describe() {
     );
     describe_counter!(PUBLISH_ERRORS, "Decisions or dead letters not published");
     describe_counter!(KAFKA_ERRORS, "Kafka errors seen by the consumer");
+    describe_gauge!(
+        PARTITIONS_STALLED,
+        Unit::Count,
+        "Partitions with waiting events whose committed offset stopped moving"
+    );
     describe_gauge!(
         OWNED_PARTITIONS,
         Unit::Count,

@@ -6,14 +6,19 @@
 
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
 use partitioner::Decision;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tracing::warn;
 
 use crate::{metrics, replay};
+
+/// Longest wait for room in a full producer queue before a record counts as not published.
+const ENQUEUE_PATIENCE: Duration = Duration::from_secs(5);
 
 /// An event that could not be decoded, with where it came from.
 #[derive(Clone, Debug)]
@@ -33,17 +38,20 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// `linger` is how long the producer gathers records into one request: every request
+    /// costs the broker more than its records do, so a few milliseconds buy throughput.
     pub fn new(
         brokers: &str,
         source_topic: &str,
         decisions_topic: &str,
         dlq_topic: &str,
+        linger: Duration,
     ) -> Result<Self, rdkafka::error::KafkaError> {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "2")
+            .set("linger.ms", linger.as_millis().to_string())
             .set("message.timeout.ms", "30000")
             .create()?;
         Ok(Outbox {
@@ -54,9 +62,14 @@ impl Outbox {
         })
     }
 
-    /// Publishes a batch's decisions and dead letters and waits for their delivery, so
-    /// the Kafka offsets committed after this call never run ahead of them.
-    pub async fn publish(&self, decisions: &[Decision], dead: &[DeadLetter]) {
+    /// Hands a batch's decisions and dead letters to the producer, in order, and returns
+    /// the wait for their delivery (failures are counted and logged there), so the caller
+    /// can go on with its next batch meanwhile and commit offsets only once it resolves.
+    pub async fn publish(
+        &self,
+        decisions: &[Decision],
+        dead: &[DeadLetter],
+    ) -> BoxFuture<'static, ()> {
         let decision_payloads: Vec<(String, Vec<u8>)> = decisions
             .iter()
             .map(|d| {
@@ -72,7 +85,7 @@ impl Outbox {
             let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.decisions_topic)
                 .key(key.as_bytes())
                 .payload(payload.as_slice());
-            deliveries.push(self.producer.send(record, Duration::from_secs(5)));
+            deliveries.extend(self.enqueue(record).await);
         }
         for letter in dead {
             let partition = letter.source_partition.to_string();
@@ -90,12 +103,42 @@ impl Outbox {
             if let Some(payload) = &letter.payload {
                 record = record.payload(payload.as_slice());
             }
-            deliveries.push(self.producer.send(record, Duration::from_secs(5)));
+            deliveries.extend(self.enqueue(record).await);
         }
-        for result in join_all(deliveries).await {
-            if let Err((e, _)) = result {
-                ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
-                warn!(error = %e, "could not publish a decision or dead letter");
+        async move {
+            for result in join_all(deliveries).await {
+                let failed = match result {
+                    Ok(Ok(_)) => None,
+                    Ok(Err((e, _))) => Some(e.to_string()),
+                    Err(_) => Some("the producer went away".to_owned()),
+                };
+                if let Some(e) = failed {
+                    ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
+                    warn!(error = %e, "could not publish a decision or dead letter");
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Hands one record to the producer. A full queue is backpressure: wait for deliveries
+    /// to make room, for at most `ENQUEUE_PATIENCE`, never in a hot loop.
+    async fn enqueue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Option<DeliveryFuture> {
+        let deadline = tokio::time::Instant::now() + ENQUEUE_PATIENCE;
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Some(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((e, _)) => {
+                    ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
+                    warn!(error = %e, "could not publish a decision or dead letter");
+                    return None;
+                }
             }
         }
     }

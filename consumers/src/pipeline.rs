@@ -1,356 +1,215 @@
-//! The consume loop: read a batch, apply it per partition, project, publish, commit.
+//! The consume loop: polls Kafka, hands each message to its partition's worker, and
+//! commits the offsets the workers have stored.
 //!
-//! Order matters and is the whole correctness argument: (1) each partition's events and its
-//! checkpoint are committed to the store in one transaction; (2) projections and decisions
-//! are written from the effects of that commit; (3) only then are Kafka offsets committed.
-//! A crash anywhere replays events from the last Kafka commit, and the store skips those at
-//! or below its checkpoint, so nothing is lost and nothing is applied twice.
+//! Partitions are applied in parallel, each in offset order by its own [`Worker`] task, so
+//! one partition's store commit, Redis pipeline or decision deliveries never hold up
+//! another. Only this loop polls the consumer (which also runs the rebalance callback and
+//! the statistics); it never waits for a worker: a worker that falls behind pauses its
+//! own partition ([`crate::flow`]). Kafka offsets are committed from what the workers
+//! recorded after their store commits, every [`COMMIT_INTERVAL`] and at shutdown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use backon::{BlockingRetryable, ExponentialBuilder};
 use futures::StreamExt;
-use partitioner::Envelope;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{debug, info, warn};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, warn};
 
-use crate::apply::Effects;
-use crate::context::{OwnedPartitions, OwnershipContext};
+use crate::assignment::{Assignment, Route, WorkerHandle};
+use crate::context::OwnershipContext;
+use crate::flow::Flow;
 use crate::metrics;
-use crate::outbox::{DeadLetter, Outbox};
-use crate::projection::{Projections, Snapshot};
-use crate::store::{PartitionStore, Store, StoreError};
+use crate::outbox::Outbox;
+use crate::projection::Projections;
+use crate::store::{Store, StoreError};
+use crate::worker::Worker;
 
-/// How long to wait for a previous owner to release a partition's state before giving up.
-const OPEN_PATIENCE: Duration = Duration::from_secs(30);
-/// Retries of a failed store write before the consumer stops.
-const STORE_RETRIES: usize = 5;
-/// How long a rewind to the store checkpoint may take.
-const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often stored offsets are committed to Kafka. The store checkpoint, not Kafka,
+/// decides what is applied: a crash replays at most this much, and the replay is skipped.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// One partition's share of a batch.
-#[derive(Default)]
-struct PartitionBatch {
-    events: Vec<(i64, Envelope)>,
-    dead: Vec<DeadLetter>,
-    /// The first and last offsets in the batch, decodable or not.
-    first: Option<i64>,
-    through: i64,
+pub type KafkaConsumer = StreamConsumer<OwnershipContext>;
+
+/// What every worker of the process shares.
+pub struct Shared<S: Store> {
+    pub consumer: Arc<KafkaConsumer>,
+    pub store: S,
+    pub projections: Projections,
+    pub outbox: Outbox,
+    pub assignment: Arc<Assignment>,
+    pub topic: String,
+    pub max_batch: usize,
+    /// How many times an event that fails to store deterministically is tried on its own
+    /// before it is dead-lettered.
+    pub poison_tries: u32,
+    /// Cancelled at shutdown: workers finish the batch in hand and stop.
+    pub stopping: CancellationToken,
 }
 
-pub struct Pipeline<'a, S: Store> {
-    /// Per partition, the next offset to consume as of the last store commit: the only
-    /// offsets this process ever commits to Kafka.
-    pub stored: BTreeMap<i32, i64>,
-    pub consumer: &'a StreamConsumer<OwnershipContext<S::Partition>>,
-    pub store: &'a S,
-    pub owned: OwnedPartitions<S::Partition>,
-    pub projections: &'a mut Projections,
-    pub outbox: &'a Outbox,
-    pub topic: &'a str,
+pub struct Pipeline<S: Store> {
+    shared: Arc<Shared<S>>,
+    workers: JoinSet<Result<(), StoreError>>,
 }
 
-impl<S: Store> Pipeline<'_, S> {
-    /// Applies one batch from the stream. A store error is returned: the process stops
-    /// rather than commit offsets for effects that are not stored.
-    pub async fn process(
+impl<S: Store> Pipeline<S> {
+    pub fn new(shared: Arc<Shared<S>>) -> Self {
+        Pipeline {
+            shared,
+            workers: JoinSet::new(),
+        }
+    }
+
+    /// Consumes until `shutdown` resolves or a worker fails, then stops every worker
+    /// (each finishes the batch in hand) and commits what they stored.
+    pub async fn run(
         &mut self,
-        batch: Vec<KafkaResult<BorrowedMessage<'_>>>,
+        shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), StoreError> {
-        let batches = self.split(batch);
-        let mut decisions = Vec::new();
-        let mut dead = Vec::new();
-        let mut commits = TopicPartitionList::new();
-        let assigned = self.assigned();
-        for (partition, batch) in batches {
-            // A revoke handled in the same poll can leave messages of a partition that
-            // is no longer ours in the batch: its new owner will read them again.
-            if !assigned.contains(&partition) {
-                debug!(partition, "dropping messages of a revoked partition");
-                continue;
-            }
-            let started = Instant::now();
-            let Some(effects) = self.apply(partition, &batch).await? else {
-                continue;
-            };
-            ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
-                .record(started.elapsed().as_secs_f64());
-            ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
-            record_latency(&batch.events);
-            let snapshot = if self.projections.needs_snapshot(partition) {
-                Some(self.snapshot(partition)?)
-            } else {
-                None
-            };
-            self.projections
-                .write(partition, batch.through, &effects, snapshot)
-                .await;
-            decisions.extend(effects.into_iter().map(|e| e.decision));
-            dead.extend(batch.dead);
-            commits
-                .add_partition_offset(self.topic, partition, Offset::Offset(batch.through + 1))
-                .expect("a fresh offset is valid");
-            self.stored.insert(partition, batch.through + 1);
-        }
-        for decision in &decisions {
-            ::metrics::counter!(metrics::EVENTS_APPLIED, "outcome" => decision.outcome.as_str())
-                .increment(1);
-        }
-        ::metrics::counter!(metrics::DEAD_LETTERS).increment(dead.len() as u64);
-        let publishing = Instant::now();
-        self.outbox.publish(&decisions, &dead).await;
-        debug!(decisions = decisions.len(), elapsed = ?publishing.elapsed(), "outbox published");
-        if commits.count() > 0 {
-            // Async is enough: the store checkpoint, not Kafka, decides what is applied.
-            if let Err(e) = self.consumer.commit(&commits, CommitMode::Async) {
-                ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
-                warn!(error = %e, "offset commit failed; the next commit covers it");
-            }
-        }
-        Ok(())
-    }
-
-    /// Groups a batch by partition and decodes it; what cannot be decoded becomes a dead
-    /// letter and never blocks the partition.
-    fn split(&self, batch: Vec<KafkaResult<BorrowedMessage<'_>>>) -> BTreeMap<i32, PartitionBatch> {
-        let mut batches: BTreeMap<i32, PartitionBatch> = BTreeMap::new();
-        for message in batch {
-            let message = match message {
-                Ok(message) => message,
-                Err(e) => {
-                    ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "fetch").increment(1);
-                    warn!(error = %e, "kafka error while consuming");
-                    continue;
+        let consumer = self.shared.consumer.clone();
+        let mut messages = consumer.stream();
+        let mut commits = tokio::time::interval(COMMIT_INTERVAL);
+        tokio::pin!(shutdown);
+        let result = loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break Ok(()),
+                Some(ended) = self.workers.join_next() => {
+                    if let Err(e) = worker_result(ended) {
+                        break Err(e);
+                    }
                 }
-            };
-            let entry = batches.entry(message.partition()).or_default();
-            entry.first.get_or_insert(message.offset());
-            entry.through = message.offset();
-            let decoded = match message.payload() {
-                Some(payload) => Envelope::from_json(payload).map_err(|e| e.to_string()),
-                None => Err("empty payload".to_owned()),
-            };
-            match decoded {
-                Ok(envelope) => entry.events.push((message.offset(), envelope)),
-                Err(reason) => {
-                    warn!(partition = message.partition(), offset = message.offset(), %reason, "undecodable event sent to the dead-letter topic");
-                    entry.dead.push(DeadLetter {
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().map(<[u8]>::to_vec),
-                        reason,
-                        source_partition: message.partition(),
-                        source_offset: message.offset(),
-                    });
-                }
+                message = messages.next() => match message {
+                    Some(message) => self.dispatch(message),
+                    None => break Ok(()),
+                },
+                _ = commits.tick() => self.commit(CommitMode::Async),
             }
-        }
-        batches
-    }
-
-    /// Applies a partition's batch to its store; `None` when the batch was not applied
-    /// because it starts past the store's checkpoint and the partition was rewound.
-    async fn apply(
-        &mut self,
-        partition: i32,
-        batch: &PartitionBatch,
-    ) -> Result<Option<Vec<Effects>>, StoreError> {
-        self.ensure_open(partition).await?;
-        let mut owned = self.owned.lock().expect("ownership lock poisoned");
-        let store = owned
-            .get_mut(&partition)
-            .expect("opened just above and only revoked while polling");
-        // The store, not Kafka, says what is applied. Should the group's committed offset
-        // ever run ahead of the store (an offset committed by anything but this loop),
-        // rewind to the event after the checkpoint instead of skipping events.
-        if let (Some(checkpoint), Some(first)) = (store.checkpoint()?, batch.first) {
-            if first > checkpoint + 1 {
-                warn!(
-                    partition,
-                    checkpoint, first, "kafka position is past the store checkpoint; rewinding"
-                );
-                let rewind = Offset::Offset(checkpoint + 1);
-                if let Err(e) = self
-                    .consumer
-                    .seek(self.topic, partition, rewind, SEEK_TIMEOUT)
-                {
-                    warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
-                    return Err(StoreError::Io(format!(
-                        "cannot rewind partition {partition}: {e}"
-                    )));
-                }
-                return Ok(None);
-            }
-        }
-        // redb is synchronous; block_in_place keeps the runtime's other tasks (the admin
-        // server) running while this thread commits. An I/O error may pass (a full disk
-        // being cleaned up, a slow volume): retry a few times with backoff, then give up
-        // and let the process stop rather than commit offsets past unstored effects.
-        let retry = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(100))
-            .with_max_times(STORE_RETRIES);
-        let result = tokio::task::block_in_place(|| {
-            (|| store.apply_batch(&batch.events, batch.through))
-                .retry(retry)
-                .sleep(std::thread::sleep)
-                .when(|e| matches!(e, StoreError::Io(_)))
-                .notify(|e, after| {
-                    ::metrics::counter!(metrics::STORE_RETRIES).increment(1);
-                    warn!(error = %e, partition, ?after, "store write failed; retrying");
-                })
-                .call()
-        })?;
-        if result.replayed > 0 {
-            ::metrics::counter!(metrics::EVENTS_SKIPPED, "reason" => "replayed")
-                .increment(result.replayed as u64);
-        }
-        if result.duplicates > 0 {
-            ::metrics::counter!(metrics::EVENTS_SKIPPED, "reason" => "resent")
-                .increment(result.duplicates as u64);
-        }
-        debug!(
-            partition,
-            applied = result.applied.len(),
-            replayed = result.replayed,
-            duplicates = result.duplicates,
-            through = batch.through,
-            "batch committed to the store"
-        );
-        Ok(Some(result.applied))
-    }
-
-    /// Between batches: finds owned partitions whose projections differ from the store
-    /// and rebuilds them, so projections recover even where no new events arrive.
-    pub async fn refresh_projections(&mut self) -> Result<(), StoreError> {
-        let checkpoints = {
-            let owned = self.owned.lock().expect("ownership lock poisoned");
-            let mut checkpoints = Vec::with_capacity(owned.len());
-            for (partition, store) in owned.iter() {
-                checkpoints.push((*partition, store.checkpoint()?));
-            }
-            checkpoints
         };
-        self.projections.check(&checkpoints).await;
-        let owned: Vec<i32> = checkpoints.iter().map(|(p, _)| *p).collect();
-        for partition in self.projections.stale_among(&owned) {
-            if !self.projections.needs_snapshot(partition) {
-                break;
-            }
-            let snapshot = self.snapshot(partition)?;
-            let through = snapshot.checkpoint.unwrap_or(-1);
-            self.projections
-                .write(partition, through, &[], Some(snapshot))
-                .await;
-        }
-        Ok(())
-    }
-
-    /// Partitions of the bookings topic currently assigned to this process.
-    fn assigned(&self) -> BTreeSet<i32> {
-        self.consumer
-            .assignment()
-            .map(|tpl| {
-                tpl.elements_for_topic(self.topic)
-                    .iter()
-                    .map(|e| e.partition())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// At shutdown: commits, synchronously, the offsets of every store commit of the
-    /// partitions still owned, so the next owner starts exactly where the store stopped.
-    pub fn commit_stored(&self) {
-        let owned = self.owned.lock().expect("ownership lock poisoned");
-        let mut commits = TopicPartitionList::new();
-        for (partition, next) in &self.stored {
-            if owned.contains_key(partition) {
-                commits
-                    .add_partition_offset(self.topic, *partition, Offset::Offset(*next))
-                    .expect("a fresh offset is valid");
+        drop(messages);
+        self.shared.stopping.cancel();
+        while let Some(ended) = self.workers.join_next().await {
+            if let Err(e) = worker_result(ended) {
+                error!(error = %e, "partition worker failed while stopping");
             }
         }
-        if commits.count() > 0 {
-            if let Err(e) = self.consumer.commit(&commits, CommitMode::Sync) {
+        // Every store commit's offsets were committed asynchronously on the interval;
+        // committing the stored positions synchronously makes sure the last ones reached
+        // the broker, so the next owner starts exactly where the store stopped.
+        let mut last = TopicPartitionList::new();
+        for (partition, next) in self.shared.assignment.all_stored() {
+            last.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next))
+                .expect("a fresh offset is valid");
+        }
+        if last.count() > 0 {
+            if let Err(e) = consumer.commit(&last, CommitMode::Sync) {
                 warn!(error = %e, "final offset commit failed; the store checkpoint covers it");
             }
         }
+        self.shared.assignment.clear();
+        result
     }
 
-    /// Reads what a projection rebuild of `partition` needs from its store.
-    fn snapshot(&self, partition: i32) -> Result<Snapshot, StoreError> {
-        let owned = self.owned.lock().expect("ownership lock poisoned");
-        let store = owned
-            .get(&partition)
-            .expect("opened before its first batch");
-        tokio::task::block_in_place(|| Snapshot::read(store))
-    }
-
-    /// Opens a partition's state on its first batch after assignment, waiting for a
-    /// previous owner (another process, mid-rebalance) to let go of it.
-    async fn ensure_open(&mut self, partition: i32) -> Result<(), StoreError> {
-        if self
-            .owned
-            .lock()
-            .expect("ownership lock poisoned")
-            .contains_key(&partition)
-        {
-            return Ok(());
-        }
-        let deadline = Instant::now() + OPEN_PATIENCE;
-        loop {
-            match self.store.open(partition) {
-                Ok(opened) => {
-                    let checkpoint = opened.checkpoint()?;
-                    info!(partition, ?checkpoint, "took ownership of partition");
-                    {
-                        let mut owned = self.owned.lock().expect("ownership lock poisoned");
-                        owned.insert(partition, opened);
-                        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(owned.len() as f64);
-                    }
-                    self.projections.check(&[(partition, checkpoint)]).await;
-                    return Ok(());
-                }
-                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
-                    debug!(
-                        partition,
-                        "partition state still held by its previous owner"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(e),
+    /// Hands one message to its partition's worker, starting the worker on the first
+    /// message after the partition is assigned.
+    fn dispatch(&mut self, message: KafkaResult<BorrowedMessage<'_>>) {
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "fetch").increment(1);
+                warn!(error = %e, "kafka error while consuming");
+                return;
             }
+        };
+        let partition = message.partition();
+        let (sender, flow) = match self.shared.assignment.route(partition) {
+            Route::Worker(sender, flow) => (sender, flow),
+            Route::Start { id, predecessor } => self.start(partition, id, predecessor),
+            Route::Drop => {
+                // A revoke handled in the same poll: the new owner reads it again.
+                debug!(partition, "dropping a message of a revoked partition");
+                return;
+            }
+        };
+        // A closed channel means the worker ended; its result arrives through `workers`.
+        if sender.send(message.detach()).is_ok() {
+            flow.queued(&*self.shared.consumer);
+        }
+    }
+
+    fn start(
+        &mut self,
+        partition: i32,
+        id: u64,
+        predecessor: Option<oneshot::Receiver<()>>,
+    ) -> (
+        mpsc::UnboundedSender<rdkafka::message::OwnedMessage>,
+        Arc<Flow>,
+    ) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let (released, on_release) = oneshot::channel();
+        let flow = Arc::new(Flow::new(
+            &self.shared.topic,
+            partition,
+            self.shared.max_batch,
+        ));
+        let revoked = CancellationToken::new();
+        let worker = Worker {
+            shared: self.shared.clone(),
+            partition,
+            id,
+            messages: receiver,
+            flow: flow.clone(),
+            revoked: revoked.clone(),
+            predecessor,
+            store: None,
+            checkpoint: None,
+            delivering: Default::default(),
+            _released: released,
+        };
+        self.workers.spawn(worker.run());
+        self.shared.assignment.started(
+            partition,
+            WorkerHandle {
+                id,
+                messages: sender.clone(),
+                flow: flow.clone(),
+                revoked,
+                released: on_release,
+            },
+        );
+        (sender, flow)
+    }
+
+    /// Commits the offsets stored since the last commit. Async is enough: the store
+    /// checkpoint, not Kafka, decides what is applied.
+    fn commit(&self, mode: CommitMode) {
+        let fresh = self.shared.assignment.to_commit();
+        if fresh.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, next) in fresh {
+            list.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next))
+                .expect("a fresh offset is valid");
+        }
+        if let Err(e) = self.shared.consumer.commit(&list, mode) {
+            ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
+            warn!(error = %e, "offset commit failed; the next commit covers it");
         }
     }
 }
 
-/// Records acceptance-to-store latency, from the ingress's timestamp in each event.
-fn record_latency(events: &[(i64, Envelope)]) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    for (_, envelope) in events {
-        let ms = (now_ms - envelope.received_at_ms).max(0);
-        ::metrics::histogram!(metrics::END_TO_END_DURATION).record(ms as f64 / 1000.0);
+fn worker_result(
+    ended: Result<Result<(), StoreError>, tokio::task::JoinError>,
+) -> Result<(), StoreError> {
+    match ended {
+        Ok(result) => result,
+        Err(e) => Err(StoreError::Io(format!("partition worker panicked: {e}"))),
     }
-}
-
-/// The partitions owned by this process, shared with the rebalance callback.
-pub fn new_owned<P>() -> OwnedPartitions<P> {
-    Arc::new(Mutex::new(HashMap::new()))
-}
-
-/// Stream messages in batches of what is ready, at most `max` at a time.
-pub fn batches<'c, C>(
-    consumer: &'c StreamConsumer<C>,
-    max: usize,
-) -> impl futures::Stream<Item = Vec<KafkaResult<BorrowedMessage<'c>>>> + 'c
-where
-    C: rdkafka::consumer::ConsumerContext + 'static,
-{
-    consumer.stream().ready_chunks(max)
 }

@@ -11,11 +11,13 @@
 //! that the projections lag behind the store (the previous owner stopped between the two).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partitioner::keys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
+use tokio::sync::OnceCell;
 use tracing::{error, info};
 
 use crate::apply::{Booking, Effects, Night, NightId};
@@ -45,70 +47,113 @@ impl Snapshot {
     }
 }
 
+/// The consumer's Redis projections. Cheap to clone: every partition worker holds one and
+/// they share the connection (multiplexed, so one worker's pipeline never waits for
+/// another's), the stale set and the outage state.
+#[derive(Clone)]
 pub struct Projections {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: redis::Client,
     /// Connected lazily, so a consumer starts and commits to the store while Redis is down.
-    redis: Option<ConnectionManager>,
+    redis: OnceCell<ConnectionManager>,
     topic: String,
     /// Partitions whose projections missed writes and must be rebuilt from the store.
-    stale: BTreeSet<i32>,
+    stale: Mutex<BTreeSet<i32>>,
     /// Set while Redis is failing: when to try it again. Also makes an outage log once.
-    down_until: Option<Instant>,
+    down_until: Mutex<Option<Instant>>,
 }
 
 impl Projections {
     pub fn new(url: &str, topic: &str) -> Result<Self, redis::RedisError> {
         Ok(Projections {
-            client: redis::Client::open(url)?,
-            redis: None,
-            topic: topic.to_owned(),
-            stale: BTreeSet::new(),
-            down_until: None,
+            inner: Arc::new(Inner {
+                client: redis::Client::open(url)?,
+                redis: OnceCell::new(),
+                topic: topic.to_owned(),
+                stale: Mutex::new(BTreeSet::new()),
+                down_until: Mutex::new(None),
+            }),
         })
     }
 
-    async fn connection(&mut self) -> Result<&mut ConnectionManager, redis::RedisError> {
-        if self.redis.is_none() {
-            // The manager reconnects by itself once it has connected the first time.
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_secs(2)))
-                .set_response_timeout(Some(Duration::from_secs(2)));
-            let manager = ConnectionManager::new_with_config(self.client.clone(), config).await?;
-            self.redis = Some(manager);
-        }
-        Ok(self.redis.as_mut().expect("connected just above"))
+    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+        // The manager reconnects by itself once it has connected the first time; a failed
+        // first connection leaves the cell empty, so the next call tries again.
+        let manager = self
+            .inner
+            .redis
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(2)));
+                ConnectionManager::new_with_config(self.inner.client.clone(), config)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    fn stale(&self) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
+        self.inner.stale.lock().expect("stale set lock poisoned")
+    }
+
+    fn down_until(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.inner.down_until.lock().expect("outage lock poisoned")
+    }
+
+    fn mark_stale(&self, partition: i32) -> bool {
+        let mut stale = self.stale();
+        let inserted = stale.insert(partition);
+        ::metrics::gauge!(metrics::PROJECTION_STALE).set(stale.len() as f64);
+        inserted
+    }
+
+    fn clear_stale(&self, partition: i32) -> bool {
+        let mut stale = self.stale();
+        let removed = stale.remove(&partition);
+        ::metrics::gauge!(metrics::PROJECTION_STALE).set(stale.len() as f64);
+        removed
+    }
+
+    /// Forgets a partition this process no longer owns: its next owner compares its
+    /// projections with the store when it takes it.
+    pub fn release(&self, partition: i32) {
+        self.clear_stale(partition);
     }
 
     /// Whether the next write of `partition` is a rebuild, which needs a [`Snapshot`].
     pub fn needs_snapshot(&self, partition: i32) -> bool {
-        self.stale.contains(&partition) && !self.resting()
+        self.stale().contains(&partition) && !self.resting()
     }
 
     /// True while Redis is down and the retry pause has not passed.
     fn resting(&self) -> bool {
-        self.down_until.is_some_and(|until| Instant::now() < until)
+        self.down_until()
+            .is_some_and(|until| Instant::now() < until)
     }
 
     /// Marks stale every partition whose projection checkpoint differs from its store
     /// checkpoint: the previous owner stopped between store and Redis, or Redis lost its
     /// data. Called when a partition is taken and periodically, so a partition without
     /// traffic still recovers.
-    pub async fn check(&mut self, checkpoints: &[(i32, Option<i64>)]) {
+    pub async fn check(&self, checkpoints: &[(i32, Option<i64>)]) {
         if checkpoints.is_empty() || self.resting() {
             return;
         }
         let keys: Vec<String> = checkpoints
             .iter()
-            .map(|(p, _)| keys::projection_checkpoint(&self.topic, *p))
+            .map(|(p, _)| keys::projection_checkpoint(&self.inner.topic, *p))
             .collect();
         let projected: Result<Vec<Option<i64>>, _> = match self.connection().await {
-            Ok(redis) => redis::cmd("MGET").arg(&keys).query_async(redis).await,
+            Ok(mut redis) => redis::cmd("MGET").arg(&keys).query_async(&mut redis).await,
             Err(e) => Err(e),
         };
         match projected {
             Ok(projected) => {
                 for ((partition, store), projected) in checkpoints.iter().zip(projected) {
-                    if projected != *store && self.stale.insert(*partition) {
+                    if projected != *store && self.mark_stale(*partition) {
                         info!(
                             partition,
                             ?projected,
@@ -117,19 +162,9 @@ impl Projections {
                         );
                     }
                 }
-                ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
             }
             Err(e) => self.failed(checkpoints[0].0, &e),
         }
-    }
-
-    /// Stale partitions among `owned`.
-    pub fn stale_among(&self, owned: &[i32]) -> Vec<i32> {
-        owned
-            .iter()
-            .copied()
-            .filter(|p| self.stale.contains(p))
-            .collect()
     }
 
     /// Writes the effects of one partition's batch and its checkpoint or, when the
@@ -137,48 +172,47 @@ impl Projections {
     /// counted, not returned: the store holds the truth and consumers must keep committing
     /// while Redis is away.
     pub async fn write(
-        &mut self,
+        &self,
         partition: i32,
         through: i64,
         effects: &[Effects],
         snapshot: Option<Snapshot>,
     ) {
         if self.resting() {
-            self.stale.insert(partition);
+            self.mark_stale(partition);
             return;
         }
         let result = match snapshot {
             Some(snapshot) => self.rebuild(partition, &snapshot).await,
             // A stale partition is only rewritten whole; a partial write would hide that.
-            None if self.stale.contains(&partition) => return,
+            None if self.stale().contains(&partition) => return,
             None => self.write_effects(partition, through, effects).await,
         };
         match result {
             Ok(()) => {
-                if self.stale.remove(&partition) {
+                if self.clear_stale(partition) {
                     info!(partition, "projections rebuilt from the store");
                 }
-                if self.down_until.take().is_some() {
+                if self.down_until().take().is_some() {
                     info!("redis is back: projections are written again");
                 }
-                ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
             }
             Err(e) => self.failed(partition, &e),
         }
     }
 
-    fn failed(&mut self, partition: i32, e: &redis::RedisError) {
+    fn failed(&self, partition: i32, e: &redis::RedisError) {
         ::metrics::counter!(metrics::PROJECTION_ERRORS).increment(1);
-        self.stale.insert(partition);
-        ::metrics::gauge!(metrics::PROJECTION_STALE).set(self.stale.len() as f64);
-        if self.down_until.is_none() {
+        self.mark_stale(partition);
+        let mut down_until = self.down_until();
+        if down_until.is_none() {
             error!(error = %e, partition, "redis unavailable: projections are stale until it returns; the store keeps committing");
         }
-        self.down_until = Some(Instant::now() + RETRY_AFTER);
+        *down_until = Some(Instant::now() + RETRY_AFTER);
     }
 
     async fn write_effects(
-        &mut self,
+        &self,
         partition: i32,
         through: i64,
         effects: &[Effects],
@@ -202,20 +236,23 @@ impl Projections {
         for booking in bookings.values() {
             add_booking(&mut pipe, booking, partition);
         }
-        pipe.set(keys::projection_checkpoint(&self.topic, partition), through)
-            .ignore();
-        pipe.query_async::<()>(self.connection().await?).await
+        pipe.set(
+            keys::projection_checkpoint(&self.inner.topic, partition),
+            through,
+        )
+        .ignore();
+        pipe.query_async::<()>(&mut self.connection().await?).await
     }
 
     /// Rewrites every projection of a partition from a store snapshot, then its
     /// checkpoint.
     pub async fn rebuild(
-        &mut self,
+        &self,
         partition: i32,
         snapshot: &Snapshot,
     ) -> Result<(), redis::RedisError> {
-        let topic = self.topic.clone();
-        let redis = self.connection().await?;
+        let topic = &self.inner.topic;
+        let redis = &mut self.connection().await?;
         let mut pipe = redis::pipe();
         let mut queued = 0;
         for (id, night) in &snapshot.nights {
@@ -236,7 +273,7 @@ impl Projections {
         }
         // The checkpoint goes last: until it is written, the partition reads as behind.
         if let Some(checkpoint) = snapshot.checkpoint {
-            pipe.set(keys::projection_checkpoint(&topic, partition), checkpoint)
+            pipe.set(keys::projection_checkpoint(topic, partition), checkpoint)
                 .ignore();
         }
         pipe.query_async::<()>(&mut *redis).await?;
@@ -245,14 +282,13 @@ impl Projections {
 
     /// Compares a partition's projections with the store; returns one line per mismatch.
     pub async fn reconcile(
-        &mut self,
+        &self,
         partition: i32,
         snapshot: &Snapshot,
     ) -> Result<Vec<String>, redis::RedisError> {
-        let topic = self.topic.clone();
-        let redis = self.connection().await?;
+        let redis = &mut self.connection().await?;
         let mut mismatches = Vec::new();
-        let key = keys::projection_checkpoint(&topic, partition);
+        let key = keys::projection_checkpoint(&self.inner.topic, partition);
         let projected: Option<i64> = redis.get(&key).await?;
         if projected != snapshot.checkpoint {
             mismatches.push(format!(

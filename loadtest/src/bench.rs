@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::{PartitionStore, Store};
 use partitioner::{Envelope, PartitionMap};
+use rdkafka::ClientConfig;
 use redis::AsyncCommands;
 use uuid::Uuid;
 
@@ -33,6 +34,7 @@ pub struct BenchResult {
     pub events: usize,
     pub store_rate: f64,
     pub produce_rate: f64,
+    pub fetch_rate: f64,
     pub join: Duration,
     pub consumer_rate: f64,
 }
@@ -83,6 +85,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
     let produced = produce::produce(&config.brokers, &topic, &map, &events).await?;
     let produce_rate = produced.rate();
     let tops = produced.tops;
+    let fetch_rate = fetch_rate(&config.brokers, &topic, &tops).await?;
 
     let store_dir = tempfile::tempdir()?;
     let consumer_config = consumers::Config {
@@ -91,10 +94,16 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         bookings_topic: topic.clone(),
         decisions_topic: format!("{prefix}-decisions"),
         dlq_topic: format!("{prefix}-dlq"),
+        store: consumers::config::StoreKind::Embedded,
+        scylla_uri: String::new(),
+        scylla_keyspace: String::new(),
         store_dir: store_dir.path().to_owned(),
         redis_url: config.redis_url.clone(),
         admin_addr: "127.0.0.1:0".parse()?,
         max_batch: config.batch,
+        poison_tries: 3,
+        decisions_linger_ms: 10,
+        stall_after_secs: 120,
         stats_interval_ms: 5000,
         log_filter: String::new(),
     };
@@ -145,9 +154,41 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         events: events.len(),
         store_rate,
         produce_rate,
+        fetch_rate,
         join,
         consumer_rate,
     })
+}
+
+/// The broker's ceiling for any consumer: every message of the topic read by a plain
+/// consumer (partitions assigned, no group, nothing done with the messages).
+async fn fetch_rate(brokers: &str, topic: &str, tops: &BTreeMap<i32, i64>) -> anyhow::Result<f64> {
+    use futures::StreamExt;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{topic}-fetch"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in tops.keys() {
+        assignment.add_partition_offset(topic, *partition, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let total: i64 = tops.values().map(|top| top + 1).sum();
+    let mut stream = consumer.stream();
+    // Timed from the first message, like the drain, so connecting is not counted.
+    let mut started = None;
+    let mut read = 0;
+    while read < total {
+        let next = tokio::time::timeout(Duration::from_secs(30), stream.next()).await;
+        let message = next?.ok_or_else(|| anyhow::anyhow!("consumer stream ended"))??;
+        started.get_or_insert_with(Instant::now);
+        read += i64::from(message.offset() <= tops[&message.partition()]);
+    }
+    let elapsed = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    Ok(total as f64 / elapsed.max(1e-3))
 }
 
 pub fn table(result: &BenchResult) -> String {
@@ -155,12 +196,14 @@ pub fn table(result: &BenchResult) -> String {
         "events                              {}\n\
          raw store batched writes            {:>10.0} events/s\n\
          raw producer to the broker          {:>10.0} events/s\n\
+         raw consumer fetch from the broker  {:>10.0} events/s\n\
          consumer drain (after group join)   {:>10.0} events/s\n\
          consumer / raw store                {:>10.2}\n\
          group join and first batch          {:>10.2} s\n",
         result.events,
         result.store_rate,
         result.produce_rate,
+        result.fetch_rate,
         result.consumer_rate,
         result.consumer_rate / result.store_rate,
         result.join.as_secs_f64()

@@ -27,6 +27,29 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What a failed store write calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// The store may take the same write later (an I/O error, a slow volume, a node
+    /// restarting): retry with backoff.
+    Retry,
+    /// Another owner holds the partition: stop writing it.
+    Stop,
+    /// The write fails the same way every time: some event of the batch cannot be stored
+    /// and, once found, goes to the dead-letter topic instead of blocking its partition.
+    Isolate,
+}
+
+impl StoreError {
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            StoreError::Io(_) => Recovery::Retry,
+            StoreError::Locked { .. } => Recovery::Stop,
+            StoreError::Corrupt(_) => Recovery::Isolate,
+        }
+    }
+}
+
 /// Opens the state of one partition, taking exclusive ownership of it.
 pub trait Store: Send + Sync + 'static {
     type Partition: PartitionStore;

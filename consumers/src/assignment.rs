@@ -1,0 +1,156 @@
+//! The partitions this process owns and the worker applying each of them.
+//!
+//! Shared by the consume loop, which routes every polled message to its partition's
+//! worker, the rebalance callback, which retires the workers of revoked partitions, and the
+//! workers themselves, which record the offsets their store commits cover. The offsets
+//! recorded here are the only ones ever committed to Kafka, and only while the worker that
+//! stored them still owns its partition.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rdkafka::message::OwnedMessage;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::flow::Flow;
+use crate::metrics;
+
+/// The consume loop's side of one partition worker.
+pub struct WorkerHandle {
+    /// Tells one worker from its successors on the same partition.
+    pub id: u64,
+    pub messages: mpsc::UnboundedSender<OwnedMessage>,
+    pub flow: Arc<Flow>,
+    /// Cancelled when the partition is revoked: the worker finishes the batch in hand,
+    /// records nothing more and releases the partition's state.
+    pub revoked: CancellationToken,
+    /// Resolves once the worker has ended and released the partition's state.
+    pub released: oneshot::Receiver<()>,
+}
+
+#[derive(Default)]
+pub struct Assignment {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    assigned: BTreeSet<i32>,
+    workers: HashMap<i32, WorkerHandle>,
+    /// Workers of revoked partitions, possibly still finishing a batch: a successor on the
+    /// same partition waits for the release before it opens the partition's state.
+    retiring: HashMap<i32, oneshot::Receiver<()>>,
+    /// Per partition, the next offset to consume as of the last store commit.
+    stored: BTreeMap<i32, i64>,
+    /// What was last committed to Kafka, so unchanged partitions are not committed again.
+    committed: BTreeMap<i32, i64>,
+    next_id: u64,
+}
+
+/// Where a polled message goes.
+pub enum Route {
+    /// To the running worker of its partition.
+    Worker(mpsc::UnboundedSender<OwnedMessage>, Arc<Flow>),
+    /// To a worker that must be started first; `predecessor` is the release of the
+    /// partition's previous worker, if it may still hold the state.
+    Start {
+        id: u64,
+        predecessor: Option<oneshot::Receiver<()>>,
+    },
+    /// Nowhere: the partition is not ours (revoked in the poll that returned the message).
+    Drop,
+}
+
+impl Assignment {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("assignment lock poisoned")
+    }
+
+    pub fn assign(&self, partitions: &[i32]) {
+        let mut state = self.state();
+        state.assigned.extend(partitions.iter().copied());
+        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
+    }
+
+    /// Retires the workers of revoked partitions and forgets their offsets; returns the
+    /// partitions whose fetching was paused, to be resumed so a later assignment of them
+    /// starts fetching.
+    pub fn revoke(&self, partitions: &[i32]) -> Vec<i32> {
+        let mut state = self.state();
+        let mut paused = Vec::new();
+        for partition in partitions {
+            state.assigned.remove(partition);
+            state.stored.remove(partition);
+            state.committed.remove(partition);
+            if let Some(worker) = state.workers.remove(partition) {
+                worker.revoked.cancel();
+                if worker.flow.release() {
+                    paused.push(*partition);
+                }
+                state.retiring.insert(*partition, worker.released);
+            }
+        }
+        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
+        paused
+    }
+
+    pub fn route(&self, partition: i32) -> Route {
+        let mut state = self.state();
+        if !state.assigned.contains(&partition) {
+            return Route::Drop;
+        }
+        if let Some(worker) = state.workers.get(&partition) {
+            return Route::Worker(worker.messages.clone(), worker.flow.clone());
+        }
+        state.next_id += 1;
+        Route::Start {
+            id: state.next_id,
+            predecessor: state.retiring.remove(&partition),
+        }
+    }
+
+    pub fn started(&self, partition: i32, worker: WorkerHandle) {
+        self.state().workers.insert(partition, worker);
+    }
+
+    /// Records a store commit of `partition` through `next - 1`, unless worker `id` no
+    /// longer owns the partition: a revoked worker's offsets are never committed.
+    pub fn stored(&self, partition: i32, id: u64, next: i64) {
+        let mut state = self.state();
+        if state.workers.get(&partition).is_some_and(|w| w.id == id) {
+            state.stored.insert(partition, next);
+        }
+    }
+
+    /// Offsets stored since the last call, marked as committed.
+    pub fn to_commit(&self) -> Vec<(i32, i64)> {
+        let mut state = self.state();
+        let fresh: Vec<(i32, i64)> = state
+            .stored
+            .iter()
+            .filter(|(p, next)| state.committed.get(p) != Some(next))
+            .map(|(p, next)| (*p, *next))
+            .collect();
+        state.committed.extend(fresh.iter().copied());
+        fresh
+    }
+
+    /// Every stored offset of the partitions still owned, for the final commit.
+    pub fn all_stored(&self) -> Vec<(i32, i64)> {
+        self.state()
+            .stored
+            .iter()
+            .map(|(p, next)| (*p, *next))
+            .collect()
+    }
+
+    /// Stops every worker (shutdown) and forgets them.
+    pub fn clear(&self) {
+        let mut state = self.state();
+        state.workers.clear();
+        state.retiring.clear();
+        state.assigned.clear();
+        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(0.0);
+    }
+}

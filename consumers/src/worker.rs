@@ -1,0 +1,285 @@
+//! One partition's worker: applies the partition's messages in offset order while the
+//! workers of other partitions run beside it.
+//!
+//! Per batch, in this order: (1) the events and the partition checkpoint are committed to
+//! the store in one transaction; (2) projections and decisions are written from the effects
+//! of that commit; (3) the worker records the next offset, which the consume loop commits
+//! to Kafka. A crash anywhere replays events from the last Kafka commit, and the store
+//! skips those at or below its checkpoint, so nothing is lost and nothing is applied twice.
+//! A worker waits only on its own partition's store, Redis pipeline and deliveries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use partitioner::Envelope;
+use rdkafka::message::OwnedMessage;
+use rdkafka::Offset;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::apply::Effects;
+use crate::batch::PartitionBatch;
+use crate::flow::Flow;
+use crate::metrics;
+use crate::outbox::DeadLetter;
+use crate::pipeline::Shared;
+use crate::projection::Snapshot;
+use crate::store::{PartitionStore, Store, StoreError};
+
+/// How long to wait for a previous owner to release a partition's state before giving up.
+const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a rewind to the store checkpoint may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the partition's projections are compared with the store, so they recover
+/// from a Redis outage or data loss even without new events.
+const PROJECTION_REFRESH: Duration = Duration::from_secs(2);
+/// Batches whose decisions may still be in delivery while the next batch is applied.
+const DELIVERIES_IN_FLIGHT: usize = 4;
+
+pub struct Worker<S: Store> {
+    pub shared: Arc<Shared<S>>,
+    pub partition: i32,
+    pub id: u64,
+    pub messages: mpsc::UnboundedReceiver<OwnedMessage>,
+    pub flow: Arc<Flow>,
+    pub revoked: CancellationToken,
+    /// The previous worker of this partition in this process, until it has let go.
+    pub predecessor: Option<oneshot::Receiver<()>>,
+    pub(crate) store: Option<S::Partition>,
+    pub(crate) checkpoint: Option<i64>,
+    /// Per stored batch still in delivery, in offset order: resolves to the next offset
+    /// once its decisions and dead letters are delivered.
+    pub(crate) delivering: FuturesOrdered<BoxFuture<'static, i64>>,
+    /// Never sent on: dropped with the worker, after the store (fields drop in order),
+    /// it tells a successor that the partition's state is free.
+    pub _released: oneshot::Sender<()>,
+}
+
+/// What one batch stored.
+pub(crate) struct Stored {
+    pub applied: Vec<Effects>,
+    /// Events that failed to store every time they were tried, with why.
+    pub poisoned: Vec<DeadLetter>,
+}
+
+impl<S: Store> Worker<S> {
+    /// Runs until the partition is revoked, the process stops, or a store error that
+    /// retries cannot cure (returned: the process stops rather than skip events).
+    pub async fn run(mut self) -> Result<(), StoreError> {
+        if let Some(predecessor) = self.predecessor.take() {
+            // Err only means the predecessor is gone, which is what is waited for.
+            let _ = predecessor.await;
+        }
+        if !self.open().await? {
+            return Ok(());
+        }
+        let shared = self.shared.clone();
+        let mut refresh = tokio::time::interval(PROJECTION_REFRESH);
+        refresh.reset();
+        let mut messages = Vec::with_capacity(shared.max_batch);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.revoked.cancelled() => break,
+                () = shared.stopping.cancelled() => break,
+                Some(next) = self.delivering.next() => {
+                    shared.assignment.stored(self.partition, self.id, next);
+                }
+                n = self.messages.recv_many(&mut messages, shared.max_batch),
+                    if self.delivering.len() < DELIVERIES_IN_FLIGHT => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.flow.taken(n, &*shared.consumer);
+                    let batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
+                    self.process(batch).await?;
+                }
+                _ = refresh.tick() => self.refresh_projections().await?,
+            }
+        }
+        // What is in delivery is stored: wait for it, so the final commit covers it.
+        while let Some(next) = self.delivering.next().await {
+            shared.assignment.stored(self.partition, self.id, next);
+        }
+        let partition = self.partition;
+        drop(self.store.take());
+        shared.projections.release(partition);
+        info!(partition, "released partition");
+        Ok(())
+    }
+
+    /// Opens the partition's state, waiting for a previous owner (another process,
+    /// mid-rebalance) to let go of it; false if the worker was stopped meanwhile.
+    async fn open(&mut self) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + OPEN_PATIENCE;
+        loop {
+            let shared = self.shared.clone();
+            let partition = self.partition;
+            let opened = tokio::task::spawn_blocking(move || {
+                let store = shared.store.open(partition)?;
+                let checkpoint = store.checkpoint()?;
+                Ok::<_, StoreError>((store, checkpoint))
+            })
+            .await
+            .expect("opening a partition's state panicked");
+            match opened {
+                Ok((store, checkpoint)) => {
+                    info!(partition, ?checkpoint, "took ownership of partition");
+                    self.store = Some(store);
+                    self.checkpoint = checkpoint;
+                    self.shared
+                        .projections
+                        .check(&[(partition, checkpoint)])
+                        .await;
+                    return Ok(true);
+                }
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    debug!(
+                        partition,
+                        "partition state still held by its previous owner"
+                    );
+                    tokio::select! {
+                        () = self.revoked.cancelled() => return Ok(false),
+                        () = self.shared.stopping.cancelled() => return Ok(false),
+                        () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn process(&mut self, batch: PartitionBatch) -> Result<(), StoreError> {
+        let partition = self.partition;
+        // The store, not Kafka, says what is applied. Should the group's committed offset
+        // ever run ahead of the store (an offset committed by anything but this process),
+        // rewind to the event after the checkpoint instead of skipping events.
+        if let Some(checkpoint) = self.checkpoint {
+            if batch.first > checkpoint + 1 {
+                return self.rewind(checkpoint, batch.first).await;
+            }
+        }
+        let started = Instant::now();
+        let stored = self.store_batch(&batch).await?;
+        self.checkpoint = Some(
+            self.checkpoint
+                .map_or(batch.through, |c| c.max(batch.through)),
+        );
+        ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
+        record_latency(&batch.events);
+
+        let projections = self.shared.projections.clone();
+        let snapshot = if projections.needs_snapshot(partition) {
+            Some(self.read(Snapshot::read).await?)
+        } else {
+            None
+        };
+        projections
+            .write(partition, batch.through, &stored.applied, snapshot)
+            .await;
+
+        let decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
+        for decision in &decisions {
+            ::metrics::counter!(metrics::EVENTS_APPLIED, "outcome" => decision.outcome.as_str())
+                .increment(1);
+        }
+        ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "undecodable")
+            .increment(batch.dead.len() as u64);
+        ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "unstorable")
+            .increment(stored.poisoned.len() as u64);
+        let mut dead = batch.dead;
+        dead.extend(stored.poisoned);
+        let delivered = self.shared.outbox.publish(&decisions, &dead).await;
+        let next = batch.through + 1;
+        self.delivering
+            .push_back(delivered.map(move |()| next).boxed());
+        Ok(())
+    }
+
+    async fn rewind(&mut self, checkpoint: i64, first: i64) -> Result<(), StoreError> {
+        let partition = self.partition;
+        warn!(
+            partition,
+            checkpoint, first, "kafka position is past the store checkpoint; rewinding"
+        );
+        let shared = self.shared.clone();
+        let sought = tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::Consumer;
+            shared.consumer.seek(
+                &shared.topic,
+                partition,
+                Offset::Offset(checkpoint + 1),
+                SEEK_TIMEOUT,
+            )
+        })
+        .await
+        .expect("seeking panicked");
+        sought.map_err(|e| {
+            warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
+            StoreError::Io(format!("cannot rewind partition {partition}: {e}"))
+        })
+    }
+
+    /// Between batches: rebuilds the partition's projections if they differ from the
+    /// store, so they recover even where no new events arrive.
+    async fn refresh_projections(&mut self) -> Result<(), StoreError> {
+        let projections = self.shared.projections.clone();
+        projections
+            .check(&[(self.partition, self.checkpoint)])
+            .await;
+        if projections.needs_snapshot(self.partition) {
+            let snapshot = self.read(Snapshot::read).await?;
+            let through = snapshot.checkpoint.unwrap_or(-1);
+            projections
+                .write(self.partition, through, &[], Some(snapshot))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Runs a read of the partition's state on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &mut self,
+        read: fn(&S::Partition) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_store(move |store| read(store)).await
+    }
+
+    /// Runs `f` on the partition's state on the blocking pool: store calls are synchronous
+    /// (redb commits with fsync), and the runtime's threads must keep serving the other
+    /// partitions and the consume loop meanwhile.
+    pub(crate) async fn with_store<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut S::Partition) -> T + Send + 'static,
+    ) -> T {
+        let mut store = self
+            .store
+            .take()
+            .expect("the state is open between batches");
+        let (store, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut store);
+            (store, out)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        self.store = Some(store);
+        out
+    }
+}
+
+/// Records acceptance-to-store latency, from the ingress's timestamp in each event.
+fn record_latency(events: &[(i64, Envelope)]) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    for (_, envelope) in events {
+        let ms = (now_ms - envelope.received_at_ms).max(0);
+        ::metrics::histogram!(metrics::END_TO_END_DURATION).record(ms as f64 / 1000.0);
+    }
+}

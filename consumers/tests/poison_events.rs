@@ -1,0 +1,353 @@
+//! An event the store keeps refusing goes to the dead-letter topic after a few tries and
+//! its partition keeps flowing; an event whose store write fails transiently is retried
+//! and applied.
+//!
+//! The real embedded store cannot be made to refuse one valid event deterministically, so
+//! the consumer runs (in process, against the local broker and Redis) on a store that wraps
+//! the embedded one and injects those two faults for marked properties: a mock, used only
+//! for the fault. Everything else is real.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use consumers::store::embedded::{EmbeddedPartition, EmbeddedStore};
+use consumers::store::{BatchResult, PartitionStore, Store, StoreError};
+use partitioner::{Command, Envelope, Event, EventMeta, Money, Stay};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use redis::AsyncCommands;
+use uuid::Uuid;
+
+/// Transient failures injected before the flaky event's write succeeds.
+const FLAKY_FAILURES: usize = 2;
+const TRIES: u32 = 3;
+
+/// Store attempts per event id, and how many of them were the event on its own.
+#[derive(Default)]
+struct Attempts {
+    any: HashMap<Uuid, usize>,
+    alone: HashMap<Uuid, usize>,
+}
+
+/// The events whose writes fail: every time, or the first `FLAKY_FAILURES` times.
+#[derive(Clone, Copy)]
+struct Faults {
+    poison: Uuid,
+    flaky: Uuid,
+}
+
+#[derive(Clone)]
+struct FaultyStore {
+    inner: EmbeddedStore,
+    faults: Faults,
+    attempts: Arc<Mutex<Attempts>>,
+}
+
+struct FaultyPartition {
+    inner: EmbeddedPartition,
+    faults: Faults,
+    attempts: Arc<Mutex<Attempts>>,
+}
+
+impl Store for FaultyStore {
+    type Partition = FaultyPartition;
+    fn open(&self, partition: i32) -> Result<FaultyPartition, StoreError> {
+        Ok(FaultyPartition {
+            inner: self.inner.open(partition)?,
+            faults: self.faults,
+            attempts: self.attempts.clone(),
+        })
+    }
+}
+
+impl PartitionStore for FaultyPartition {
+    fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        self.inner.checkpoint()
+    }
+
+    fn apply_batch(
+        &mut self,
+        events: &[(i64, Envelope)],
+        through: i64,
+    ) -> Result<BatchResult, StoreError> {
+        // Like a real store, a replay (at or below the checkpoint) never reaches the write.
+        let checkpoint = self.inner.checkpoint()?;
+        let Faults { poison, flaky } = self.faults;
+        let fresh: Vec<Uuid> = events
+            .iter()
+            .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+            .map(|(_, event)| event.event_id)
+            .filter(|id| *id == poison || *id == flaky)
+            .collect();
+        {
+            let mut attempts = self.attempts.lock().unwrap();
+            for id in &fresh {
+                *attempts.any.entry(*id).or_default() += 1;
+                if events.len() == 1 {
+                    *attempts.alone.entry(*id).or_default() += 1;
+                }
+            }
+            for id in fresh {
+                if id == poison {
+                    return Err(StoreError::Corrupt("injected: unstorable event".into()));
+                }
+                if attempts.any[&id] <= FLAKY_FAILURES {
+                    return Err(StoreError::Io("injected: volume busy".into()));
+                }
+            }
+        }
+        self.inner.apply_batch(events, through)
+    }
+
+    fn booking(&self, id: Uuid) -> Result<Option<consumers::apply::Booking>, StoreError> {
+        self.inner.booking(id)
+    }
+
+    fn bookings(&self) -> Result<Vec<consumers::apply::Booking>, StoreError> {
+        self.inner.bookings()
+    }
+
+    fn nights(
+        &self,
+    ) -> Result<Vec<(consumers::apply::NightId, consumers::apply::Night)>, StoreError> {
+        self.inner.nights()
+    }
+}
+
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+fn envelope(property: &str, event: Event) -> Envelope {
+    Envelope::new(
+        Command {
+            tenant_id: "acme".into(),
+            property_id: property.into(),
+            event,
+        },
+        EventMeta {
+            event_id: Uuid::new_v4(),
+            partner_id: "ota-1".into(),
+            request_id: "test".into(),
+            received_at_ms: 0,
+        },
+    )
+}
+
+fn create(property: &str) -> Envelope {
+    let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
+    envelope(
+        property,
+        Event::CreateBooking {
+            booking_id: Uuid::new_v4(),
+            stay: Stay {
+                room_type: "DBL".into(),
+                check_in: night,
+                check_out: night + chrono::Days::new(1),
+                rooms: 1,
+                guests: 1,
+            },
+            price: Money {
+                amount_minor: 100,
+                currency: "EUR".into(),
+            },
+            guest_name: None,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_flows_on() {
+    let prefix = format!("poison-{}", Uuid::new_v4().simple());
+    let (topic, dlq) = (format!("{prefix}-bookings"), format!("{prefix}-dlq"));
+    consumers::topics::ensure_topics(
+        &brokers(),
+        &[(&topic, 1), (&format!("{prefix}-decisions"), 1), (&dlq, 1)],
+        1,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("kafka unreachable ({e}); start it with `infra/stack.sh up`"));
+
+    // One partition: allotments, bookings, the poison event, more bookings, a flaky one.
+    let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
+    let mut events = Vec::new();
+    for property in ["p", "q"] {
+        events.push(envelope(
+            property,
+            Event::SetAllotment {
+                room_type: "DBL".into(),
+                from: night,
+                to: night + chrono::Days::new(1),
+                units: 100,
+            },
+        ));
+    }
+    events.extend((0..20).map(|_| create("p")));
+    let poison = create("p");
+    events.push(poison.clone());
+    events.extend((0..20).map(|_| create("p")));
+    let flaky = create("q");
+    events.push(flaky.clone());
+    events.extend((0..5).map(|_| create("p")));
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let mut poison_offset = None;
+    let mut top = -1;
+    for event in &events {
+        let payload = event.to_json();
+        let record = FutureRecord::to(&topic)
+            .partition(0)
+            .key("acme/p")
+            .payload(&payload);
+        let delivery = producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        if event.event_id == poison.event_id {
+            poison_offset = Some(delivery.offset);
+        }
+        top = delivery.offset;
+    }
+
+    let store_dir = tempfile::tempdir().unwrap();
+    let attempts = Arc::new(Mutex::new(Attempts::default()));
+    let store = FaultyStore {
+        inner: EmbeddedStore::new(store_dir.path()).unwrap(),
+        faults: Faults {
+            poison: poison.event_id,
+            flaky: flaky.event_id,
+        },
+        attempts: attempts.clone(),
+    };
+    let config = consumers::Config {
+        kafka_brokers: brokers(),
+        group_id: format!("{prefix}-group"),
+        bookings_topic: topic.clone(),
+        decisions_topic: format!("{prefix}-decisions"),
+        dlq_topic: dlq.clone(),
+        store: consumers::config::StoreKind::Embedded,
+        scylla_uri: String::new(),
+        scylla_keyspace: String::new(),
+        store_dir: store_dir.path().to_owned(),
+        redis_url: redis_url(),
+        admin_addr: "127.0.0.1:0".parse().unwrap(),
+        max_batch: 100,
+        poison_tries: TRIES,
+        decisions_linger_ms: 10,
+        stall_after_secs: 120,
+        stats_interval_ms: 1000,
+        log_filter: String::new(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let consumer = tokio::spawn(consumers::run(config, store, admin, None, async {
+        let _ = stopped.await;
+    }));
+
+    // Everything is through once the partition's projections reach the last offset.
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = partitioner::keys::projection_checkpoint(&topic, 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let through: Option<i64> = redis.get(&key).await.unwrap();
+        if through == Some(top) {
+            break;
+        }
+        assert!(!consumer.is_finished(), "the consumer stopped");
+        assert!(
+            Instant::now() < deadline,
+            "projected through {through:?}, produced {top}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    consumer.await.unwrap().unwrap();
+
+    // The poison event was tried alone exactly TRIES times; the flaky one until it stored.
+    {
+        let attempts = attempts.lock().unwrap();
+        assert_eq!(
+            attempts.alone.get(&poison.event_id),
+            Some(&(TRIES as usize))
+        );
+        assert_eq!(attempts.any[&flaky.event_id], FLAKY_FAILURES + 1);
+    }
+
+    // Every other event is in the store, the poison one is not, and the checkpoint is past
+    // everything.
+    let state = EmbeddedStore::new(store_dir.path())
+        .unwrap()
+        .open(0)
+        .unwrap();
+    assert_eq!(state.checkpoint().unwrap(), Some(top));
+    let stored: Vec<Uuid> = state
+        .bookings()
+        .unwrap()
+        .iter()
+        .map(|b| b.booking_id)
+        .collect();
+    for event in &events {
+        let Some(booking_id) = event.event.booking_id() else {
+            continue;
+        };
+        assert_eq!(
+            stored.contains(&booking_id),
+            event.event_id != poison.event_id,
+            "booking of event {} stored or lost wrongly",
+            event.event_id
+        );
+    }
+
+    // The dead-letter topic holds the poison event, as it was read, with why and where from.
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("{prefix}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    let (_, high) = reader
+        .fetch_watermarks(&dlq, 0, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(high, 1, "exactly one dead letter");
+    reader.subscribe(&[&dlq]).unwrap();
+    let letter = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+        .await
+        .expect("the dead letter is readable")
+        .unwrap();
+    assert_eq!(letter.payload(), Some(poison.to_json().as_slice()));
+    let headers: HashMap<String, String> = letter
+        .headers()
+        .expect("dead letters carry headers")
+        .iter()
+        .map(|h| {
+            let value = String::from_utf8(h.value.unwrap_or_default().to_vec()).unwrap();
+            (h.key.to_owned(), value)
+        })
+        .collect();
+    assert_eq!(headers["dlq-source-topic"], topic);
+    assert_eq!(headers["dlq-source-partition"], "0");
+    assert_eq!(
+        headers["dlq-source-offset"],
+        poison_offset.unwrap().to_string()
+    );
+    assert!(
+        headers["dlq-reason"].contains(&format!("not storable after {TRIES} tries")),
+        "{headers:?}"
+    );
+}
