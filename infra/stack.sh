@@ -61,7 +61,7 @@ ensure_topics() {
   local bin="$BIN_DIR/consumer"
   # A fresh broker may accept connections before it serves metadata: retry briefly.
   for attempt in 1 2 3 4 5; do
-    if CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=warn "$bin" ensure-topics; then
+    if CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=error "$bin" ensure-topics; then
       log "topics ready: bookings (12 partitions), booking-decisions, bookings-dlq"
       return
     fi
