@@ -122,8 +122,12 @@ pub struct Config {
     pub decisions_linger_ms: u64,
     /// Report a partition as stalled when events wait on it and the group's committed offset
     /// has not moved for this long (whoever owns it, if anyone); 0 turns the check off.
-    #[arg(long, env = "CONSUMER_STALL_AFTER_SECS", default_value_t = 120)]
+    #[arg(long, env = "CONSUMER_STALL_AFTER_SECS", default_value_t = 30)]
     pub stall_after_secs: u64,
+    /// How long the broker waits for a silent member (a killed process) before moving its
+    /// partitions to the others; heartbeats go every third of it.
+    #[arg(long, env = "CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub session_timeout_ms: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,

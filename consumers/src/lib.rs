@@ -79,6 +79,11 @@ pub async fn run<S: Store>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", config.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (config.session_timeout_ms / 3).max(1).to_string(),
+        )
         .set(
             "statistics.interval.ms",
             config.stats_interval_ms.to_string(),

@@ -101,6 +101,7 @@ impl Pipeline {
             poison_tries: 3,
             decisions_linger_ms: 10,
             stall_after_secs: 120,
+            session_timeout_ms: 10_000,
             stats_interval_ms: 1000,
             log_filter: "info".to_owned(),
         };
