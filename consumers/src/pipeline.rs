@@ -170,7 +170,7 @@ impl<S: Store> Pipeline<S> {
             store: None,
             checkpoint: None,
             delivering: Default::default(),
-            _released: released,
+            released: Some(released),
         };
         self.workers.spawn(worker.run());
         self.shared.assignment.started(

@@ -174,6 +174,7 @@ impl Projections {
     pub async fn write(
         &self,
         partition: i32,
+        previous: Option<i64>,
         through: i64,
         effects: &[Effects],
         snapshot: Option<Snapshot>,
@@ -183,18 +184,29 @@ impl Projections {
             return;
         }
         let result = match snapshot {
-            Some(snapshot) => self.rebuild(partition, &snapshot).await,
+            Some(snapshot) => self.rebuild(partition, &snapshot).await.map(|()| true),
             // A stale partition is only rewritten whole; a partial write would hide that.
             None if self.stale().contains(&partition) => return,
-            None => self.write_effects(partition, through, effects).await,
+            None => {
+                self.write_effects(partition, previous, through, effects)
+                    .await
+            }
         };
         match result {
-            Ok(()) => {
-                if self.clear_stale(partition) {
-                    info!(partition, "projections rebuilt from the store");
-                }
+            Ok(consistent) => {
                 if self.down_until().take().is_some() {
                     info!("redis is back: projections are written again");
+                }
+                if !consistent {
+                    if self.mark_stale(partition) {
+                        info!(
+                            partition,
+                            ?previous,
+                            "redis did not hold the projections this write builds on; rebuilding"
+                        );
+                    }
+                } else if self.clear_stale(partition) {
+                    info!(partition, "projections rebuilt from the store");
                 }
             }
             Err(e) => self.failed(partition, &e),
@@ -211,12 +223,16 @@ impl Projections {
         *down_until = Some(Instant::now() + RETRY_AFTER);
     }
 
+    /// Writes a batch's effects and moves the projection checkpoint from `previous` to
+    /// `through`; false if Redis held another checkpoint than `previous` (it lost data, or
+    /// restarted empty, since the last write), which makes the partition stale.
     async fn write_effects(
         &self,
         partition: i32,
+        previous: Option<i64>,
         through: i64,
         effects: &[Effects],
-    ) -> Result<(), redis::RedisError> {
+    ) -> Result<bool, redis::RedisError> {
         // Only the last value of each night and booking in the batch matters.
         let mut nights: BTreeMap<&NightId, Night> = BTreeMap::new();
         let mut bookings: BTreeMap<uuid::Uuid, &Booking> = BTreeMap::new();
@@ -236,12 +252,14 @@ impl Projections {
         for booking in bookings.values() {
             add_booking(&mut pipe, booking, partition);
         }
-        pipe.set(
-            keys::projection_checkpoint(&self.inner.topic, partition),
-            through,
-        )
-        .ignore();
-        pipe.query_async::<()>(&mut self.connection().await?).await
+        // SET … GET (Redis 6.2+) returns the checkpoint the write replaced, in the same
+        // transaction, so a Redis that lost the partition's projections is noticed at once.
+        pipe.cmd("SET")
+            .arg(keys::projection_checkpoint(&self.inner.topic, partition))
+            .arg(through)
+            .arg("GET");
+        let (held,): (Option<i64>,) = pipe.query_async(&mut self.connection().await?).await?;
+        Ok(held == previous)
     }
 
     /// Rewrites every projection of a partition from a store snapshot, then its

@@ -54,9 +54,9 @@ pub struct Worker<S: Store> {
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered.
     pub(crate) delivering: FuturesOrdered<BoxFuture<'static, i64>>,
-    /// Never sent on: dropped with the worker, after the store (fields drop in order),
-    /// it tells a successor that the partition's state is free.
-    pub _released: oneshot::Sender<()>,
+    /// Never sent on: dropped right after the store (or with the worker, after the store:
+    /// fields drop in order), it tells a successor that the partition's state is free.
+    pub released: Option<oneshot::Sender<()>>,
 }
 
 /// What one batch stored.
@@ -101,14 +101,16 @@ impl<S: Store> Worker<S> {
                 _ = refresh.tick() => self.refresh_projections().await?,
             }
         }
-        // What is in delivery is stored: wait for it, so the final commit covers it.
-        while let Some(next) = self.delivering.next().await {
-            shared.assignment.stored(self.partition, self.id, next);
-        }
+        // Release the state first: a successor may be waiting for it.
         let partition = self.partition;
         drop(self.store.take());
+        drop(self.released.take());
         shared.projections.release(partition);
         info!(partition, "released partition");
+        // What is in delivery is stored: wait for it, so the final commit covers it.
+        while let Some(next) = self.delivering.next().await {
+            shared.assignment.stored(partition, self.id, next);
+        }
         Ok(())
     }
 
@@ -165,10 +167,9 @@ impl<S: Store> Worker<S> {
         }
         let started = Instant::now();
         let stored = self.store_batch(&batch).await?;
-        self.checkpoint = Some(
-            self.checkpoint
-                .map_or(batch.through, |c| c.max(batch.through)),
-        );
+        let previous = self.checkpoint;
+        let through = previous.map_or(batch.through, |c| c.max(batch.through));
+        self.checkpoint = Some(through);
         ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
             .record(started.elapsed().as_secs_f64());
         ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
@@ -181,8 +182,17 @@ impl<S: Store> Worker<S> {
             None
         };
         projections
-            .write(partition, batch.through, &stored.applied, snapshot)
+            .write(partition, previous, through, &stored.applied, snapshot)
             .await;
+        if projections.needs_snapshot(partition) {
+            // Redis lost what this batch built on: rebuild now rather than leave a
+            // checkpoint over missing projections until the next check.
+            let snapshot = self.read(Snapshot::read).await?;
+            let through = snapshot.checkpoint.unwrap_or(-1);
+            projections
+                .write(partition, snapshot.checkpoint, through, &[], Some(snapshot))
+                .await;
+        }
 
         let decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
         for decision in &decisions {
@@ -237,7 +247,13 @@ impl<S: Store> Worker<S> {
             let snapshot = self.read(Snapshot::read).await?;
             let through = snapshot.checkpoint.unwrap_or(-1);
             projections
-                .write(self.partition, through, &[], Some(snapshot))
+                .write(
+                    self.partition,
+                    snapshot.checkpoint,
+                    through,
+                    &[],
+                    Some(snapshot),
+                )
                 .await;
         }
         Ok(())
