@@ -84,6 +84,9 @@ pub struct EmbeddedPartition {
 
 impl EmbeddedPartition {
     fn open(path: &Path, partition: i32) -> Result<Self, StoreError> {
+        if !path.exists() {
+            create_file(path)?;
+        }
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { partition },
             other => StoreError::Io(other.to_string()),
@@ -107,6 +110,36 @@ impl EmbeddedPartition {
             epoch,
         })
     }
+}
+
+/// Creates an empty database file at `path` all at once or not at all. Written in place, a
+/// creation cut short (a full disk, a crash) would leave a file that is not a database and
+/// that no later open could read. So the database is created under a name of this
+/// process's own, synced, and linked to `path` only if `path` still does not exist: a
+/// concurrent creator that got there first wins, and its file is never replaced.
+fn create_file(path: &Path) -> Result<(), StoreError> {
+    let staged = path.with_extension(format!("redb.new-{}", std::process::id()));
+    let result = (|| {
+        drop(Database::create(&staged).map_err(|e| StoreError::Io(e.to_string()))?);
+        std::fs::File::open(&staged)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        match std::fs::hard_link(&staged, path) {
+            Ok(()) => sync_dir(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(StoreError::Io(e.to_string())),
+        }
+    })();
+    let _ = std::fs::remove_file(&staged);
+    result
+}
+
+/// Makes a new directory entry durable.
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::Io(e.to_string()))
 }
 
 impl PartitionStore for EmbeddedPartition {
