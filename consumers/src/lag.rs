@@ -103,13 +103,7 @@ pub fn read(config: &Config) -> Result<GroupLag, LagError> {
         .set("allow.auto.create.topics", "false")
         .create()?;
     let topic = config.bookings_topic.as_str();
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
+    let partitions = partitions_of(&consumer, topic)?;
     if partitions.is_empty() {
         return Err(LagError::NoTopic(topic.to_owned()));
     }
@@ -141,6 +135,20 @@ pub fn read(config: &Config) -> Result<GroupLag, LagError> {
         topic: topic.to_owned(),
         partitions: lags,
     })
+}
+
+/// The partition ids of `topic` from the broker's metadata; empty if it does not exist.
+pub fn partitions_of<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> rdkafka::error::KafkaResult<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

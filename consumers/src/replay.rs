@@ -228,13 +228,7 @@ fn read_all(config: &Config) -> Result<Vec<Letter>, ReplayError> {
         .set("allow.auto.create.topics", "false")
         .create()?;
     let topic = config.dlq_topic.as_str();
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
+    let partitions = crate::lag::partitions_of(&consumer, topic)?;
     if partitions.is_empty() {
         return Err(ReplayError::NoTopic(topic.to_owned()));
     }

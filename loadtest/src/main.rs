@@ -39,20 +39,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct OpenLoopArgs {
-    #[arg(
-        long,
-        env = "LOADTEST_INGRESS_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    ingress_url: String,
-    #[arg(
-        long,
-        env = "LOADTEST_PARTNER_KEY",
-        default_value = "demo-ota-1-secret"
-    )]
-    partner_key: String,
-    #[arg(long, env = "LOADTEST_PARTNER_ID", default_value = "ota-1")]
-    partner_id: String,
+    #[command(flatten)]
+    partner: PartnerArgs,
     /// Requests per second.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
@@ -106,6 +94,27 @@ struct ProduceArgs {
     tenant: String,
 }
 
+/// Where the load goes and as whom.
+#[derive(Debug, clap::Args)]
+struct PartnerArgs {
+    #[arg(
+        long,
+        env = "LOADTEST_INGRESS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    ingress_url: String,
+    /// The partner's API key (the local demo partner by default).
+    #[arg(
+        long,
+        env = "LOADTEST_PARTNER_KEY",
+        default_value = "demo-ota-1-secret"
+    )]
+    partner_key: String,
+    /// The partner id behind the key, to derive the ids of refused creates.
+    #[arg(long, env = "LOADTEST_PARTNER_ID", default_value = "ota-1")]
+    partner_id: String,
+}
+
 #[derive(Debug, clap::Args)]
 struct BenchArgs {
     #[arg(long, env = "LOADTEST_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -129,21 +138,8 @@ struct BenchArgs {
 
 #[derive(Debug, clap::Args)]
 struct DemoArgs {
-    #[arg(
-        long,
-        env = "LOADTEST_INGRESS_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    ingress_url: String,
-    /// The partner's API key (the local demo partner by default).
-    #[arg(
-        long,
-        env = "LOADTEST_PARTNER_KEY",
-        default_value = "demo-ota-1-secret"
-    )]
-    partner_key: String,
-    #[arg(long, env = "LOADTEST_PARTNER_ID", default_value = "ota-1")]
-    partner_id: String,
+    #[command(flatten)]
+    partner: PartnerArgs,
     #[arg(
         long,
         env = "LOADTEST_REDIS_URL",
@@ -217,16 +213,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run_demo(args: DemoArgs) -> anyhow::Result<bool> {
-    loadtest::client::require_loopback(&args.ingress_url)?;
+    loadtest::client::require_loopback(&args.partner.ingress_url)?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
     let config = DemoConfig {
-        ingress_url: args.ingress_url,
-        partner_key: args.partner_key,
-        partner_id: args.partner_id,
+        ingress_url: args.partner.ingress_url,
+        partner_key: args.partner.partner_key,
+        partner_id: args.partner.partner_id,
         redis_url: args.redis_url,
         bookings_topic: args.bookings_topic,
         bookings: args.bookings,
@@ -296,11 +292,11 @@ async fn run_produce(args: ProduceArgs) -> anyhow::Result<bool> {
 }
 
 async fn run_open_loop(args: OpenLoopArgs) -> anyhow::Result<bool> {
-    loadtest::client::require_loopback(&args.ingress_url)?;
+    loadtest::client::require_loopback(&args.partner.ingress_url)?;
     let config = loadtest::open_loop::OpenLoopConfig {
-        ingress_url: args.ingress_url,
-        partner_key: args.partner_key,
-        partner_id: args.partner_id,
+        ingress_url: args.partner.ingress_url,
+        partner_key: args.partner.partner_key,
+        partner_id: args.partner.partner_id,
         rate: args.rate,
         duration: Duration::from_secs(args.duration_secs),
         properties: args.properties,
