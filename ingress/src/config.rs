@@ -78,6 +78,23 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub broker_probe_interval_ms: u64,
 
+    /// Topic the consumers publish their decisions to. The ingress reads it only to
+    /// answer requests that ask to wait for their outcome (`Prefer: wait=N`).
+    #[arg(
+        long,
+        env = "INGRESS_DECISIONS_TOPIC",
+        default_value = "booking-decisions"
+    )]
+    pub decisions_topic: String,
+
+    /// Longest a request asking `Prefer: wait=N` is held for its decision; a longer N is
+    /// clamped to it. At most 5000 ms, the API's documented ceiling, because every waiting
+    /// request holds an in-flight slot. 0 turns waiting off: the decisions topic is not
+    /// read and every mutation answers 202 at once.
+    #[arg(long, env = "INGRESS_MAX_WAIT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(0..=5_000))]
+    pub max_wait_ms: u64,
+
     /// Largest accepted request body; larger ones get 413.
     #[arg(long, env = "INGRESS_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -200,6 +217,10 @@ impl Config {
 
     pub fn idempotency_lock(&self) -> Duration {
         Duration::from_millis(self.idempotency_lock_ms)
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

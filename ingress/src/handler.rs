@@ -7,7 +7,7 @@
 //! runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::auth::LivePartners;
+use crate::decisions::Waiters;
 use crate::dedup::Dedup;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
@@ -46,6 +47,10 @@ pub struct AppState {
     pub redis: Arc<RedisLink>,
     /// Signatures already used, so none is accepted twice.
     pub seen_signatures: SeenSignatures,
+    /// Requests holding out for their decision (`Prefer: wait`), fed by the decisions reader.
+    pub waiters: Arc<Waiters>,
+    /// The longest such a wait may last; zero when waiting is turned off.
+    pub max_wait: Duration,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.

@@ -4,7 +4,8 @@
 //! them ([`auth`]), checks headers and bodies ([`headers`], [`routes`], the validation in
 //! `partitioner`), wraps each accepted request into a versioned event, picks its
 //! partition and publishes it with an idempotent Kafka producer ([`publish`]), answering
-//! 202 only once the broker has acknowledged the write. Every failure is one variant of
+//! 202 only once the broker has acknowledged the write, or, when the partner asks to wait
+//! ([`wait`]), with the consumer's decision read back from the decisions topic ([`decisions`]). Every failure is one variant of
 //! [`problem::ApiError`] and leaves as RFC 9457 problem+json. [`run`] is the whole server;
 //! the binary in `main.rs` only adds configuration, logging and signals.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@ pub mod admin;
 pub mod auth;
 pub mod broker_watch;
 pub mod config;
+pub mod decisions;
 pub mod dedup;
 pub mod handler;
 pub mod headers;
@@ -27,6 +29,7 @@ pub mod redis_link;
 pub mod routes;
 pub mod server;
 pub mod signing;
+pub mod wait;
 
 pub use config::{Config, LogFormat};
 pub use server::{run, run_with_reload};

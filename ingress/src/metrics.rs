@@ -23,6 +23,7 @@ pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
 pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
 pub const BROKER_REACHABLE: &str = "ingress_broker_reachable";
 pub const SIGNATURES_REFUSED_TOTAL: &str = "ingress_signatures_refused_total";
+pub const WAITS_TOTAL: &str = "ingress_waits_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -107,6 +108,10 @@ fn describe() {
         SIGNATURES_REFUSED_TOTAL,
         "Signed-partner requests refused with 401, by reason (the problem type)"
     );
+    describe_counter!(
+        WAITS_TOTAL,
+        "Requests that asked Prefer: wait, by result (decided, or timeout: answered 202)"
+    );
 }
 
 pub fn request_done(route: &'static str, status: u16, elapsed: Duration) {
@@ -147,6 +152,11 @@ pub fn signature_refused(reason: &'static str) {
     counter!(SIGNATURES_REFUSED_TOTAL, "reason" => reason).increment(1);
 }
 
+/// `result` is `decided` or `timeout`.
+pub fn wait_done(result: &'static str) {
+    counter!(WAITS_TOTAL, "result" => result).increment(1);
+}
+
 /// `result` is `ok` or `error`.
 pub fn partners_reloaded(result: &'static str) {
     counter!(PARTNERS_RELOADS_TOTAL, "result" => result).increment(1);
@@ -156,6 +166,7 @@ pub fn partners_reloaded(result: &'static str) {
 fn status_label(status: u16) -> &'static str {
     match status {
         200 => "200",
+        201 => "201",
         202 => "202",
         400 => "400",
         401 => "401",
@@ -186,7 +197,7 @@ mod tests {
     #[test]
     fn every_status_the_api_sends_has_its_own_label() {
         for status in [
-            200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+            200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
         ] {
             assert_eq!(status_label(status), status.to_string());
         }

@@ -4,6 +4,8 @@
 //! the body under a size limit, decode, validate, tenant; only then is the key claimed
 //! ([`crate::dedup`]), the event id derived, the partition chosen, the event published
 //! and its delivery report awaited. Nothing reaches the log before every check passed.
+//! A partner that asked to wait ([`crate::wait`]) then gets the consumer's decision
+//! instead of the 202, if it arrives in time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +26,7 @@ use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
 use crate::publish::OutboundEvent;
 use crate::routes::Route;
+use crate::{metrics, wait};
 
 /// The 202 body: where the event went, so a partner can quote it and a verifier can find it.
 #[derive(Debug, Serialize)]
@@ -85,6 +88,10 @@ pub async fn mutate(
     };
 
     let event_id = partitioner::event_id(&command.tenant_id, partner_id, key);
+    // Registered before publishing, so a decision that outruns the delivery report still
+    // finds its request.
+    let wait = wait::requested(&parts.headers, &route, state.max_wait)
+        .map(|limit| (limit, state.waiters.register(event_id)));
     let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
     let (event, booking_id) = outbound(
         state,
@@ -122,7 +129,22 @@ pub async fn mutate(
         status: StatusCode::ACCEPTED.as_u16(),
         body: body.clone(),
     };
+    // The record is the 202 even when the partner waits: the decision is not ours to
+    // store, and a replay answers at once with where the event went.
     state.dedup.complete(ticket, stored).await;
+    if let Some((limit, waiter)) = wait {
+        // The in-flight slot stays taken while waiting, so waits are bounded like any work.
+        match waiter.decision(limit).await {
+            Some(decision) => {
+                metrics::wait_done("decided");
+                let path = parts.uri.path();
+                return Ok(wait::decided_response(
+                    &decision, &accepted, limit, path, request_id,
+                ));
+            }
+            None => metrics::wait_done("timeout"),
+        }
+    }
     Ok(json_bytes(StatusCode::ACCEPTED, body))
 }
 

@@ -53,6 +53,7 @@ mod tests {
                 retry_after: std::time::Duration::ZERO,
             },
             ApiError::BookingNotFound,
+            ApiError::BookingRejected { reason: "sold_out" },
             ApiError::Overloaded,
             ApiError::BrokerUnavailable("x".into()),
             ApiError::DeliveryTimeout,
@@ -73,6 +74,10 @@ mod tests {
                 | Route::SetInventory
         );
         let read = matches!(route, Route::GetBooking(_) | Route::Availability);
+        let booking_mutation = matches!(
+            route,
+            Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_)
+        );
         Some(match error {
             ApiError::Unauthorized
             | ApiError::Signature(_)
@@ -93,6 +98,7 @@ mod tests {
             // A path id that is not a UUID names no booking.
             ApiError::NotFound => route.template().contains("{id}"),
             ApiError::BookingNotFound => matches!(route, Route::GetBooking(_)),
+            ApiError::BookingRejected { .. } => booking_mutation,
             ApiError::ProjectionsUnavailable(_) => read,
             // Answers a request that matched no route's method; the spec says so in prose.
             ApiError::MethodNotAllowed { .. } => return None,
@@ -121,6 +127,7 @@ mod tests {
             ApiError::ProjectionsUnavailable(_) => 17,
             ApiError::Internal(_) => 18,
             ApiError::Signature(_) => 19,
+            ApiError::BookingRejected { .. } => 20,
         }
     }
 
@@ -161,6 +168,12 @@ mod tests {
                 202
             };
             let mut statuses = vec![success];
+            // The synchronous answers to `Prefer: wait` (see `crate::wait`).
+            match route {
+                Route::CreateBooking => statuses.push(201),
+                Route::ModifyBooking(_) | Route::CancelBooking(_) => statuses.push(200),
+                _ => {}
+            }
             for error in samples() {
                 if can_come_from(&error, &route) == Some(true) {
                     statuses.push(error.status().as_u16());

@@ -60,6 +60,10 @@ pub enum ApiError {
     /// next request would pass.
     #[error("rate limit exceeded")]
     RateLimited { limit: u32, retry_after: Duration },
+    /// The consumer decided against the booking (answered only to `Prefer: wait`);
+    /// `reason` is a [`partitioner::RejectReason`] slug.
+    #[error("the booking was rejected: {reason}")]
+    BookingRejected { reason: &'static str },
     #[error("unknown booking, or not yet processed")]
     BookingNotFound,
     #[error("too many requests in flight")]
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BookingRejected { .. } => StatusCode::CONFLICT,
             ApiError::BookingNotFound => StatusCode::NOT_FOUND,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BrokerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -120,6 +125,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::IdempotencyKeyInFlight => "idempotency-key-in-flight",
             ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::BookingRejected { .. } => "booking-rejected",
             ApiError::BookingNotFound => "not-found",
             ApiError::Overloaded => "overloaded",
             ApiError::BrokerUnavailable(_) => "broker-unavailable",
@@ -169,6 +175,10 @@ impl ApiError {
             instance,
             request_id,
             errors: self.field_errors(),
+            reason: match self {
+                ApiError::BookingRejected { reason } => Some(reason),
+                _ => None,
+            },
         };
         let json = serde_json::to_vec(&body).expect("a problem always serializes");
         let mut response = Response::new(Full::new(Bytes::from(json)));
@@ -193,7 +203,11 @@ impl ApiError {
             }
             _ => {}
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
+        // A rejection is final: retrying the same request would only be rejected again.
+        let retryable = !matches!(self, ApiError::BookingRejected { .. });
+        if retryable
+            && (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT)
+        {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(RETRY_AFTER.as_secs()),
@@ -214,6 +228,9 @@ struct Problem<'a> {
     request_id: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// Why a booking was rejected, as a slug a partner can branch on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 #[cfg(test)]
@@ -249,6 +266,7 @@ mod tests {
                 },
                 429,
             ),
+            (ApiError::BookingRejected { reason: "sold_out" }, 409),
             (ApiError::BookingNotFound, 404),
             (ApiError::ProjectionsUnavailable("x".into()), 503),
             (ApiError::Overloaded, 503),
@@ -307,6 +325,17 @@ mod tests {
         assert!(json.get("errors").is_none());
         let json = body_json(ApiError::Internal("secret".into()).to_response("/", "r")).await;
         assert_eq!(json["detail"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn a_rejection_names_its_reason_and_invites_no_retry() {
+        let error = ApiError::BookingRejected { reason: "sold_out" };
+        let response = error.to_response("/v1/bookings", "r");
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let json = body_json(response).await;
+        assert_eq!(json["type"], "/problems/booking-rejected");
+        assert_eq!(json["reason"], "sold_out");
     }
 
     #[test]

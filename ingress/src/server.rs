@@ -30,6 +30,7 @@ use crate::admin::{self, Health};
 use crate::auth::LivePartners;
 use crate::broker_watch::watch_broker;
 use crate::config::Config;
+use crate::decisions::{start_reader, Waiters};
 use crate::dedup::Dedup;
 use crate::handler::{self, AppState};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
@@ -99,6 +100,15 @@ pub async fn run_with_reload(
             return Ok(());
         }
     };
+    // Only when waiting is on. A decisions topic that cannot be read yet never stops the
+    // API: the reader keeps trying on its own while waits simply run out.
+    let decisions_reader = if state.max_wait.is_zero() {
+        None
+    } else {
+        let topic = config.decisions_topic.clone();
+        let brokers = config.kafka_brokers.clone();
+        Some(start_reader(brokers, topic, state.waiters.clone()).await)
+    };
     health.set_ready(true);
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
@@ -119,6 +129,10 @@ pub async fn run_with_reload(
     reloader.abort();
     broker_watch.abort();
     drain(&config, graceful, connections, state.sink.clone()).await;
+    // After the drain, so requests still waiting for a decision can get it.
+    if let Some(reader) = decisions_reader {
+        reader.abort();
+    }
     admin.stop().await;
     tracing::info!("ingress stopped");
     Ok(())
@@ -256,6 +270,8 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
         redis,
         seen_signatures: SeenSignatures::new(config.signature_replay_entries),
+        waiters: Arc::new(Waiters::default()),
+        max_wait: config.max_wait(),
     })
 }
 

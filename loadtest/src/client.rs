@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -21,6 +21,7 @@ pub struct PartnerClient {
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: serde_json::Value,
     pub latency: Duration,
 }
@@ -48,13 +49,30 @@ impl PartnerClient {
         idempotency_key: &str,
         body: &impl Serialize,
     ) -> Result<Answer, ClientError> {
+        self.send_with(method, path, idempotency_key, body, &[])
+            .await
+    }
+
+    /// [`send`](Self::send) with extra request headers, such as `Prefer`.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: &str,
+        body: &impl Serialize,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, ClientError> {
         let json = serde_json::to_vec(body).expect("request bodies always serialize");
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base_url))
             .header("authorization", &self.bearer)
             .header("content-type", "application/json")
-            .header("idempotency-key", idempotency_key)
+            .header("idempotency-key", idempotency_key);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
             .body(Full::new(Bytes::from(json)))
             .map_err(|e| ClientError(e.to_string()))?;
         let started = Instant::now();
@@ -64,6 +82,7 @@ impl PartnerClient {
             .await
             .map_err(|e| ClientError(e.to_string()))?;
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
@@ -74,6 +93,7 @@ impl PartnerClient {
         let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         Ok(Answer {
             status,
+            headers,
             body,
             latency,
         })

@@ -203,6 +203,39 @@ async fn the_last_rooms_go_to_exactly_as_many_bookings() {
     assert_eq!((night.allotment, night.sold), (ROOMS, ROOMS));
 }
 
+/// `Prefer: wait`: a partner can hold out for the real consumer's decision: 201 while
+/// rooms are left, then 409 `sold_out` once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_partner_gets_the_consumers_decision() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "faro-3", NIGHT, "2030-06-11", 1).await;
+    // Once the consumer has applied the allotment it is assigned and caught up, so the
+    // waits below cover deciding one event, not the consumer's startup.
+    let (partition, offset) = position(&allotment);
+    pipeline.settled(partition, offset).await;
+    let body = stay("faro-3", NIGHT, "2030-06-11", 1);
+    let wait = [("prefer", "wait=5")];
+
+    let first = pipeline
+        .client
+        .send_with(Method::POST, "/v1/bookings", "wait-1", &body, &wait)
+        .await
+        .unwrap();
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.headers["preference-applied"], "wait=5");
+    assert_eq!(first.body["outcome"], "confirmed");
+
+    let second = pipeline
+        .client
+        .send_with(Method::POST, "/v1/bookings", "wait-2", &body, &wait)
+        .await
+        .unwrap();
+    assert_eq!(second.status, StatusCode::CONFLICT, "{:?}", second.body);
+    assert_eq!(second.headers["preference-applied"], "wait=5");
+    assert_eq!(second.body["type"], "/problems/booking-rejected");
+    assert_eq!(second.body["reason"], "sold_out");
+}
+
 /// Invariant 3: a request resent with the same Idempotency-Key names the same booking and
 /// is applied once. (The ingress usually answers the resend from its idempotency record;
 /// an event that does reach Kafka twice is dropped by the consumer, as

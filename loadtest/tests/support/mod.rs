@@ -117,6 +117,7 @@ impl Pipeline {
             format!("--partners-file={}", partners.path().display()),
             format!("--kafka-brokers={}", brokers()),
             format!("--bookings-topic={}", topics.bookings),
+            format!("--decisions-topic={}", topics.decisions),
             format!("--redis-url={}", redis_url()),
             // Idempotency records of earlier runs in the shared Redis must not answer
             // this run's requests (the keys below repeat from run to run).

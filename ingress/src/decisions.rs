@@ -1,0 +1,289 @@
+//! The consumers' decisions, read back so a request can wait for its own (`Prefer: wait`).
+//!
+//! One reader per process follows the decisions topic from its end: it is assigned every
+//! partition at the high watermark it found when it started, outside any consumer group
+//! and without commits, because a process only ever cares about decisions for requests
+//! it is holding right now. Each decision is handed to the [`Waiters`] entry registered
+//! under its event id, if any; all others are dropped.
+//!
+//! A request registers its waiter before it publishes, so even a decision that arrives
+//! before the delivery report is not missed. The reader never affects readiness: while it
+//! cannot reach the broker (or the topic does not exist yet), waiting requests simply run
+//! out of time and answer 202, and plain requests do not notice. Partitions added to the
+//! decisions topic after startup are not followed until the process restarts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use partitioner::Decision;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Pause between attempts to position the reader while the broker or topic is missing.
+const SETUP_RETRY: Duration = Duration::from_secs(1);
+/// Longest wait for the decisions topic's metadata and watermarks per attempt.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Requests waiting for their decision, by event id.
+#[derive(Default)]
+pub struct Waiters {
+    entries: Mutex<HashMap<Uuid, Entry>>,
+    next_token: Mutex<u64>,
+}
+
+struct Entry {
+    token: u64,
+    reply: oneshot::Sender<Decision>,
+}
+
+/// One registered wait. Dropping it (timeout, or the client hung up and hyper dropped the
+/// request) removes its entry, so abandoned waits cannot pile up.
+pub struct Waiter {
+    waiters: Arc<Waiters>,
+    event_id: Uuid,
+    token: u64,
+    decision: oneshot::Receiver<Decision>,
+}
+
+impl Waiters {
+    /// Registers interest in `event_id`'s decision. A second registration for the same id
+    /// replaces the first, whose wait then ends without a decision.
+    pub fn register(self: &Arc<Self>, event_id: Uuid) -> Waiter {
+        let token = {
+            let mut next = self.next_token.lock().expect("waiters lock");
+            *next += 1;
+            *next
+        };
+        let (reply, decision) = oneshot::channel();
+        self.entries
+            .lock()
+            .expect("waiters lock")
+            .insert(event_id, Entry { token, reply });
+        Waiter {
+            waiters: self.clone(),
+            event_id,
+            token,
+            decision,
+        }
+    }
+
+    /// Hands `decision` to the request waiting for it; false if none is.
+    pub fn deliver(&self, decision: Decision) -> bool {
+        let entry = self
+            .entries
+            .lock()
+            .expect("waiters lock")
+            .remove(&decision.event_id);
+        match entry {
+            Some(entry) => entry.reply.send(decision).is_ok(),
+            None => false,
+        }
+    }
+
+    /// How many requests are waiting.
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("waiters lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Waiter {
+    /// The decision, or `None` once `limit` passes.
+    pub async fn decision(mut self, limit: Duration) -> Option<Decision> {
+        match tokio::time::timeout(limit, &mut self.decision).await {
+            Ok(Ok(decision)) => Some(decision),
+            // Replaced by a later registration for the same id, or out of time.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut entries = self.waiters.entries.lock().expect("waiters lock");
+        // Only our own entry: a later registration for the same id must survive us.
+        if entries.get(&self.event_id).map(|e| e.token) == Some(self.token) {
+            entries.remove(&self.event_id);
+        }
+    }
+}
+
+/// Starts the task that follows `topic` from its current end and feeds every decision to
+/// `waiters`, until it is aborted at shutdown.
+///
+/// The first attempt to position the reader is made here, within [`SETUP_TIMEOUT`], so
+/// that in the usual case it is reading before the API accepts a request: a decision
+/// published before that would be missed. Should it fail, the task keeps trying in the
+/// background and startup goes on.
+pub async fn start_reader(brokers: String, topic: String, waiters: Arc<Waiters>) -> JoinHandle<()> {
+    let first = match tokio::time::timeout(SETUP_TIMEOUT, position(&brokers, &topic)).await {
+        Ok(Ok(consumer)) => Some(consumer),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, topic, "decisions reader not positioned; retrying");
+            None
+        }
+        Err(_elapsed) => {
+            tracing::warn!(topic, "decisions reader not positioned in time; retrying");
+            None
+        }
+    };
+    tokio::spawn(read_decisions(brokers, topic, waiters, first))
+}
+
+async fn read_decisions(
+    brokers: String,
+    topic: String,
+    waiters: Arc<Waiters>,
+    positioned: Option<Arc<StreamConsumer>>,
+) {
+    let consumer = match positioned {
+        Some(consumer) => consumer,
+        None => loop {
+            tokio::time::sleep(SETUP_RETRY).await;
+            match position(&brokers, &topic).await {
+                Ok(consumer) => break consumer,
+                Err(error) => {
+                    tracing::debug!(%error, topic, "decisions reader still not positioned")
+                }
+            }
+        },
+    };
+    tracing::info!(topic, "decisions reader following the topic");
+    loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                let Some(payload) = message.payload() else {
+                    continue;
+                };
+                match serde_json::from_slice::<Decision>(payload) {
+                    Ok(decision) => {
+                        waiters.deliver(decision);
+                    }
+                    Err(error) => tracing::warn!(
+                        %error,
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        "undecodable decision skipped"
+                    ),
+                }
+            }
+            // librdkafka retries on its own; the error is only worth a line in the log.
+            Err(error) => tracing::warn!(%error, "decisions reader error"),
+        }
+    }
+}
+
+/// A consumer assigned every partition of `topic` at its high watermark.
+async fn position(brokers: &str, topic: &str) -> Result<Arc<StreamConsumer>, SetupError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "ingress-decisions")
+        // Never joined or committed: the id only has to be unique to this process.
+        .set("group.id", format!("ingress-decisions-{}", Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "latest")
+        .set("allow.auto.create.topics", "false")
+        .create()?;
+    let consumer = Arc::new(consumer);
+    let blocking = consumer.clone();
+    let topic_name = topic.to_owned();
+    // Metadata and watermark requests block in librdkafka; keep them off the async workers.
+    let assignment = tokio::task::spawn_blocking(move || {
+        let metadata = blocking.fetch_metadata(Some(&topic_name), SETUP_TIMEOUT)?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic_name && t.error().is_none())
+            .map(|t| t.partitions().len() as i32)
+            .filter(|count| *count > 0)
+            .ok_or_else(|| SetupError::Missing(topic_name.clone()))?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            let (_low, high) = blocking.fetch_watermarks(&topic_name, partition, SETUP_TIMEOUT)?;
+            assignment.add_partition_offset(&topic_name, partition, Offset::Offset(high))?;
+        }
+        Ok::<_, SetupError>(assignment)
+    })
+    .await
+    .map_err(|e| SetupError::Task(e.to_string()))??;
+    consumer.assign(&assignment)?;
+    Ok(consumer)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("topic {0:?} does not exist on the broker")]
+    Missing(String),
+    #[error("setup task failed: {0}")]
+    Task(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use partitioner::Outcome;
+
+    use super::*;
+
+    fn decision(event_id: Uuid) -> Decision {
+        Decision {
+            event_id,
+            booking_id: Some(event_id),
+            tenant_id: "acme".into(),
+            property_id: "p".into(),
+            event_type: "create_booking".into(),
+            outcome: Outcome::Confirmed,
+            reason: None,
+            partition: 0,
+            offset: 7,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decision_reaches_its_waiter_and_only_it() {
+        let waiters = Arc::new(Waiters::default());
+        let id = Uuid::new_v4();
+        let waiter = waiters.register(id);
+        assert!(!waiters.deliver(decision(Uuid::new_v4())));
+        assert!(waiters.deliver(decision(id)));
+        let got = waiter.decision(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(got.event_id, id);
+        assert!(waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_wait_leaves_nothing_behind() {
+        let waiters = Arc::new(Waiters::default());
+        let timed_out = waiters.register(Uuid::new_v4());
+        assert_eq!(waiters.len(), 1);
+        assert!(timed_out.decision(Duration::ZERO).await.is_none());
+        assert!(waiters.is_empty());
+
+        let hung_up = waiters.register(Uuid::new_v4());
+        drop(hung_up);
+        assert!(waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_replaced_wait_does_not_remove_its_successor() {
+        let waiters = Arc::new(Waiters::default());
+        let id = Uuid::new_v4();
+        let first = waiters.register(id);
+        let second = waiters.register(id);
+        assert!(first.decision(Duration::from_secs(5)).await.is_none());
+        assert_eq!(waiters.len(), 1);
+        assert!(waiters.deliver(decision(id)));
+        assert!(second.decision(Duration::from_secs(5)).await.is_some());
+    }
+}

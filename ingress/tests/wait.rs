@@ -1,0 +1,235 @@
+//! `Prefer: wait=N`: the real server holding a mutation's answer until its decision
+//! arrives on the decisions topic. The consumer is stood in for by an echo that reads
+//! each event from the test's bookings topic and publishes the decision its property
+//! name asks for to the test's own decisions topic, as a real consumer would. Needs the
+//! local stack (`infra/stack.sh up`).
+
+mod support;
+
+use std::time::Duration;
+
+use partitioner::{Decision, Envelope, Event, Outcome, RejectReason};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use support::{Ingress, Reply, PARTITIONS};
+use tokio::task::JoinHandle;
+
+/// Properties whose events the echo never decides, so their waits run out.
+const SILENT: &str = "silent-1";
+/// Properties whose bookings the echo rejects as sold out.
+const FULL: &str = "full-1";
+
+fn booking(property: &str) -> Value {
+    json!({
+        "tenant_id": "acme", "property_id": property, "room_type": "DBL",
+        "check_in": "2027-03-10", "check_out": "2027-03-12", "rooms": 1, "guests": 2,
+        "amount_minor": 25000, "currency": "EUR", "guest_name": "Ada Lovelace"
+    })
+}
+
+/// An ingress on a fresh bookings topic reading a fresh decisions topic, with the echo
+/// answering on it.
+async fn start() -> (Ingress, JoinHandle<()>) {
+    let bookings = support::create_topic(PARTITIONS).await;
+    let decisions = support::create_topic(3).await;
+    let echo = tokio::spawn(echo(bookings.clone(), decisions.clone()));
+    let ingress = Ingress::spawn(&bookings, &[&format!("--decisions-topic={decisions}")]);
+    ingress.wait_ready().await;
+    (ingress, echo)
+}
+
+/// Publishes a decision for every event of `bookings` to `decisions`: confirmed,
+/// modified or cancelled as the event asks, rejected as sold out on [`FULL`], none at
+/// all on [`SILENT`].
+async fn echo(bookings: String, decisions: String) {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .set("group.id", format!("wait-echo-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("echo consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(&bookings, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .create()
+        .expect("echo producer");
+    loop {
+        let message = consumer
+            .recv()
+            .await
+            .expect("echo reads the bookings topic");
+        let envelope = Envelope::from_json(message.payload().unwrap()).unwrap();
+        if envelope.property_id == SILENT {
+            continue;
+        }
+        let (outcome, reason) = match (&envelope.event, envelope.property_id.as_str()) {
+            (_, FULL) => (Outcome::Rejected, Some(RejectReason::SoldOut)),
+            (Event::CreateBooking { .. }, _) => (Outcome::Confirmed, None),
+            (Event::ModifyBooking { .. }, _) => (Outcome::Modified, None),
+            (Event::CancelBooking { .. }, _) => (Outcome::Cancelled, None),
+            (Event::SetAllotment { .. }, _) => (Outcome::AllotmentSet, None),
+        };
+        let decision = Decision {
+            event_id: envelope.event_id,
+            booking_id: envelope.event.booking_id(),
+            tenant_id: envelope.tenant_id.clone(),
+            property_id: envelope.property_id.clone(),
+            event_type: envelope.event.kind().to_owned(),
+            outcome,
+            reason,
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        let payload = serde_json::to_vec(&decision).unwrap();
+        let key = decision.event_id.to_string();
+        let record = FutureRecord::to(&decisions).key(&key).payload(&payload);
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .expect("echo publishes the decision");
+    }
+}
+
+fn assert_status(reply: &Reply, status: u16) -> Value {
+    assert_eq!(
+        reply.status.as_u16(),
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+#[tokio::test]
+async fn a_waiting_partner_gets_the_decision() {
+    let (ingress, echo) = start().await;
+
+    let created = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=5")
+        .header("idempotency-key", "wait-create-1")
+        .json(&booking("lisbon-1"))
+        .await;
+    let body = assert_status(&created, 201);
+    assert_eq!(created.header("preference-applied"), "wait=5");
+    assert_eq!(body["status"], "confirmed");
+    assert_eq!(body["outcome"], "confirmed");
+    let booking_id = partitioner::booking_id("acme", "ota-1", "wait-create-1");
+    assert_eq!(body["booking_id"], booking_id.to_string());
+    assert_eq!(body["event_id"], booking_id.to_string());
+
+    // The idempotency record is the 202: a replay answers at once with where the event went.
+    let replay = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=5")
+        .header("idempotency-key", "wait-create-1")
+        .json(&booking("lisbon-1"))
+        .await;
+    let replayed = assert_status(&replay, 202);
+    assert_eq!(replay.header("idempotent-replayed"), "true");
+    assert_eq!(replay.header("preference-applied"), "");
+    assert_eq!(replayed["event_id"], body["event_id"]);
+    assert_eq!(replayed["offset"], body["offset"]);
+
+    let mut change = booking("lisbon-1");
+    change.as_object_mut().unwrap().remove("guest_name");
+    let modified = ingress
+        .post(&format!("/v1/bookings/{booking_id}/modify"))
+        // Beyond the ceiling: clamped, and the answer says what was applied.
+        .header("prefer", "respond-async, wait=60")
+        .json(&change)
+        .await;
+    assert_eq!(assert_status(&modified, 200)["outcome"], "modified");
+    assert_eq!(modified.header("preference-applied"), "wait=5");
+
+    let cancelled = ingress
+        .post(&format!("/v1/bookings/{booking_id}/cancel"))
+        .header("prefer", "wait=3")
+        .json(&json!({"tenant_id": "acme", "property_id": "lisbon-1"}))
+        .await;
+    assert_eq!(assert_status(&cancelled, 200)["outcome"], "cancelled");
+    assert_eq!(cancelled.header("preference-applied"), "wait=3");
+
+    echo.abort();
+    ingress.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rejected_booking_is_a_conflict_naming_the_reason() {
+    let (ingress, echo) = start().await;
+    let rejected = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=5")
+        .json(&booking(FULL))
+        .await;
+    let problem = assert_status(&rejected, 409);
+    assert_eq!(rejected.header("content-type"), "application/problem+json");
+    assert_eq!(rejected.header("preference-applied"), "wait=5");
+    assert_eq!(rejected.header("retry-after"), "", "a rejection is final");
+    assert_eq!(problem["type"], "/problems/booking-rejected");
+    assert_eq!(problem["reason"], "sold_out");
+    assert!(problem["detail"].as_str().unwrap().contains("sold_out"));
+    echo.abort();
+    ingress.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_decision_in_time_or_a_wait_preference_the_answer_is_202() {
+    let (ingress, echo) = start().await;
+
+    let timed_out = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=1")
+        .json(&booking(SILENT))
+        .await;
+    assert_eq!(assert_status(&timed_out, 202)["status"], "accepted");
+    assert_eq!(timed_out.header("preference-applied"), "");
+
+    // The echo decides this one, but nobody asked to wait for it.
+    let plain = ingress.post("/v1/bookings").json(&booking("porto-1")).await;
+    assert_eq!(assert_status(&plain, 202)["status"], "accepted");
+    assert_eq!(plain.header("preference-applied"), "");
+
+    // Inventory never waits, whatever it asks.
+    let inventory = ingress
+        .put("/v1/inventory")
+        .header("prefer", "wait=5")
+        .json(
+            &json!({"tenant_id": "acme", "property_id": "porto-1", "room_type": "DBL",
+                      "from": "2027-03-01", "to": "2027-04-01", "units": 10}),
+        )
+        .await;
+    assert_status(&inventory, 202);
+    assert_eq!(inventory.header("preference-applied"), "");
+
+    echo.abort();
+    ingress.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_decisions_topic_leaves_requests_unharmed() {
+    let bookings = support::create_topic(PARTITIONS).await;
+    let missing = format!("ingress-test-missing-{}", uuid::Uuid::new_v4());
+    let ingress = Ingress::spawn(&bookings, &[&format!("--decisions-topic={missing}")]);
+    ingress.wait_ready().await;
+
+    let plain = ingress.post("/v1/bookings").json(&booking("porto-1")).await;
+    assert_status(&plain, 202);
+    let waited = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=1")
+        .json(&booking("porto-1"))
+        .await;
+    assert_status(&waited, 202);
+    assert_eq!(waited.header("preference-applied"), "");
+    ingress.stop().await.unwrap();
+}
