@@ -124,3 +124,16 @@ install_load_tools() {
   python3 -m venv "$LOAD_TOOLS_VENV"
   "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
 }
+
+# Waits (at most 120 s) until the consumer group has applied every event on the bookings
+# topic, by the lag KEDA would read; returns 1 and says how far behind it is otherwise.
+wait_caught_up() {
+  local deadline=$((SECONDS + 120)) line=""
+  while ((SECONDS < deadline)); do
+    line="$(CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line 2>/dev/null || true)"
+    [[ "$line" == "total=0 |"* ]] && return 0
+    sleep 1
+  done
+  log "consumers still behind after 120 s: $line"
+  return 1
+}

@@ -63,17 +63,6 @@ mkdir -p "$WORK"
 now() { date +%s.%N; }
 kill9() { kill -KILL "$(cat "$PIDS/$1.pid")"; rm -f "$PIDS/$1.pid"; log "kill -9 $1"; }
 
-# Waits until the consumer group has applied every event on the bookings topic.
-wait_caught_up() {
-  local deadline=$((SECONDS + 120)) line
-  while ((SECONDS < deadline)); do
-    line="$(CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line 2>/dev/null || true)"
-    [[ "$line" == "total=0 |"* ]] && return 0
-    sleep 1
-  done
-  log "consumers still behind after 120 s: $line"
-  return 1
-}
 
 # --- Faults: each injects its fault and brings the system back the way an operator or
 # --- orchestrator would. They run FAULT_AT seconds into the load.

@@ -19,11 +19,7 @@ RECORD="$STATE_DIR/open-loop-run.json"
 "$BIN_DIR/loadtest" open-loop --ingress-url "$INGRESS_URL" --out "$RESULT" --record "$RECORD" "$@"
 
 log "waiting for the consumers to apply everything"
-for _ in $(seq 1 120); do
-  lag="$(CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line)"
-  [[ "$lag" == "total=0 |"* ]] && break
-  sleep 1
-done
+wait_caught_up || true
 stop_pipeline
 # The consumer holds its store files while it runs, so the check reads them after it stopped.
 echo

@@ -7,18 +7,21 @@
 //! the embedded one and injects those two faults for marked properties: a mock, used only
 //! for the fault. Everything else is real.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use consumers::store::embedded::{EmbeddedPartition, EmbeddedStore};
 use consumers::store::{BatchResult, PartitionStore, Store, StoreError};
-use partitioner::{Command, Envelope, Event, EventMeta, Money, Stay};
+use partitioner::{Envelope, Event};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 use redis::AsyncCommands;
+use support::{brokers, create_booking, envelope, redis_url};
 use uuid::Uuid;
 
 /// Transient failures injected before the flaky event's write succeeds.
@@ -117,50 +120,9 @@ impl PartitionStore for FaultyPartition {
     }
 }
 
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
-}
-
-fn envelope(property: &str, event: Event) -> Envelope {
-    Envelope::new(
-        Command {
-            tenant_id: "acme".into(),
-            property_id: property.into(),
-            event,
-        },
-        EventMeta {
-            event_id: Uuid::new_v4(),
-            partner_id: "ota-1".into(),
-            request_id: "test".into(),
-            received_at_ms: 0,
-        },
-    )
-}
-
 fn create(property: &str) -> Envelope {
     let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
-    envelope(
-        property,
-        Event::CreateBooking {
-            booking_id: Uuid::new_v4(),
-            stay: Stay {
-                room_type: "DBL".into(),
-                check_in: night,
-                check_out: night + chrono::Days::new(1),
-                rooms: 1,
-                guests: 1,
-            },
-            price: Money {
-                amount_minor: 100,
-                currency: "EUR".into(),
-            },
-            guest_name: None,
-        },
-    )
+    envelope(property, create_booking(night, 1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! joining the group, and a Redis outage. Events are produced straight to Kafka (the
 //! running local broker; `infra/stack.sh up`), on topics of each test's own.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,18 +13,14 @@ use std::time::{Duration, Instant};
 use consumers::apply::BookingStatus;
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::{PartitionStore, Store};
-use partitioner::{Command as EventCommand, Envelope, Event, EventMeta, Money, PartitionMap, Stay};
+use partitioner::{Event, PartitionMap};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use redis::AsyncCommands;
+use support::{brokers, create_booking, envelope, redis_url, TENANT};
 use uuid::Uuid;
 
 const PARTITIONS: i32 = 6;
-const TENANT: &str = "acme";
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,19 +79,7 @@ impl Setup {
     }
 
     async fn publish(&mut self, property: &str, event: Event) {
-        let envelope = Envelope::new(
-            EventCommand {
-                tenant_id: TENANT.into(),
-                property_id: property.into(),
-                event,
-            },
-            EventMeta {
-                event_id: Uuid::new_v4(),
-                partner_id: "ota-1".into(),
-                request_id: "test".into(),
-                received_at_ms: 0,
-            },
-        );
+        let envelope = envelope(property, event);
         if let Event::CreateBooking { booking_id, .. } = &envelope.event {
             self.creates.push(*booking_id);
         }
@@ -132,21 +118,7 @@ impl Setup {
         }
         for i in 0..creates {
             let check_in = night + chrono::Days::new((i % 3) as u64);
-            let event = Event::CreateBooking {
-                booking_id: Uuid::new_v4(),
-                stay: Stay {
-                    room_type: "DBL".into(),
-                    check_in,
-                    check_out: check_in + chrono::Days::new(2),
-                    rooms: 1,
-                    guests: 1,
-                },
-                price: Money {
-                    amount_minor: 100,
-                    currency: "EUR".into(),
-                },
-                guest_name: None,
-            };
+            let event = create_booking(check_in, 2);
             self.publish(&format!("p{}", i % properties), event).await;
         }
     }
@@ -316,13 +288,9 @@ impl Drop for Consumer {
     }
 }
 
-fn shared_redis() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice() {
-    let mut setup = Setup::new(&shared_redis()).await;
+    let mut setup = Setup::new(&redis_url()).await;
     setup.publish_load(0, 12, 300).await;
     let mut first = setup.spawn("first");
     // Let it get some way in, then kill it without warning, mid-stream.
@@ -338,7 +306,7 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_process_takes_over_partitions_and_both_progress() {
-    let mut setup = Setup::new(&shared_redis()).await;
+    let mut setup = Setup::new(&redis_url()).await;
     setup.publish_load(0, 12, 200).await;
     let mut first = setup.spawn("first");
     setup.wait_projected(Duration::from_secs(60)).await;
@@ -453,7 +421,7 @@ impl Drop for KillOnDrop {
 /// checkpoint instead of skipping the events in between.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_offset_past_the_store_is_rewound_not_skipped() {
-    let mut setup = Setup::new(&shared_redis()).await;
+    let mut setup = Setup::new(&redis_url()).await;
     setup.publish_load(0, 12, 100).await;
     let mut consumer = setup.spawn("before");
     setup.wait_projected(Duration::from_secs(60)).await;
@@ -514,38 +482,15 @@ async fn a_replayed_dead_letter_is_applied_once_however_often_it_is_replayed() {
     use rdkafka::message::{Header, Headers, OwnedHeaders};
     use rdkafka::Message;
 
-    let mut setup = Setup::new(&shared_redis()).await;
+    let mut setup = Setup::new(&redis_url()).await;
     setup.publish_load(0, 1, 0).await;
     // A create that an older consumer could not read, as it sits in the dead-letter topic.
     let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
-    let booking_id = Uuid::new_v4();
-    let envelope = Envelope::new(
-        EventCommand {
-            tenant_id: TENANT.into(),
-            property_id: "p0".into(),
-            event: Event::CreateBooking {
-                booking_id,
-                stay: Stay {
-                    room_type: "DBL".into(),
-                    check_in: night,
-                    check_out: night + chrono::Days::new(2),
-                    rooms: 1,
-                    guests: 1,
-                },
-                price: Money {
-                    amount_minor: 100,
-                    currency: "EUR".into(),
-                },
-                guest_name: None,
-            },
-        },
-        EventMeta {
-            event_id: Uuid::new_v4(),
-            partner_id: "ota-1".into(),
-            request_id: "req-replay".into(),
-            received_at_ms: 0,
-        },
-    );
+    let envelope = envelope("p0", create_booking(night, 2));
+    let booking_id = envelope
+        .event
+        .booking_id()
+        .expect("a create names its booking");
     let partition = setup.map.partition(TENANT, "p0") as i32;
     let dlq = format!("{}-dlq", setup.prefix);
     let source = setup.bookings_topic();

@@ -2,13 +2,12 @@
 //! created with their partition counts and settings, and `--check-only` reports a missing
 //! topic or a setting that differs without changing anything.
 
+mod support;
+
 use std::process::{Command, Output};
 
+use support::brokers;
 use uuid::Uuid;
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
 
 /// Runs `consumer ensure-topics` on the three topics named after `prefix`.
 fn ensure_topics(prefix: &str, extra: &[&str]) -> Output {

@@ -13,6 +13,7 @@
 //! decisions topic after startup are not followed until the process restarts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct Waiters {
     entries: Mutex<HashMap<Uuid, Entry>>,
-    next_token: Mutex<u64>,
+    next_token: AtomicU64,
 }
 
 struct Entry {
@@ -56,11 +57,7 @@ impl Waiters {
     /// Registers interest in `event_id`'s decision. A second registration for the same id
     /// replaces the first, whose wait then ends without a decision.
     pub fn register(self: &Arc<Self>, event_id: Uuid) -> Waiter {
-        let token = {
-            let mut next = self.next_token.lock().expect("waiters lock");
-            *next += 1;
-            *next
-        };
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
         let (reply, decision) = oneshot::channel();
         self.entries
             .lock()

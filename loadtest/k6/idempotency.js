@@ -9,10 +9,11 @@ import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
 import { envNumber, INGRESS_URL } from './lib/target.js';
-import { PARTNERS, newRunId, pickPlace, seedInventory, stayBody } from './lib/traffic.js';
-import { SLO_THRESHOLDS, SUMMARY_TREND_STATS, acceptedBody, checkReplay, send } from './lib/client.js';
+import { PARTNERS, pickPlace, seedRun, stayBody } from './lib/traffic.js';
+import { SUITE_OPTIONS, acceptedBody, checkReplay, send } from './lib/client.js';
 
 export const options = {
+  ...SUITE_OPTIONS,
   scenarios: {
     idempotency: {
       executor: 'per-vu-iterations',
@@ -21,16 +22,9 @@ export const options = {
       maxDuration: '90s',
     },
   },
-  thresholds: SLO_THRESHOLDS,
-  summaryTrendStats: SUMMARY_TREND_STATS,
-  setupTimeout: '60s',
 };
 
-export function setup() {
-  const runId = newRunId();
-  seedInventory(runId);
-  return { runId };
-}
+export const setup = seedRun;
 
 export default function (data) {
   // Both partners may book for acme and globex, which the key-per-partner check needs.

@@ -4,11 +4,12 @@
 //   k6 run loadtest/k6/smoke.js    (RATE per second, default 20; DURATION, default 25s)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { newRunId, seedInventory } from './lib/traffic.js';
-import { SLO_THRESHOLDS, SUMMARY_TREND_STATS } from './lib/client.js';
+import { seedRun } from './lib/traffic.js';
+import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 
 export const options = {
+  ...SUITE_OPTIONS,
   scenarios: {
     smoke: {
       executor: 'constant-arrival-rate',
@@ -19,16 +20,9 @@ export const options = {
       maxVUs: 20,
     },
   },
-  thresholds: SLO_THRESHOLDS,
-  summaryTrendStats: SUMMARY_TREND_STATS,
-  setupTimeout: '60s',
 };
 
-export function setup() {
-  const runId = newRunId();
-  seedInventory(runId);
-  return { runId };
-}
+export const setup = seedRun;
 
 export default function (data) {
   partnerRequest(data.runId);

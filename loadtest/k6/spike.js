@@ -6,14 +6,15 @@
 //                                  HOLD, how long the peak lasts, default 20s)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { newRunId, seedInventory } from './lib/traffic.js';
-import { SLO_THRESHOLDS, SUMMARY_TREND_STATS } from './lib/client.js';
+import { seedRun } from './lib/traffic.js';
+import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 
 const BASE_RATE = envNumber('BASE_RATE', 50);
 const PEAK_RATE = envNumber('PEAK_RATE', 400);
 
 export const options = {
+  ...SUITE_OPTIONS,
   scenarios: {
     spike: {
       executor: 'ramping-arrival-rate',
@@ -30,16 +31,9 @@ export const options = {
       ],
     },
   },
-  thresholds: SLO_THRESHOLDS,
-  summaryTrendStats: SUMMARY_TREND_STATS,
-  setupTimeout: '60s',
 };
 
-export function setup() {
-  const runId = newRunId();
-  seedInventory(runId);
-  return { runId };
-}
+export const setup = seedRun;
 
 export default function (data) {
   partnerRequest(data.runId);

@@ -21,7 +21,8 @@ pub fn run_all<S: Store>(new_store: impl Fn() -> S) {
     modify_and_cancel_move_inventory_across_batches(&new_store());
 }
 
-fn envelope(seq: u128, event: Event) -> Envelope {
+/// An event of tenant `acme`, property `p1`, whose id is `seq`.
+pub(crate) fn envelope(seq: u128, event: Event) -> Envelope {
     Envelope {
         schema_version: SCHEMA_VERSION,
         event_id: Uuid::from_u128(seq),
@@ -34,7 +35,7 @@ fn envelope(seq: u128, event: Event) -> Envelope {
     }
 }
 
-fn day(d: u32) -> NaiveDate {
+pub(crate) fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 5, d).unwrap()
 }
 

@@ -31,6 +31,14 @@ export const SLO_THRESHOLDS = {
 };
 export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'p(90)', 'p(99)', 'max', 'count'];
 
+// What every suite's options share: the SLOs, the summary's statistics and time for
+// setup() to seed the run's inventory.
+export const SUITE_OPTIONS = {
+  thresholds: SLO_THRESHOLDS,
+  summaryTrendStats: SUMMARY_TREND_STATS,
+  setupTimeout: '60s',
+};
+
 // Sends one request and checks its status. `key` null leaves out the Idempotency-Key;
 // `raw` sends the body string as is (malformed JSON); `op` tags the request.
 export function send(partner, method, path, body, { key, op, expect = 202, name, contentType = 'application/json', raw = false } = {}) {

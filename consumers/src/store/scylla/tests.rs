@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use partitioner::{Envelope, Event, Money, Stay, SCHEMA_VERSION};
+use partitioner::{Envelope, Event, Money, Stay};
 use uuid::Uuid;
 
 use super::batch::{Overlay, Source, Staged, Writes};
 use super::cql::{self, schema, Statements, SCHEMA_KEYSPACE};
 use crate::apply::{apply, Booking, Night, NightId, Position};
+use crate::store::conformance::{day, envelope};
 use crate::store::StoreError;
 
 const KS: &str = "ks_under_test";
@@ -160,23 +161,6 @@ fn write_timestamps_follow_offsets() {
     assert!(cql::write_timestamp(0) > 0);
     assert!(cql::write_timestamp(7) < cql::write_timestamp(8));
     assert_eq!(cql::write_timestamp(i64::MAX), i64::MAX);
-}
-
-fn envelope(seq: u128, event: Event) -> Envelope {
-    Envelope {
-        schema_version: SCHEMA_VERSION,
-        event_id: Uuid::from_u128(seq),
-        tenant_id: "acme".into(),
-        property_id: "p1".into(),
-        partner_id: "ota".into(),
-        request_id: format!("req-{seq}"),
-        received_at_ms: 0,
-        event,
-    }
-}
-
-fn day(d: u32) -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2027, 5, d).unwrap()
 }
 
 fn stay(from: u32, to: u32) -> Stay {
