@@ -12,6 +12,9 @@ use partitioner::{Decision, Envelope, Event, Money, Outcome, RejectReason, Stay}
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod recall;
+pub use recall::recall;
+
 /// One night of one room type of one property.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NightId {

@@ -7,6 +7,9 @@ pub const EVENTS_APPLIED: &str = "consumer_events_applied_total";
 /// Events skipped, by `reason` (`replayed`: at or below the checkpoint; `resent`: an event
 /// id applied before).
 pub const EVENTS_SKIPPED: &str = "consumer_events_skipped_total";
+/// Decisions published again for events the store had applied before (redelivered after
+/// a crash, or resent by a partner).
+pub const DECISIONS_REPUBLISHED: &str = "consumer_decisions_republished_total";
 /// Events sent to the dead-letter topic, by `cause` (`undecodable`, or `unstorable`: the
 /// store refused it on every try).
 pub const DEAD_LETTERS: &str = "consumer_dead_letters_total";
@@ -43,6 +46,10 @@ pub fn describe() {
     describe_counter!(
         EVENTS_SKIPPED,
         "Events skipped as replays or resent duplicates"
+    );
+    describe_counter!(
+        DECISIONS_REPUBLISHED,
+        "Decisions published again for events applied before"
     );
     describe_counter!(
         DEAD_LETTERS,

@@ -10,13 +10,17 @@
 //! `CONSUMER_POISON_TRIES` tries on its own, is sent to the dead-letter topic and the
 //! checkpoint moves past it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder};
-use partitioner::Envelope;
+use partitioner::{Decision, Envelope};
 use tracing::{debug, error, warn};
 
+use uuid::Uuid;
+
+use crate::apply::{recall, Position};
 use crate::batch::PartitionBatch;
 use crate::metrics;
 use crate::store::{BatchResult, PartitionStore, Recovery, Store, StoreError};
@@ -84,6 +88,47 @@ impl<S: Store> Worker<S> {
         // Undecodable messages after the last event are covered by the checkpoint too.
         self.apply(Arc::new(Vec::new()), batch.through).await?;
         Ok(stored)
+    }
+
+    /// The decisions of the batch's events that the store skipped because it had applied
+    /// them before: redelivered after a crash that may have come before their decisions
+    /// went out, or resent by a partner who is still waiting for one. They are read back
+    /// from the state the events left (see [`crate::apply::recall`]) and published again.
+    pub(crate) async fn recall_skipped(
+        &mut self,
+        batch: &PartitionBatch,
+        stored: &Stored,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let decided: HashSet<Uuid> = stored.applied.iter().map(|e| e.decision.event_id).collect();
+        let skipped: Vec<Envelope> = batch
+            .events
+            .iter()
+            .filter(|(_, envelope)| !decided.contains(&envelope.event_id))
+            .map(|(_, envelope)| envelope.clone())
+            .collect();
+        if skipped.is_empty() {
+            return Ok(Vec::new());
+        }
+        let partition = self.partition;
+        self.with_store(move |store| {
+            let mut recalled = Vec::new();
+            for envelope in &skipped {
+                // Dead-lettered events were never applied and have no decision.
+                let Some(offset) = store.applied_at(envelope.event_id)? else {
+                    continue;
+                };
+                let booking = match envelope.event.booking_id() {
+                    Some(id) => store.booking(id)?,
+                    None => None,
+                };
+                match recall(envelope, Position { partition, offset }, booking.as_ref()) {
+                    Some(decision) => recalled.push(decision),
+                    None => warn!(partition, offset, event_id = %envelope.event_id, "applied event left no trace of its decision"),
+                }
+            }
+            Ok(recalled)
+        })
+        .await
     }
 
     /// One store transaction on the blocking pool, retried with backoff on I/O errors.

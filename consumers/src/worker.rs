@@ -167,6 +167,11 @@ impl<S: Store> Worker<S> {
         }
         let started = Instant::now();
         let stored = self.store_batch(&batch).await?;
+        let recalled = if stored.applied.len() < batch.events.len() {
+            self.recall_skipped(&batch, &stored).await?
+        } else {
+            Vec::new()
+        };
         let previous = self.checkpoint;
         let through = previous.map_or(batch.through, |c| c.max(batch.through));
         self.checkpoint = Some(through);
@@ -194,11 +199,13 @@ impl<S: Store> Worker<S> {
                 .await;
         }
 
-        let decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
+        let mut decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
         for decision in &decisions {
             ::metrics::counter!(metrics::EVENTS_APPLIED, "outcome" => decision.outcome.as_str())
                 .increment(1);
         }
+        ::metrics::counter!(metrics::DECISIONS_REPUBLISHED).increment(recalled.len() as u64);
+        decisions.extend(recalled);
         ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "undecodable")
             .increment(batch.dead.len() as u64);
         ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "unstorable")

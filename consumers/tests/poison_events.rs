@@ -109,6 +109,10 @@ impl PartitionStore for FaultyPartition {
         self.inner.booking(id)
     }
 
+    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
+        self.inner.applied_at(event_id)
+    }
+
     fn bookings(&self) -> Result<Vec<consumers::apply::Booking>, StoreError> {
         self.inner.bookings()
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use consumers::apply::BookingStatus;
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::{PartitionStore, Store};
-use partitioner::{Event, PartitionMap};
+use partitioner::{Decision, Event, PartitionMap};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use redis::AsyncCommands;
@@ -76,6 +76,57 @@ impl Setup {
 
     fn bookings_topic(&self) -> String {
         format!("{}-bookings", self.prefix)
+    }
+
+    /// Commits, for the consumers' group, `next(top)` on every partition produced to (`top`
+    /// is its highest offset): what a consumer would find after a crash or a foreign commit.
+    fn commit_group_offsets(&self, next: impl Fn(i64) -> i64) {
+        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+        let foreign: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("{}-group", self.prefix))
+            .create()
+            .unwrap();
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for (partition, top) in &self.produced {
+            offsets
+                .add_partition_offset(
+                    &self.bookings_topic(),
+                    *partition,
+                    rdkafka::Offset::Offset(next(*top)),
+                )
+                .unwrap();
+        }
+        foreign.commit(&offsets, CommitMode::Sync).unwrap();
+    }
+
+    /// Every decision published so far, in order.
+    fn decisions(&self) -> Vec<Decision> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::Message;
+        let topic = format!("{}-decisions", self.prefix);
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("{}-decisions-reader", self.prefix))
+            .create()
+            .unwrap();
+        let (_, end) = reader
+            .fetch_watermarks(&topic, 0, Duration::from_secs(10))
+            .unwrap();
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        reader.assign(&assignment).unwrap();
+        let mut decisions = Vec::new();
+        while (decisions.len() as i64) < end {
+            let message = reader
+                .poll(Duration::from_secs(10))
+                .expect("every decision up to the end is readable")
+                .unwrap();
+            decisions.push(serde_json::from_slice(message.payload().unwrap()).unwrap());
+        }
+        decisions
     }
 
     async fn publish(&mut self, property: &str, event: Event) {
@@ -429,29 +480,49 @@ async fn a_committed_offset_past_the_store_is_rewound_not_skipped() {
 
     // Events the store has not seen, then a commit that claims they were consumed.
     setup.publish_load(1, 12, 100).await;
-    {
-        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-        let foreign: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", format!("{}-group", setup.prefix))
-            .create()
-            .unwrap();
-        let mut offsets = rdkafka::TopicPartitionList::new();
-        for (partition, top) in &setup.produced {
-            offsets
-                .add_partition_offset(
-                    &setup.bookings_topic(),
-                    *partition,
-                    rdkafka::Offset::Offset(top + 1),
-                )
-                .unwrap();
-        }
-        foreign.commit(&offsets, CommitMode::Sync).unwrap();
-    }
+    setup.commit_group_offsets(|top| top + 1);
     setup.publish_load(2, 12, 100).await;
     let mut consumer = setup.spawn("after");
     setup.wait_projected(Duration::from_secs(60)).await;
     consumer.stop();
+    setup.verify_store();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_of_redelivered_events_are_published_again_unchanged() {
+    let mut setup = Setup::new(&redis_url()).await;
+    setup.publish_load(0, 12, 100).await;
+    let mut consumer = setup.spawn("first");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    let first = setup.decisions();
+    let events = first.len();
+    assert!(events > 100, "{events} decisions");
+
+    // The group's offsets back at the start: as after a crash between the store commit
+    // and the delivery of the decisions (and the Kafka commit).
+    setup.commit_group_offsets(|_| 0);
+    let mut consumer = setup.spawn("redelivered");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let all = loop {
+        let all = setup.decisions();
+        if all.len() >= 2 * events {
+            break all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {events} decisions published again",
+            all.len() - events
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    consumer.stop();
+    assert_eq!(all.len(), 2 * events, "each event decided once more");
+    let mut again: Vec<&Decision> = all[events..].iter().collect();
+    let mut before: Vec<&Decision> = first.iter().collect();
+    again.sort_by_key(|d| (d.partition, d.offset));
+    before.sort_by_key(|d| (d.partition, d.offset));
+    assert_eq!(again, before, "the same decisions, from the store");
     setup.verify_store();
 }
 

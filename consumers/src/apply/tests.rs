@@ -12,6 +12,8 @@ struct MemoryLedger {
     bookings: HashMap<Uuid, Booking>,
     nights: BTreeMap<NightId, Night>,
     offset: i64,
+    /// Every event applied, with the decision it got.
+    decided: Vec<(Envelope, Decision)>,
 }
 
 impl Ledger for MemoryLedger {
@@ -26,8 +28,15 @@ impl Ledger for MemoryLedger {
 
 impl MemoryLedger {
     fn run(&mut self, event: Event) -> Decision {
+        self.run_for("p1", event)
+    }
+
+    fn run_for(&mut self, property_id: &str, event: Event) -> Decision {
         self.offset += 1;
-        let envelope = envelope(event, self.offset);
+        let envelope = Envelope {
+            property_id: property_id.into(),
+            ..envelope(event, self.offset)
+        };
         let Ok(effects) = apply(
             self,
             &envelope,
@@ -42,7 +51,30 @@ impl MemoryLedger {
         if let Some(booking) = effects.booking {
             self.bookings.insert(booking.booking_id, booking);
         }
+        self.decided.push((envelope, effects.decision.clone()));
         effects.decision
+    }
+
+    /// The decision of every event applied so far, read back from the current state.
+    fn recalled(&self) -> Vec<Option<Decision>> {
+        self.decided
+            .iter()
+            .map(|(envelope, decision)| {
+                let booking = envelope
+                    .event
+                    .booking_id()
+                    .and_then(|id| self.bookings.get(&id));
+                let at = Position {
+                    partition: decision.partition,
+                    offset: decision.offset,
+                };
+                recall(envelope, at, booking)
+            })
+            .collect()
+    }
+
+    fn decisions(&self) -> Vec<Option<Decision>> {
+        self.decided.iter().map(|(_, d)| Some(d.clone())).collect()
     }
 
     fn night(&self, day: u32) -> Night {
@@ -229,6 +261,37 @@ fn history_records_every_event_of_a_booking() {
     assert_eq!(history[0].request_id, "req-2");
 }
 
+#[test]
+fn a_decision_is_recalled_from_the_state_the_event_left() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(1));
+    ledger.run(cancel(7)); // before its booking exists: not found
+    ledger.run(create(7, 2, 3, 1));
+    ledger.run(create(8, 2, 3, 1)); // sold out
+    ledger.run_for("p2", modify(7, 2, 3, 1)); // another property's booking
+    ledger.run(modify(7, 10, 12, 1)); // night 11 has no allotment
+    ledger.run(cancel(7));
+    let outcomes: Vec<_> = ledger
+        .recalled()
+        .into_iter()
+        .map(|d| d.map(|d| (d.outcome, d.reason)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Outcome::AllotmentSet, None),
+            (Outcome::Rejected, Some(RejectReason::BookingNotFound)),
+            (Outcome::Confirmed, None),
+            (Outcome::Rejected, Some(RejectReason::SoldOut)),
+            (Outcome::Rejected, Some(RejectReason::PropertyMismatch)),
+            (Outcome::Rejected, Some(RejectReason::UnknownRoomType)),
+            (Outcome::Cancelled, None),
+        ]
+        .map(Some)
+    );
+    assert_eq!(ledger.recalled(), ledger.decisions());
+}
+
 fn arbitrary_event() -> impl Strategy<Value = Event> {
     let id = 1u128..8;
     let nights = (1u32..10, 1u32..4);
@@ -277,5 +340,19 @@ proptest! {
                 prop_assert_eq!(value.sold, expected.get(id).copied().unwrap_or(0), "night {:?}", id);
             }
         }
+    }
+
+    /// Whatever partners sent, and for whichever property, the decision of every applied
+    /// event can be read back from the final state, exactly as it was made: what lets a
+    /// consumer publish it again after a crash lost it.
+    #[test]
+    fn every_decision_is_recalled_exactly_from_the_final_state(
+        events in prop::collection::vec((arbitrary_event(), prop::bool::weighted(0.2)), 1..60)
+    ) {
+        let mut ledger = MemoryLedger::default();
+        for (event, elsewhere) in events {
+            ledger.run_for(if elsewhere { "p2" } else { "p1" }, event);
+        }
+        prop_assert_eq!(ledger.recalled(), ledger.decisions());
     }
 }

@@ -126,6 +126,10 @@ fn resent_events_are_applied_once<S: Store>(store: &S) {
     assert_eq!(sold_on_day_2(&p), 1);
     let booking = p.booking(Uuid::from_u128(2)).unwrap().unwrap();
     assert_eq!(booking.history.len(), 1);
+    // Where each event was applied, for the decisions of skipped events.
+    let create_id = create(2).event_id;
+    assert_eq!(p.applied_at(create_id).unwrap(), Some(1));
+    assert_eq!(p.applied_at(Uuid::from_u128(u128::MAX)).unwrap(), None);
 }
 
 fn state_survives_reopening<S: Store>(store: &S) {

@@ -210,6 +210,15 @@ impl PartitionStore for EmbeddedPartition {
         value.map(|v| decode_booking(v.value())).transpose()
     }
 
+    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(APPLIED).map_err(io)?;
+        Ok(table
+            .get(event_id.as_u128())
+            .map_err(io)?
+            .map(|v| v.value()))
+    }
+
     fn bookings(&self) -> Result<Vec<Booking>, StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
         let table = txn.open_table(BOOKINGS).map_err(io)?;

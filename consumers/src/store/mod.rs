@@ -73,6 +73,10 @@ pub trait PartitionStore: Send + 'static {
 
     fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError>;
 
+    /// The offset at which the event with this id was applied, if it ever was (events
+    /// dead-lettered or never seen were not).
+    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError>;
+
     /// Every booking of the partition, for verification and projection rebuilds.
     fn bookings(&self) -> Result<Vec<Booking>, StoreError>;
 

@@ -397,6 +397,10 @@ impl PartitionStore for ScyllaPartition {
         self.inner.bridge.block_on(self.db().booking(booking_id))
     }
 
+    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
+        self.inner.bridge.block_on(self.db().applied_at(event_id))
+    }
+
     fn bookings(&self) -> Result<Vec<Booking>, StoreError> {
         self.inner
             .bridge

@@ -327,8 +327,17 @@ impl Db {
     }
 
     pub async fn applied(&self, event_id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.applied_at(event_id).await?.is_some())
+    }
+
+    pub async fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
         let result = self.exec(&self.prepared.read_applied, (event_id,)).await?;
-        Ok(result.into_rows_result().map_err(io)?.rows_num() > 0)
+        let row = result
+            .into_rows_result()
+            .map_err(io)?
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(io)?;
+        Ok(row.and_then(|(offset,)| offset))
     }
 
     pub async fn list_bookings(&self, partition: i32) -> Result<Vec<Booking>, StoreError> {
