@@ -38,6 +38,8 @@ pub const PARTITIONS_STALLED: &str = "consumer_partitions_stalled";
 pub const GROUP_REJOINS: &str = "consumer_group_rejoins_total";
 /// Partitions currently owned by this process.
 pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
+/// Owned partitions whose state a previous owner still holds: their worker waits for it.
+pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
 pub fn describe() {
@@ -89,6 +91,11 @@ pub fn describe() {
         OWNED_PARTITIONS,
         Unit::Count,
         "Partitions owned by this process"
+    );
+    describe_gauge!(
+        AWAITING_RELEASE,
+        Unit::Count,
+        "Owned partitions whose state a previous owner still holds"
     );
 }
 

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::future::{join_all, BoxFuture};
 use futures::FutureExt;
 use partitioner::Decision;
@@ -13,6 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::{metrics, replay};
@@ -63,29 +65,29 @@ impl Outbox {
     }
 
     /// Hands a batch's decisions and dead letters to the producer, in order, and returns
-    /// the wait for their delivery (failures are counted and logged there), so the caller
-    /// can go on with its next batch meanwhile and commit offsets only once it resolves.
+    /// the wait for their delivery, so the caller can go on with its next batch meanwhile
+    /// and commit offsets only once it resolves to true.
+    ///
+    /// A record that fails to deliver (the broker down longer than the producer's timeout)
+    /// is sent again, with backoff, until it is delivered or `abandon` is cancelled (the
+    /// partition revoked, the process stopping): then the wait resolves to false, and the
+    /// batch's offset must not be committed. The events are read again by whoever owns the
+    /// partition next, and their decisions published from the store.
     pub async fn publish(
         &self,
         decisions: &[Decision],
         dead: &[DeadLetter],
-    ) -> BoxFuture<'static, ()> {
-        let decision_payloads: Vec<(String, Vec<u8>)> = decisions
-            .iter()
-            .map(|d| {
-                let key = d.booking_id.unwrap_or(d.event_id).to_string();
-                (
-                    key,
-                    serde_json::to_vec(d).expect("a decision always serializes"),
-                )
-            })
-            .collect();
-        let mut deliveries = Vec::with_capacity(decisions.len() + dead.len());
-        for (key, payload) in &decision_payloads {
-            let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.decisions_topic)
-                .key(key.as_bytes())
-                .payload(payload.as_slice());
-            deliveries.extend(self.enqueue(record).await);
+        abandon: CancellationToken,
+    ) -> BoxFuture<'static, bool> {
+        let mut records = Vec::with_capacity(decisions.len() + dead.len());
+        for decision in decisions {
+            let key = decision.booking_id.unwrap_or(decision.event_id).to_string();
+            records.push(Outgoing {
+                topic: self.decisions_topic.clone(),
+                key: Some(key.into_bytes()),
+                payload: Some(serde_json::to_vec(decision).expect("a decision always serializes")),
+                headers: None,
+            });
         }
         for letter in dead {
             let partition = letter.source_partition.to_string();
@@ -95,58 +97,117 @@ impl Outbox {
                 .insert(header(replay::SOURCE_TOPIC, &self.source_topic))
                 .insert(header(replay::SOURCE_PARTITION, &partition))
                 .insert(header(replay::SOURCE_OFFSET, &offset));
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.dlq_topic).headers(headers);
-            if let Some(key) = &letter.key {
-                record = record.key(key.as_slice());
-            }
-            if let Some(payload) = &letter.payload {
-                record = record.payload(payload.as_slice());
-            }
-            deliveries.extend(self.enqueue(record).await);
+            records.push(Outgoing {
+                topic: self.dlq_topic.clone(),
+                key: letter.key.clone(),
+                payload: letter.payload.clone(),
+                headers: Some(headers),
+            });
         }
-        async move {
-            for result in join_all(deliveries).await {
-                let failed = match result {
-                    Ok(Ok(_)) => None,
-                    Ok(Err((e, _))) => Some(e.to_string()),
-                    Err(_) => Some("the producer went away".to_owned()),
-                };
-                if let Some(e) = failed {
-                    ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
-                    warn!(error = %e, "could not publish a decision or dead letter");
-                }
-            }
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in &records {
+            deliveries.push(enqueue(&self.producer, record).await);
         }
-        .boxed()
-    }
-
-    /// Hands one record to the producer. A full queue is backpressure: wait for deliveries
-    /// to make room, for at most `ENQUEUE_PATIENCE`, never in a hot loop.
-    async fn enqueue(&self, mut record: FutureRecord<'_, [u8], [u8]>) -> Option<DeliveryFuture> {
-        let deadline = tokio::time::Instant::now() + ENQUEUE_PATIENCE;
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Some(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((e, _)) => {
-                    ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
-                    warn!(error = %e, "could not publish a decision or dead letter");
-                    return None;
-                }
-            }
-        }
+        let producer = self.producer.clone();
+        deliver(producer, records, deliveries, abandon).boxed()
     }
 
     pub fn flush(&self) {
         use rdkafka::producer::Producer;
         if let Err(e) = self.producer.flush(Duration::from_secs(5)) {
             warn!(error = %e, "outbox flush incomplete at shutdown");
+        }
+    }
+}
+
+/// A record for the decisions or dead-letter topic, kept until delivered so it can be sent
+/// again.
+struct Outgoing {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+}
+
+/// Waits for `deliveries` of `records`; sends the failed ones again, with backoff, until
+/// every record is delivered (true) or `abandon` is cancelled (false).
+async fn deliver(
+    producer: FutureProducer,
+    mut records: Vec<Outgoing>,
+    mut deliveries: Vec<Option<DeliveryFuture>>,
+    abandon: CancellationToken,
+) -> bool {
+    let mut backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .build();
+    loop {
+        let results = join_all(deliveries.into_iter().map(|delivery| async move {
+            match delivery {
+                Some(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e.to_string()),
+                    Err(_) => Err("the producer went away".to_owned()),
+                },
+                None => Err("not accepted by the producer".to_owned()),
+            }
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (record, result) in records.into_iter().zip(results) {
+            if let Err(e) = result {
+                ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
+                warn!(error = %e, topic = %record.topic, "could not publish a decision or dead letter; sending it again");
+                failed.push(record);
+            }
+        }
+        if failed.is_empty() {
+            return true;
+        }
+        let pause = backoff.next().unwrap_or(Duration::from_secs(5));
+        tokio::select! {
+            () = abandon.cancelled() => {
+                warn!(undelivered = failed.len(), "gave up publishing decisions or dead letters; their events will be read again");
+                return false;
+            }
+            () = tokio::time::sleep(pause) => {}
+        }
+        let mut again = Vec::with_capacity(failed.len());
+        for record in &failed {
+            again.push(enqueue(&producer, record).await);
+        }
+        records = failed;
+        deliveries = again;
+    }
+}
+
+/// Hands one record to the producer. A full queue is backpressure: wait for deliveries to
+/// make room, for at most `ENQUEUE_PATIENCE`, never in a hot loop.
+async fn enqueue(producer: &FutureProducer, record: &Outgoing) -> Option<DeliveryFuture> {
+    let deadline = tokio::time::Instant::now() + ENQUEUE_PATIENCE;
+    loop {
+        let mut future: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic);
+        if let Some(key) = &record.key {
+            future = future.key(key.as_slice());
+        }
+        if let Some(payload) = &record.payload {
+            future = future.payload(payload.as_slice());
+        }
+        if let Some(headers) = &record.headers {
+            future = future.headers(headers.clone());
+        }
+        match producer.send_result(future) {
+            Ok(delivery) => return Some(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err((e, _)) => {
+                warn!(error = %e, "could not hand a decision or dead letter to the producer");
+                return None;
+            }
         }
     }
 }

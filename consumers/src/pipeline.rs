@@ -170,6 +170,7 @@ impl<S: Store> Pipeline<S> {
             store: None,
             checkpoint: None,
             delivering: Default::default(),
+            abandon: CancellationToken::new(),
             released: Some(released),
         };
         self.workers.spawn(worker.run());

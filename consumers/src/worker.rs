@@ -19,7 +19,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Offset;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::apply::Effects;
 use crate::batch::PartitionBatch;
@@ -30,8 +30,8 @@ use crate::pipeline::Shared;
 use crate::projection::Snapshot;
 use crate::store::{PartitionStore, Store, StoreError};
 
-/// How long to wait for a previous owner to release a partition's state before giving up.
-const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+/// How often a worker waiting for a previous owner to release the partition's state says so.
+const STILL_HELD_WARNING: Duration = Duration::from_secs(30);
 /// How long a rewind to the store checkpoint may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the partition's projections are compared with the store, so they recover
@@ -52,8 +52,11 @@ pub struct Worker<S: Store> {
     pub(crate) store: Option<S::Partition>,
     pub(crate) checkpoint: Option<i64>,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
-    /// once its decisions and dead letters are delivered.
-    pub(crate) delivering: FuturesOrdered<BoxFuture<'static, i64>>,
+    /// once its decisions and dead letters are delivered, or to `None` if they were given
+    /// up (after `abandon`), when no later offset may be committed either.
+    pub(crate) delivering: FuturesOrdered<BoxFuture<'static, Option<i64>>>,
+    /// Cancelled when the worker ends: deliveries still failing stop being retried.
+    pub abandon: CancellationToken,
     /// Never sent on: dropped right after the store (or with the worker, after the store:
     /// fields drop in order), it tells a successor that the partition's state is free.
     pub released: Option<oneshot::Sender<()>>,
@@ -86,7 +89,8 @@ impl<S: Store> Worker<S> {
                 biased;
                 () = self.revoked.cancelled() => break,
                 () = shared.stopping.cancelled() => break,
-                Some(next) = self.delivering.next() => {
+                // Deliveries are retried until the worker ends, so none is given up here.
+                Some(Some(next)) = self.delivering.next() => {
                     shared.assignment.stored(self.partition, self.id, next);
                 }
                 n = self.messages.recv_many(&mut messages, shared.max_batch),
@@ -107,20 +111,30 @@ impl<S: Store> Worker<S> {
         drop(self.released.take());
         shared.projections.release(partition);
         info!(partition, "released partition");
-        // What is in delivery is stored: wait for it, so the final commit covers it.
-        while let Some(next) = self.delivering.next().await {
+        // What is in delivery is stored: wait for it, so the final commit covers it, up to
+        // the first batch whose decisions could not be delivered.
+        self.abandon.cancel();
+        while let Some(Some(next)) = self.delivering.next().await {
             shared.assignment.stored(partition, self.id, next);
         }
         Ok(())
     }
 
     /// Opens the partition's state, waiting for a previous owner (another process,
-    /// mid-rebalance) to let go of it; false if the worker was stopped meanwhile.
+    /// mid-rebalance, or paused while it still holds the state) to let go of it; false if
+    /// the partition was revoked or the process stopped meanwhile.
+    ///
+    /// The wait has no deadline: the group gave this process the partition, and the only
+    /// other process that can hold its state is a previous owner that has not yet noticed
+    /// it lost it. Writing beside it is what the lock forbids; giving up would only restart
+    /// this process into the same wait. The wait is visible as
+    /// `consumer_partitions_awaiting_release`, and as a stalled partition if it lasts.
     async fn open(&mut self) -> Result<bool, StoreError> {
-        let deadline = Instant::now() + OPEN_PATIENCE;
-        loop {
+        let partition = self.partition;
+        let mut waiting_since: Option<Instant> = None;
+        let mut warned = Instant::now();
+        let opened = loop {
             let shared = self.shared.clone();
-            let partition = self.partition;
             let opened = tokio::task::spawn_blocking(move || {
                 let store = shared.store.open(partition)?;
                 let checkpoint = store.checkpoint()?;
@@ -129,30 +143,42 @@ impl<S: Store> Worker<S> {
             .await
             .expect("opening a partition's state panicked");
             match opened {
-                Ok((store, checkpoint)) => {
-                    info!(partition, ?checkpoint, "took ownership of partition");
-                    self.store = Some(store);
-                    self.checkpoint = checkpoint;
-                    self.shared
-                        .projections
-                        .check(&[(partition, checkpoint)])
-                        .await;
-                    return Ok(true);
-                }
-                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
-                    debug!(
-                        partition,
-                        "partition state still held by its previous owner"
-                    );
+                Err(StoreError::Locked { .. }) => {
+                    if waiting_since.is_none() {
+                        info!(
+                            partition,
+                            "partition state still held by its previous owner; waiting"
+                        );
+                        ::metrics::gauge!(metrics::AWAITING_RELEASE).increment(1.0);
+                        waiting_since = Some(Instant::now());
+                    } else if warned.elapsed() >= STILL_HELD_WARNING {
+                        warn!(partition, waited = ?waiting_since.map(|t| t.elapsed()), "partition state still held by another process");
+                        warned = Instant::now();
+                    }
                     tokio::select! {
-                        () = self.revoked.cancelled() => return Ok(false),
-                        () = self.shared.stopping.cancelled() => return Ok(false),
+                        () = self.revoked.cancelled() => break None,
+                        () = self.shared.stopping.cancelled() => break None,
                         () = tokio::time::sleep(Duration::from_millis(200)) => {}
                     }
                 }
-                Err(e) => return Err(e),
+                other => break Some(other),
             }
+        };
+        if waiting_since.is_some() {
+            ::metrics::gauge!(metrics::AWAITING_RELEASE).decrement(1.0);
         }
+        let Some(opened) = opened else {
+            return Ok(false);
+        };
+        let (store, checkpoint) = opened?;
+        info!(partition, ?checkpoint, "took ownership of partition");
+        self.store = Some(store);
+        self.checkpoint = checkpoint;
+        self.shared
+            .projections
+            .check(&[(partition, checkpoint)])
+            .await;
+        Ok(true)
     }
 
     async fn process(&mut self, batch: PartitionBatch) -> Result<(), StoreError> {
@@ -212,10 +238,14 @@ impl<S: Store> Worker<S> {
             .increment(stored.poisoned.len() as u64);
         let mut dead = batch.dead;
         dead.extend(stored.poisoned);
-        let delivered = self.shared.outbox.publish(&decisions, &dead).await;
+        let delivered = self
+            .shared
+            .outbox
+            .publish(&decisions, &dead, self.abandon.clone())
+            .await;
         let next = batch.through + 1;
         self.delivering
-            .push_back(delivered.map(move |()| next).boxed());
+            .push_back(delivered.map(move |ok| ok.then_some(next)).boxed());
         Ok(())
     }
 

@@ -100,6 +100,32 @@ impl Setup {
         foreign.commit(&offsets, CommitMode::Sync).unwrap();
     }
 
+    /// Waits until every create produced has a decision on the decisions topic.
+    async fn wait_decided(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let decided: std::collections::HashSet<Uuid> = self
+                .decisions()
+                .iter()
+                .filter_map(|d| d.booking_id)
+                .collect();
+            let missing = self
+                .creates
+                .iter()
+                .filter(|id| !decided.contains(id))
+                .count();
+            if missing == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} of {} creates have no decision",
+                self.creates.len()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Every decision published so far, in order.
     fn decisions(&self) -> Vec<Decision> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -313,8 +339,13 @@ impl Consumer {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// The value of `consumer_owned_partitions` on the admin port.
     async fn owned_partitions(&self) -> f64 {
+        self.metric("consumer_owned_partitions").await
+    }
+
+    /// The sum of every series of metric `name` on the admin port (0 if absent, or if the
+    /// process does not answer).
+    async fn metric(&self, name: &str) -> f64 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let Ok(mut stream) = tokio::net::TcpStream::connect(self.admin).await else {
             return 0.0;
@@ -326,9 +357,26 @@ impl Consumer {
         let mut text = String::new();
         let _ = stream.read_to_string(&mut text).await;
         text.lines()
-            .find_map(|l| l.strip_prefix("consumer_owned_partitions "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
+            .filter_map(|line| {
+                let rest = line.strip_prefix(name)?;
+                let value = match rest.strip_prefix('{') {
+                    Some(labelled) => labelled.split_once("} ")?.1,
+                    None => rest.strip_prefix(' ')?,
+                };
+                value.trim().parse::<f64>().ok()
+            })
+            .sum()
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) the process: a consumer that stops
+    /// responding while it holds partitions, as in a frozen VM or a process stuck on I/O.
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 }
 
@@ -382,6 +430,59 @@ async fn a_second_process_takes_over_partitions_and_both_progress() {
     }
     setup.publish_load(1, 12, 200).await;
     setup.wait_projected(Duration::from_secs(60)).await;
+    assert!(first.alive() && second.alive());
+    first.stop();
+    second.stop();
+    setup.verify_store();
+}
+
+/// Fencing with two real processes: the first owner freezes while it holds its
+/// partitions, the group gives them to a second process, and the second must not write
+/// them until the first has let go (when it wakes and learns it lost them); then both
+/// apply, and nothing is lost or applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_owner_keeps_its_successor_waiting_until_it_lets_go() {
+    let mut setup = Setup::new(&redis_url()).await;
+    setup.publish_load(0, 12, 200).await;
+    let mut first = setup.spawn("first");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    first.signal("STOP");
+    setup.publish_load(1, 12, 200).await;
+    let second = setup.spawn("second");
+
+    // The group gives the frozen process's partitions to the second once its session
+    // expires; the second must wait on every one of them, having applied nothing.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let owned = second.owned_partitions().await;
+        let waiting = second.metric("consumer_partitions_awaiting_release").await;
+        assert_eq!(
+            second.metric("consumer_events_applied_total").await,
+            0.0,
+            "the second process wrote partitions the frozen one still held"
+        );
+        if owned == PARTITIONS as f64 && waiting == owned {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group never moved the frozen process's partitions: second owns {owned}, waits on {waiting}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(second.metric("consumer_events_applied_total").await, 0.0);
+
+    // Woken, the first process learns it lost its partitions and lets go of their state;
+    // the second takes them over and the group settles with both.
+    first.signal("CONT");
+    setup.publish_load(2, 12, 200).await;
+    setup.wait_projected(Duration::from_secs(90)).await;
+    assert!(second.metric("consumer_events_applied_total").await > 0.0);
+    // Decisions the frozen process could not deliver in time are not lost: sent again, or
+    // published by the new owner from the store when it reads their events again.
+    setup.wait_decided(Duration::from_secs(60)).await;
+    let mut second = second;
     assert!(first.alive() && second.alive());
     first.stop();
     second.stop();
