@@ -84,7 +84,7 @@ pub struct Config {
     pub dlq_topic: String,
     /// Where the consumer keeps its state: `embedded` (redb files under
     /// CONSUMER_STORE_DIR) or `scylla` (a ScyllaDB keyspace, whose schema is
-    /// infra/scylla/schema.cql). `rebuild` and `reconcile` read the embedded store only.
+    /// infra/scylla/schema.cql). `rebuild` and `reconcile` read the same store.
     #[arg(long, env = "CONSUMER_STORE", value_enum, default_value_t = StoreKind::Embedded)]
     pub store: StoreKind,
     /// ScyllaDB contact points, `host:port`, comma-separated (CONSUMER_STORE=scylla).

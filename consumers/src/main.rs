@@ -62,43 +62,35 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Rebuild => match consumers::maintenance::rebuild(&cli.config).await {
-            Ok(partitions) => {
-                println!("rebuilt the projections of {partitions} partitions");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                error!(error = %e, "rebuild failed");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Reconcile => match consumers::maintenance::reconcile(&cli.config).await {
-            Ok(mismatches) if mismatches.is_empty() => {
-                println!("projections match the store");
-                ExitCode::SUCCESS
-            }
-            Ok(mismatches) => {
-                for mismatch in &mismatches {
-                    println!("{mismatch}");
-                }
-                println!("{} projections disagree with the store", mismatches.len());
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                error!(error = %e, "reconcile failed");
-                ExitCode::FAILURE
-            }
+        command @ (Command::Rebuild | Command::Reconcile) => match open_store(&cli.config).await {
+            Ok(Opened::Embedded(store)) => maintain(&command, &cli.config, &store).await,
+            Ok(Opened::Scylla(store)) => maintain(&command, &cli.config, &store).await,
+            Err(code) => code,
         },
     }
 }
 
 async fn run(config: consumers::Config) -> ExitCode {
+    match open_store(&config).await {
+        Ok(Opened::Embedded(store)) => serve(config, store).await,
+        Ok(Opened::Scylla(store)) => serve(config, store).await,
+        Err(code) => code,
+    }
+}
+
+/// The store the configuration names, or the exit code that says why it is unusable.
+enum Opened {
+    Embedded(EmbeddedStore),
+    Scylla(ScyllaStore),
+}
+
+async fn open_store(config: &consumers::Config) -> Result<Opened, ExitCode> {
     match config.store {
         StoreKind::Embedded => match EmbeddedStore::new(&config.store_dir) {
-            Ok(store) => serve(config, store).await,
+            Ok(store) => Ok(Opened::Embedded(store)),
             Err(e) => {
                 error!(error = %e, dir = %config.store_dir.display(), "cannot use the store directory");
-                ExitCode::from(EXIT_CONFIG)
+                Err(ExitCode::from(EXIT_CONFIG))
             }
         },
         StoreKind::Scylla => {
@@ -107,16 +99,49 @@ async fn run(config: consumers::Config) -> ExitCode {
             let connected =
                 tokio::task::spawn_blocking(move || ScyllaStore::connect(&uri, &keyspace)).await;
             match connected {
-                Ok(Ok(store)) => serve(config, store).await,
+                Ok(Ok(store)) => Ok(Opened::Scylla(store)),
                 Ok(Err(e)) => {
                     error!(error = %e, uri = config.scylla_uri, keyspace = config.scylla_keyspace, "cannot use the ScyllaDB store; is the cluster reachable and the schema (infra/scylla/schema.cql) installed?");
-                    ExitCode::FAILURE
+                    Err(ExitCode::FAILURE)
                 }
                 Err(e) => {
                     error!(error = %e, "connecting to ScyllaDB failed");
-                    ExitCode::FAILURE
+                    Err(ExitCode::FAILURE)
                 }
             }
+        }
+    }
+}
+
+/// `rebuild` or `reconcile` on `store`.
+async fn maintain<S: Store>(command: &Command, config: &consumers::Config, store: &S) -> ExitCode {
+    if matches!(command, Command::Rebuild) {
+        return match consumers::maintenance::rebuild(config, store).await {
+            Ok(partitions) => {
+                println!("rebuilt the projections of {partitions} partitions");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!(error = %e, "rebuild failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match consumers::maintenance::reconcile(config, store).await {
+        Ok(mismatches) if mismatches.is_empty() => {
+            println!("projections match the store");
+            ExitCode::SUCCESS
+        }
+        Ok(mismatches) => {
+            for mismatch in &mismatches {
+                println!("{mismatch}");
+            }
+            println!("{} projections disagree with the store", mismatches.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            error!(error = %e, "reconcile failed");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,21 +1,20 @@
 //! Offline projection maintenance: `rebuild` rewrites every Redis projection from the
 //! store, `reconcile` reports every projection that disagrees with it.
 //!
-//! Both read the embedded store's partition files, which their owners lock: run them with
-//! the consumers of this store directory stopped (a locked partition is reported, not
-//! skipped silently).
+//! Both take each partition of the store over, as a new owner would: run them with the
+//! consumers stopped. The embedded store's files are locked by their owners, so a running
+//! consumer's partition is reported, not skipped silently; a ScyllaDB partition is fenced,
+//! and the consumer that owned it stops at its next write.
 
 use tracing::info;
 
 use crate::config::Config;
 use crate::projection::{Projections, Snapshot};
-use crate::store::embedded::EmbeddedStore;
 use crate::store::Store;
 use crate::Error;
 
 /// Rebuilds the projections of every partition in the store; returns how many.
-pub async fn rebuild(config: &Config) -> Result<usize, Error> {
-    let store = EmbeddedStore::new(&config.store_dir)?;
+pub async fn rebuild<S: Store>(config: &Config, store: &S) -> Result<usize, Error> {
     let projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
     let partitions = store.partitions()?;
     for partition in &partitions {
@@ -32,8 +31,7 @@ pub async fn rebuild(config: &Config) -> Result<usize, Error> {
 }
 
 /// Compares every partition's projections with the store; returns each mismatch.
-pub async fn reconcile(config: &Config) -> Result<Vec<String>, Error> {
-    let store = EmbeddedStore::new(&config.store_dir)?;
+pub async fn reconcile<S: Store>(config: &Config, store: &S) -> Result<Vec<String>, Error> {
     let projections = Projections::new(&config.redis_url, &config.bookings_topic)?;
     let mut mismatches = Vec::new();
     for partition in store.partitions()? {

@@ -64,6 +64,10 @@ impl Store for FaultyStore {
             attempts: self.attempts.clone(),
         })
     }
+
+    fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        self.inner.partitions()
+    }
 }
 
 impl PartitionStore for FaultyPartition {

@@ -19,6 +19,7 @@ pub fn run_all<S: Store>(new_store: impl Fn() -> S) {
     state_survives_reopening(&new_store());
     a_partition_has_one_owner_at_a_time(&new_store());
     modify_and_cancel_move_inventory_across_batches(&new_store());
+    every_partition_with_state_is_listed(&new_store());
 }
 
 /// An event of tenant `acme`, property `p1`, whose id is `seq`.
@@ -229,4 +230,13 @@ fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
     let offsets: Vec<i64> = booking.history.iter().map(|h| h.offset).collect();
     assert_eq!(offsets, [1, 2, 4]);
     assert_eq!(p.bookings().unwrap().len(), 2);
+}
+
+fn every_partition_with_state_is_listed<S: Store>(store: &S) {
+    assert_eq!(store.partitions().unwrap(), Vec::<i32>::new());
+    for partition in [7, 2] {
+        let mut p = store.open(partition).unwrap();
+        p.apply_batch(&[(0, allot(1, 5))], 0).unwrap();
+    }
+    assert_eq!(store.partitions().unwrap(), [2, 7]);
 }

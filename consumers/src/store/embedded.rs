@@ -43,9 +43,17 @@ impl EmbeddedStore {
     pub fn path(&self, partition: i32) -> PathBuf {
         self.dir.join(format!("partition-{partition:04}.redb"))
     }
+}
+
+impl Store for EmbeddedStore {
+    type Partition = EmbeddedPartition;
+
+    fn open(&self, partition: i32) -> Result<EmbeddedPartition, StoreError> {
+        EmbeddedPartition::open(&self.path(partition), partition)
+    }
 
     /// Partitions that have a file in this directory.
-    pub fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+    fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         let mut partitions = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(|e| StoreError::Io(e.to_string()))? {
             let name = entry
@@ -62,14 +70,6 @@ impl EmbeddedStore {
         }
         partitions.sort_unstable();
         Ok(partitions)
-    }
-}
-
-impl Store for EmbeddedStore {
-    type Partition = EmbeddedPartition;
-
-    fn open(&self, partition: i32) -> Result<EmbeddedPartition, StoreError> {
-        EmbeddedPartition::open(&self.path(partition), partition)
     }
 }
 

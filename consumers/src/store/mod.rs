@@ -54,6 +54,9 @@ impl StoreError {
 pub trait Store: Send + Sync + 'static {
     type Partition: PartitionStore;
     fn open(&self, partition: i32) -> Result<Self::Partition, StoreError>;
+
+    /// Every partition that has state, in order: for maintenance and verification.
+    fn partitions(&self) -> Result<Vec<i32>, StoreError>;
 }
 
 /// The state of one partition, owned by one consumer at a time.

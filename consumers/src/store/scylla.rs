@@ -119,6 +119,10 @@ impl Store for ScyllaStore {
             stale: false,
         })
     }
+
+    fn partitions(&self) -> Result<Vec<i32>, StoreError> {
+        self.inner.bridge.block_on(self.inner.db.list_partitions())
+    }
 }
 
 /// Bumps the partition's epoch with a lightweight transaction and returns ours.

@@ -55,6 +55,7 @@ pub struct Statements {
     /// Admin path (verification, projection rebuilds): a filtered scan, not a hot path.
     pub list_bookings: String,
     pub list_nights: String,
+    pub list_partitions: String,
 }
 
 impl Statements {
@@ -110,11 +111,12 @@ impl Statements {
                 "SELECT tenant_id, property_id, room_type, night, allotment, sold \
                  FROM {ks}.nights WHERE topic_partition = ? ALLOW FILTERING"
             ),
+            list_partitions: format!("SELECT topic_partition FROM {ks}.partitions"),
         }
     }
 
     /// Every statement with its field name, for tests and for preparing them all.
-    pub fn all(&self) -> [(&'static str, &str); 14] {
+    pub fn all(&self) -> [(&'static str, &str); 15] {
         [
             ("claim_new", &self.claim_new),
             ("bump_epoch", &self.bump_epoch),
@@ -130,6 +132,7 @@ impl Statements {
             ("read_applied", &self.read_applied),
             ("list_bookings", &self.list_bookings),
             ("list_nights", &self.list_nights),
+            ("list_partitions", &self.list_partitions),
         ]
     }
 }

@@ -121,6 +121,7 @@ prepared!(
     read_applied,
     list_bookings,
     list_nights,
+    list_partitions,
 );
 
 pub struct Db {
@@ -338,6 +339,22 @@ impl Db {
             .maybe_first_row::<(Option<i64>,)>()
             .map_err(io)?;
         Ok(row.and_then(|(offset,)| offset))
+    }
+
+    pub async fn list_partitions(&self) -> Result<Vec<i32>, StoreError> {
+        let rows: Vec<(i32,)> = self
+            .session
+            .execute_iter(self.prepared.list_partitions.clone(), ())
+            .await
+            .map_err(io)?
+            .rows_stream::<(i32,)>()
+            .map_err(io)?
+            .try_collect()
+            .await
+            .map_err(io)?;
+        let mut partitions: Vec<i32> = rows.into_iter().map(|(p,)| p).collect();
+        partitions.sort_unstable();
+        Ok(partitions)
     }
 
     pub async fn list_bookings(&self, partition: i32) -> Result<Vec<Booking>, StoreError> {
