@@ -553,7 +553,10 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
         stats_interval_ms: 1000,
         log_filter: String::new(),
     };
-    let mismatches = consumers::maintenance::reconcile(&config).await.unwrap();
+    let store = EmbeddedStore::new(&config.store_dir).unwrap();
+    let mismatches = consumers::maintenance::reconcile(&config, &store)
+        .await
+        .unwrap();
     assert!(mismatches.is_empty(), "{mismatches:#?}");
     drop(redis);
 }
