@@ -137,3 +137,19 @@ wait_caught_up() {
   log "consumers still behind after 120 s: $line"
   return 1
 }
+
+# Cargo subcommands the checks use (cargo-fuzz, cargo-deny), built from crates.io at pinned
+# versions into a cache outside the repository, like the load tools above; skipped when that
+# version is already there.
+CARGO_TOOLS_ROOT="${BOOKING_CARGO_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/booking-pipeline/cargo-tools}"
+install_cargo_tool() {
+  local crate="$1" version="$2"
+  if cargo install --list --root "$CARGO_TOOLS_ROOT" 2>/dev/null | grep -qxF "$crate v$version:"; then
+    return 0
+  fi
+  log "installing $crate $version into $CARGO_TOOLS_ROOT (crates.io)"
+  # cargo-deny's release profile asks for fat LTO in one codegen unit, which runs the
+  # longest step of its build on one core; a check tool gains nothing from it.
+  (cd "$REPO" && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install --quiet --locked --root "$CARGO_TOOLS_ROOT" "$crate" --version "$version")
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite. The integration tests talk to the real broker and Redis, so this
 # brings the local stack up first (installing what is missing), then checks formatting and
-# lints, runs every test in release mode (sharing the build with the demo), a k6 smoke run
-# and schemathesis against the live ingress, and validates the deployment artefacts under infra/.
+# lints and the dependency policy, runs every test in release mode (sharing the build with
+# the demo), the fuzz targets for a bounded time, a k6 smoke run and schemathesis against the
+# live ingress, and validates the deployment artefacts under infra/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -10,10 +11,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$REPO"
 log "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 log "cargo clippy -D warnings"
 cargo clippy --quiet --release --workspace --all-targets -- -D warnings
+# Licenses, bans and sources from deny.toml; advisories when the database can be fetched.
+log "cargo deny"
+"$REPO/infra/deny.sh"
 log "cargo test"
 cargo test --release --workspace
+# Each parser of untrusted bytes (event decoder, request validation, signature headers)
+# under libFuzzer for 20 s, failing on a crash or a broken property.
+log "fuzz"
+"$REPO/infra/fuzz.sh" --seconds 20
 # A short k6 run of the whole partner mix against the real ingress and consumer, held to
 # the publish SLO (exits non-zero when a threshold is crossed).
 log "k6 smoke"

@@ -102,9 +102,11 @@ impl Checker {
 
     pub(crate) fn date(&mut self, field: &str, value: &Option<String>) -> Option<NaiveDate> {
         let value = self.required(field, value)?;
-        // The length check makes the format strict: chrono alone accepts `2027-1-5`.
+        // The shape check makes the format strict: chrono alone accepts `2027-1-5`, and
+        // skips spaces and takes a sign before each number, so even ten characters such as
+        // `2027- 1-05` or `-207-01-10` would pass a length check (found by fuzzing).
         match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-            Ok(date) if value.len() == 10 => Some(date),
+            Ok(date) if is_iso_date_shape(value) => Some(date),
             _ => {
                 self.reject(field, "must be an ISO 8601 date (YYYY-MM-DD)");
                 None
@@ -163,6 +165,16 @@ impl Checker {
         }
         Some(value)
     }
+}
+
+/// `YYYY-MM-DD` exactly: four digits, a hyphen, two digits, a hyphen, two digits.
+fn is_iso_date_shape(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
 }
 
 /// Why `value` is not a valid id, if it is not.
@@ -291,6 +303,12 @@ mod tests {
             "2027-02-30",
             "",
             "2027-01-10T00:00:00Z",
+            // Ten characters that chrono alone reads as a date (found by fuzzing).
+            "2027- 1-05",
+            " 2027-1-05",
+            "-207-01-10",
+            "+207-01-10",
+            "2027-+1-05",
         ] {
             let req = BookingRequest {
                 check_in: Some(bad.into()),

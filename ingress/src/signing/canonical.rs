@@ -12,6 +12,9 @@
 //! and both sides agree byte for byte. The body enters as its SHA-256, so the canonical
 //! string stays short and line-based whatever the body holds; an empty body hashes to
 //! `e3b0c442…b855`. The version prefix lets a later scheme coexist with this one.
+//!
+//! The fuzz target `fuzz/fuzz_targets/signature_headers.rs` compiles this file on its own,
+//! by path, so it must keep to `http`, `sha2` and `hex` and use nothing else of the crate.
 
 use http::HeaderName;
 use sha2::{Digest, Sha256};
@@ -29,10 +32,15 @@ pub fn canonical_string(timestamp: i64, method: &str, path_and_query: &str, body
     format!("{SCHEME}\n{timestamp}\n{method}\n{path_and_query}\n{body_sha256}")
 }
 
+/// HTTP's optional whitespace around a field value (RFC 9110 section 5.6.3): spaces and
+/// tabs only. `str::trim` would also drop Unicode spaces such as U+00A0, which a header
+/// may carry as obs-text and which no partner's signing code produces.
+const OWS: [char; 2] = [' ', '\t'];
+
 /// The MAC of `X-Signature: v1=<64 hex digits>` (either case); `None` for anything else,
 /// including other schemes and extra parts.
 pub fn parse_signature(value: &[u8]) -> Option<[u8; 32]> {
-    let value = std::str::from_utf8(value).ok()?.trim();
+    let value = std::str::from_utf8(value).ok()?.trim_matches(OWS);
     let (scheme, hex_mac) = value.split_once('=')?;
     if scheme != SCHEME || hex_mac.len() != 64 {
         return None;
@@ -45,7 +53,7 @@ pub fn parse_signature(value: &[u8]) -> Option<[u8; 32]> {
 /// `X-Signature-Timestamp`: decimal unix seconds, at most 12 digits (no sign, no
 /// fraction), so a year-3000 value still fits and garbage is refused early.
 pub fn parse_timestamp(value: &[u8]) -> Option<i64> {
-    let digits = std::str::from_utf8(value).ok()?.trim();
+    let digits = std::str::from_utf8(value).ok()?.trim_matches(OWS);
     if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -85,6 +93,10 @@ mod tests {
             format!("v1={hex_mac}00"),
             format!("v1={}zz", &hex_mac[2..]),
             format!("v1={hex_mac},v1={hex_mac}"),
+            // Only spaces and tabs are optional whitespace (found by fuzzing).
+            format!("\u{a0}v1={hex_mac}"),
+            format!("v1={hex_mac}\u{3000}"),
+            format!("\rv1={hex_mac}"),
         ] {
             assert_eq!(parse_signature(bad.as_bytes()), None, "{bad:?}");
         }
@@ -94,6 +106,7 @@ mod tests {
     fn timestamp_is_plain_unix_seconds() {
         assert_eq!(parse_timestamp(b"1700000000"), Some(1_700_000_000));
         assert_eq!(parse_timestamp(b" 0 "), Some(0));
+        assert_eq!(parse_timestamp(b"\t1700000000\t"), Some(1_700_000_000));
         for bad in [
             &b""[..],
             b"-5",
@@ -102,6 +115,10 @@ mod tests {
             b"1e9",
             b"1700000000000",
             b"abc",
+            // Only spaces and tabs are optional whitespace (found by fuzzing).
+            b"\r3\r",
+            "\u{a0}1700000000".as_bytes(),
+            "1700000000\u{85}".as_bytes(),
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad:?}");
         }
