@@ -12,7 +12,8 @@
 # and the stateful phase, which follows the spec's links from a create to reading,
 # modifying and cancelling the booking it made. Settings: infra/schemathesis.toml; the
 # hook in infra/schemathesis_hooks.py keeps generated stays within the rules the schema
-# cannot state, so creates succeed often enough to give the stateful phase bookings.
+# cannot state, so creates succeed often enough to give the stateful phase bookings, and
+# lets a read of a booking just written wait briefly for the consumer to apply it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[schemathesis] %s\n' "$*" >&2; }
@@ -31,7 +32,8 @@ cd "$STATE_DIR/schemathesis"
 status=0
 for key in demo-ota-1-secret demo-ota-2-secret; do
   log "partner key ${key%-secret}: $INGRESS_URL/openapi.json"
-  PARTNER_KEY="$key" SCHEMATHESIS_HOOKS="$REPO/infra/schemathesis_hooks.py" \
+  # No bytecode cache of the hooks file next to it in the repository.
+  PARTNER_KEY="$key" SCHEMATHESIS_HOOKS="$REPO/infra/schemathesis_hooks.py" PYTHONDONTWRITEBYTECODE=1 \
     timeout --kill-after=10s "${SCHEMATHESIS_TIME_LIMIT:-5m}" \
     "$LOAD_TOOLS_VENV/bin/schemathesis" --config-file "$REPO/infra/schemathesis.toml" \
     run "$INGRESS_URL/openapi.json" --url "$INGRESS_URL" --seed "${SCHEMATHESIS_SEED:-1}" \

@@ -10,17 +10,27 @@ invalid (a wrong type, a malformed date, a missing field) stays invalid and stil
 the refusals; one body in four is left as generated, so schema-valid bodies that break a
 cross-field rule are still sent and must still be refused with 422. The choice is a hash
 of the body, so a seeded run is repeatable.
+
+Reads are served from the consumers' projection, which trails a 202 by design; a read of a
+booking this run just wrote waits until half a second has passed since the write, so the
+sequence reads what the consumer made of it (200, with the booking's status) rather than
+a 404 that only says the consumer had no time yet.
 """
 
 import datetime
 import hashlib
 import json
 import re
+import time
 
 import schemathesis
 
 STAY_OPERATIONS = {("POST", "/v1/bookings"), ("POST", "/v1/bookings/{id}/modify")}
 CURRENCIES = ["EUR", "USD", "GBP", "CHF", "JPY", "SEK"]
+BOOKING_MUTATIONS = STAY_OPERATIONS | {("POST", "/v1/bookings/{id}/cancel")}
+SETTLE_SECONDS = 0.5
+# booking id -> when this run last had a mutation of it accepted
+_WRITTEN = {}
 DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
@@ -65,3 +75,25 @@ def booking_rules_the_schema_cannot_state(context, body):
     if isinstance(currency, str) and re.match(r"^[A-Z]{3}$", currency) and currency not in CURRENCIES:
         body["currency"] = CURRENCIES[digest[2] % len(CURRENCIES)]
     return body
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if (case.method.upper(), case.path) not in BOOKING_MUTATIONS:
+        return
+    if response.status_code not in (200, 201, 202):
+        return
+    try:
+        booking_id = json.loads(response.content)["booking_id"]
+    except (ValueError, KeyError, TypeError):
+        return
+    _WRITTEN[str(booking_id)] = time.monotonic()
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.method.upper() != "GET" or case.path != "/v1/bookings/{id}":
+        return
+    written = _WRITTEN.get(str(case.path_parameters.get("id")))
+    if written is not None:
+        time.sleep(max(0.0, written + SETTLE_SECONDS - time.monotonic()))
