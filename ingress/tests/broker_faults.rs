@@ -1,6 +1,6 @@
 //! Broker faults a real broker here cannot be made to produce, injected with librdkafka's
 //! mock cluster (a fault injector only: see `support::mock_kafka`), seen from the real
-//! `ingress` binary pointed at it: responses slower than the delivery budget,
+//! ingress (`ingress::run` on port 0, as the binary runs it) pointed at it: responses slower than the delivery budget,
 //! `NOT_ENOUGH_REPLICAS` and other retriable produce errors (brief and persistent), leader
 //! moves and a leaderless interval, and the partitions' leader going down while the rest
 //! of the cluster answers.
@@ -12,6 +12,9 @@
 //! exactly once, and no event is in it twice (each request here has its own key, so a
 //! second copy could only come from a producer retry the idempotent producer should
 //! have made harmless). Timeouts are failure bounds, never measurements.
+//!
+//! The ingress runs in the test process, not as a child: the mock is C code in this
+//! process, and should it crash the process, nothing is left running behind it.
 //!
 //! Needs the local stack's Redis (`infra/stack.sh up`); no Kafka broker.
 
@@ -25,8 +28,7 @@ use http::StatusCode;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::{json, Value};
 use support::mock_kafka::MockKafka;
-use support::process::IngressProcess;
-use support::Reply;
+use support::{Ingress, Reply};
 
 /// Retriable produce errors a broker answers while it cannot take a write: too few
 /// in-sync replicas (before and after the leader appended), a request that timed out
@@ -52,33 +54,36 @@ enum Outcome {
     },
 }
 
-/// The real binary against `kafka`, with a delivery budget of `budget_ms`. Waiting for
-/// decisions is off: these tests are about the publish path alone.
-async fn ingress_on(
-    kafka: &MockKafka,
-    budget_ms: u64,
-) -> (IngressProcess, tempfile::NamedTempFile) {
-    let partners = support::partners_file();
+/// The ingress against `kafka`, with a delivery budget of `budget_ms`, once ready.
+/// Waiting for decisions is off: these tests are about the publish path alone.
+async fn ingress_on(kafka: &MockKafka, budget_ms: u64) -> Ingress {
+    let brokers = format!("--kafka-brokers={}", kafka.bootstrap());
     let budget = format!("--delivery-budget-ms={budget_ms}");
     let flags = [
+        brokers.as_str(),
         budget.as_str(),
         "--broker-probe-interval-ms=500",
         "--max-wait-ms=0",
     ];
-    let ingress =
-        IngressProcess::start(partners.path(), &kafka.bootstrap(), &kafka.topic, &flags).await;
-    (ingress, partners)
+    let ingress = Ingress::spawn(&kafka.topic, &flags);
+    ingress.wait_ready().await;
+    ingress
+}
+
+/// `/readyz`'s status.
+async fn readiness(ingress: &Ingress) -> StatusCode {
+    support::get(ingress.admin, "/readyz").await.unwrap().status
 }
 
 /// Sends booking creates and keeps every outcome for the final check of the log.
 struct Bookings<'a> {
-    ingress: &'a IngressProcess,
+    ingress: &'a Ingress,
     sent: usize,
     outcomes: Vec<Outcome>,
 }
 
 impl<'a> Bookings<'a> {
-    fn new(ingress: &'a IngressProcess) -> Self {
+    fn new(ingress: &'a Ingress) -> Self {
         Bookings {
             ingress,
             sent: 0,
@@ -120,7 +125,7 @@ impl<'a> Bookings<'a> {
                     offset: as_i64(&body["offset"]),
                 }
             } else {
-                assert_unavailable(&reply, self.ingress);
+                assert_unavailable(&reply);
                 Outcome::Refused { event_id }
             });
         }
@@ -150,11 +155,7 @@ impl<'a> Bookings<'a> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        assert!(
-            accepted,
-            "no 202 after the fault cleared; log:\n{}",
-            self.ingress.log_tail()
-        );
+        assert!(accepted, "no 202 after the fault cleared");
         // Printed, never asserted.
         eprintln!("fault cleared -> first 202 after {:?}", since.elapsed());
         self.send(more).await;
@@ -220,14 +221,9 @@ fn as_i64(value: &Value) -> i64 {
 }
 
 /// A refusal a partner can act on: 503, problem+json, Retry-After, a retryable type.
-fn assert_unavailable(reply: &Reply, ingress: &IngressProcess) {
+fn assert_unavailable(reply: &Reply) {
     let body = String::from_utf8_lossy(&reply.body);
-    assert_eq!(
-        reply.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{body}; log:\n{}",
-        ingress.log_tail()
-    );
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(reply.header("content-type"), "application/problem+json");
     assert!(!reply.header("retry-after").is_empty(), "{body}");
     let kind = reply.json()["type"].as_str().unwrap_or_default().to_owned();
@@ -245,7 +241,7 @@ fn assert_unavailable(reply: &Reply, ingress: &IngressProcess) {
 #[tokio::test]
 async fn broker_answers_slower_than_the_budget_are_503_until_they_speed_up() {
     let kafka = MockKafka::start(1, 4);
-    let (ingress, _partners) = ingress_on(&kafka, 1_000).await;
+    let ingress = ingress_on(&kafka, 1_000).await;
     let mut bookings = Bookings::new(&ingress);
     bookings.recovered(2, Instant::now()).await;
 
@@ -270,7 +266,7 @@ async fn broker_answers_slower_than_the_budget_are_503_until_they_speed_up() {
 async fn retriable_produce_errors_that_clear_within_the_budget_are_202_and_logged_once() {
     let kafka = MockKafka::start(1, 4);
     // The budget is generous: the producer's own retries (backoff from 100 ms) must fit.
-    let (ingress, _partners) = ingress_on(&kafka, 5_000).await;
+    let ingress = ingress_on(&kafka, 5_000).await;
     let mut bookings = Bookings::new(&ingress);
     bookings.recovered(1, Instant::now()).await;
 
@@ -284,8 +280,7 @@ async fn retriable_produce_errors_that_clear_within_the_budget_are_202_and_logge
         assert_eq!(
             statuses,
             [StatusCode::ACCEPTED],
-            "{error:?} twice should be retried within the budget; log:\n{}",
-            ingress.log_tail()
+            "{error:?} twice should be retried within the budget"
         );
     }
     bookings.send(3).await;
@@ -295,7 +290,7 @@ async fn retriable_produce_errors_that_clear_within_the_budget_are_202_and_logge
 #[tokio::test]
 async fn persistent_not_enough_replicas_is_503_then_recovers_when_replicas_return() {
     let kafka = MockKafka::start(1, 4);
-    let (ingress, _partners) = ingress_on(&kafka, 1_000).await;
+    let ingress = ingress_on(&kafka, 1_000).await;
     let mut bookings = Bookings::new(&ingress);
     bookings.recovered(2, Instant::now()).await;
 
@@ -310,7 +305,7 @@ async fn persistent_not_enough_replicas_is_503_then_recovers_when_replicas_retur
     // it says how the probe works rather than what a partner may rely on.
     eprintln!(
         "/readyz during NOT_ENOUGH_REPLICAS: {:?}",
-        ingress.readiness().await
+        readiness(&ingress).await
     );
     bookings.refused(2).await;
 
@@ -330,7 +325,7 @@ async fn leader_moves_and_a_leaderless_interval_lose_and_double_nothing() {
         .cluster
         .apiversion(RDKafkaApiKey::Produce, Some(3), Some(9))
         .unwrap();
-    let (ingress, _partners) = ingress_on(&kafka, 2_000).await;
+    let ingress = ingress_on(&kafka, 2_000).await;
     let mut bookings = Bookings::new(&ingress);
     kafka.set_leaders(Some(1));
     bookings.recovered(3, Instant::now()).await;
@@ -353,7 +348,7 @@ async fn leader_moves_and_a_leaderless_interval_lose_and_double_nothing() {
 #[tokio::test]
 async fn the_leaders_broker_down_is_503_then_recovers_when_it_returns() {
     let kafka = MockKafka::start(3, 6);
-    let (ingress, _partners) = ingress_on(&kafka, 1_000).await;
+    let ingress = ingress_on(&kafka, 1_000).await;
     let mut bookings = Bookings::new(&ingress);
     kafka.set_leaders(Some(1));
     bookings.recovered(2, Instant::now()).await;
@@ -364,7 +359,7 @@ async fn the_leaders_broker_down_is_503_then_recovers_when_it_returns() {
     bookings.refused(4).await;
     eprintln!(
         "/readyz with the leaders' broker down: {:?}",
-        ingress.readiness().await
+        readiness(&ingress).await
     );
     bookings.refused(2).await;
 

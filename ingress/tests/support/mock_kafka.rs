@@ -3,8 +3,8 @@
 //! produce errors such as `NOT_ENOUGH_REPLICAS`, leader moves and leaderless partitions,
 //! one broker of several going down.
 //!
-//! It runs inside the test process on loopback ports, so the real `ingress` binary (a
-//! child process) connects to it like to any broker. It is a fault injector, not a
+//! It runs inside the test process with brokers on loopback ports, which the ingress
+//! connects to like to any broker. It is a fault injector, not a
 //! stand-in for Kafka: everything else is tested against tansu. One gap matters when
 //! reading the results: the mock checks producer sequence numbers only for
 //! transactional producers, so it would store a retried batch twice where Kafka drops
