@@ -208,6 +208,41 @@ mod tests {
         walk(&spec, &spec);
     }
 
+    /// The links schemathesis follows in its stateful phase name real operations and
+    /// their real path parameters, so a renamed operation cannot silently end the
+    /// create -> read/modify/cancel sequences.
+    #[test]
+    fn every_link_targets_an_operation_and_its_parameters() {
+        let spec = spec();
+        let mut operations = std::collections::HashMap::new();
+        for (path, methods) in spec["paths"].as_object().unwrap() {
+            for operation in methods.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    operations.insert(id.to_owned(), path.clone());
+                }
+            }
+        }
+        let mut links = 0;
+        for methods in spec["paths"].as_object().unwrap().values() {
+            for operation in methods.as_object().unwrap().values() {
+                for (_, response) in operation["responses"].as_object().into_iter().flatten() {
+                    for (name, link) in response["links"].as_object().into_iter().flatten() {
+                        links += 1;
+                        let target = link["operationId"].as_str().unwrap_or_default();
+                        let path = operations
+                            .get(target)
+                            .unwrap_or_else(|| panic!("link {name} targets unknown {target:?}"));
+                        for (parameter, _) in link["parameters"].as_object().into_iter().flatten() {
+                            let param = parameter.strip_prefix("path.").unwrap();
+                            assert!(path.contains(&format!("{{{param}}}")), "{name}: {param}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(links >= 6, "only {links} links");
+    }
+
     #[test]
     fn the_spec_documents_no_route_the_server_lacks() {
         let spec = spec();

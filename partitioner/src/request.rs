@@ -4,6 +4,9 @@
 //! every missing or bad field in one answer, instead of the first one serde trips over.
 //! Only a body that is not JSON at all, or a field of the wrong JSON type, fails earlier.
 
+use std::fmt;
+
+use serde::de::{Deserializer, Error, Unexpected, Visitor};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -19,8 +22,11 @@ pub struct BookingRequest {
     pub room_type: Option<String>,
     pub check_in: Option<String>,
     pub check_out: Option<String>,
+    #[serde(default, deserialize_with = "integer")]
     pub rooms: Option<i64>,
+    #[serde(default, deserialize_with = "integer")]
     pub guests: Option<i64>,
+    #[serde(default, deserialize_with = "integer")]
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
     pub guest_name: Option<String>,
@@ -45,7 +51,52 @@ pub struct AllotmentRequest {
     pub room_type: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
+    #[serde(default, deserialize_with = "integer")]
     pub units: Option<i64>,
+}
+
+/// An integer field. JSON has one number type, and JSON Schema (which the published spec
+/// uses) counts `2.0` or `2e0` as the integer 2; serde alone would refuse them as floats.
+/// A number with a fraction, one beyond `i64`, or any other type is still the wrong type,
+/// and `null` stays "missing", as for every other field.
+fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Option::<Integer>::deserialize(deserializer).map(|value| value.map(|Integer(n)| n))
+}
+
+struct Integer(i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Integer, D::Error> {
+        deserializer.deserialize_any(IntegerVisitor).map(Integer)
+    }
+}
+
+struct IntegerVisitor;
+
+impl Visitor<'_> for IntegerVisitor {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an integer")
+    }
+
+    fn visit_i64<E: Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: Error>(self, value: u64) -> Result<i64, E> {
+        i64::try_from(value).map_err(|_| E::invalid_value(Unexpected::Unsigned(value), &self))
+    }
+
+    fn visit_f64<E: Error>(self, value: f64) -> Result<i64, E> {
+        // -2^63 and 2^63 are exact in f64, so the range is exactly i64's.
+        const BOUND: f64 = 9_223_372_036_854_775_808.0;
+        if value.fract() == 0.0 && (-BOUND..BOUND).contains(&value) {
+            Ok(value as i64)
+        } else {
+            Err(E::invalid_type(Unexpected::Float(value), &self))
+        }
+    }
 }
 
 impl BookingRequest {

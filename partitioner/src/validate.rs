@@ -244,6 +244,34 @@ mod tests {
     }
 
     #[test]
+    fn integers_written_as_integral_numbers_are_integers() {
+        // JSON Schema, and so the published spec, counts 2.0 and 25e3 as integers.
+        let body = r#"{"rooms": 1.0, "guests": 2e0, "amount_minor": 25e3}"#;
+        let req: BookingRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (req.rooms, req.guests, req.amount_minor),
+            (Some(1), Some(2), Some(25_000))
+        );
+        let req: AllotmentRequest = serde_json::from_str(r#"{"units": 7.0}"#).unwrap();
+        assert_eq!(req.units, Some(7));
+        let req: AllotmentRequest = serde_json::from_str(r#"{"units": null}"#).unwrap();
+        assert_eq!(req.units, None);
+        // A fraction, a number beyond i64 and a string stay the wrong type.
+        for bad in [
+            "1.5",
+            "1e19",
+            "9223372036854775808",
+            "-1e300",
+            "\"2\"",
+            "true",
+        ] {
+            let body = format!(r#"{{"units": {bad}}}"#);
+            let error = serde_json::from_str::<AllotmentRequest>(&body).unwrap_err();
+            assert!(error.to_string().contains("integer"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn reports_every_missing_field() {
         let got = fields(BookingRequest::default().into_create(Uuid::nil()));
         for field in [

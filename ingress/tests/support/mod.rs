@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod mock_kafka;
 pub mod own_redis;
 pub mod own_tansu;
 pub mod process;
