@@ -125,6 +125,14 @@ install_load_tools() {
   "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
 }
 
+# wrk, the external HTTP load generator `infra/bench.sh` sets beside our own, from Debian.
+install_wrk() {
+  command -v wrk >/dev/null && return
+  log "installing wrk from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+}
+
 # Waits (at most 120 s) until the consumer group has applied every event on the bookings
 # topic, by the lag KEDA would read; returns 1 and says how far behind it is otherwise.
 wait_caught_up() {

@@ -128,6 +128,13 @@ pub struct Config {
     /// partitions to the others; heartbeats go every third of it.
     #[arg(long, env = "CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
+    /// librdkafka `fetch.wait.max.ms`: the longest a fetch may wait at the broker for data.
+    /// Short, because an event's projection waits on it: some brokers (tansu 0.6.0) hold
+    /// every fetch for most of this time even when data is there, and Kafka answers as soon
+    /// as data arrives either way, so a short wait only adds idle fetch requests.
+    #[arg(long, env = "CONSUMER_FETCH_WAIT_MAX_MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub fetch_wait_max_ms: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.
     #[arg(long, env = "CONSUMER_STATS_INTERVAL_MS", default_value_t = 5000)]
     pub stats_interval_ms: u64,

@@ -80,6 +80,7 @@ pub async fn run<S: Store>(
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", config.session_timeout_ms.to_string())
+        .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
         .set(
             "heartbeat.interval.ms",
             (config.session_timeout_ms / 3).max(1).to_string(),

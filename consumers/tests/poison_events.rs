@@ -218,6 +218,7 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
         decisions_linger_ms: 10,
         stall_after_secs: 120,
         session_timeout_ms: 10_000,
+        fetch_wait_max_ms: 50,
         stats_interval_ms: 1000,
         log_filter: String::new(),
     };

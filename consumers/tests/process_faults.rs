@@ -550,6 +550,7 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
         decisions_linger_ms: 10,
         stall_after_secs: 120,
         session_timeout_ms: 10_000,
+        fetch_wait_max_ms: 50,
         stats_interval_ms: 1000,
         log_filter: String::new(),
     };

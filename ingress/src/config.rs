@@ -30,6 +30,13 @@ pub struct Config {
     #[arg(long, env = "INGRESS_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
 
+    /// Where accepted events go: `kafka` (the only production setting) or `null`, a
+    /// benchmark-only mode that acknowledges every event at once and stores nothing, to
+    /// measure the ingress's own cost without a broker. Never run `null` for partners: its
+    /// 202s are lies.
+    #[arg(long, env = "INGRESS_SINK", value_enum, default_value_t = SinkKind::Kafka)]
+    pub sink: SinkKind,
+
     /// Topic every booking and inventory event is published to.
     #[arg(long, env = "INGRESS_BOOKINGS_TOPIC", default_value = "bookings")]
     pub bookings_topic: String,
@@ -185,6 +192,14 @@ pub struct Config {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SinkKind {
+    // Publish to the bookings topic and answer on the broker's acknowledgement.
+    Kafka,
+    // Benchmark only: acknowledge at once, store nothing (see `ingress::null_sink`).
+    Null,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -238,6 +253,7 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.admin_listen, "127.0.0.1:9080".parse().unwrap());
         assert_eq!(config.bookings_topic, "bookings");
+        assert_eq!(config.sink, SinkKind::Kafka);
         assert_eq!(config.delivery_budget(), Duration::from_millis(50));
         assert_eq!(config.max_body_bytes, 65_536);
         assert_eq!(config.log_format, LogFormat::Text);

@@ -20,6 +20,7 @@ pub mod handler;
 pub mod headers;
 pub mod metrics;
 pub mod mutate;
+pub mod null_sink;
 pub mod openapi;
 pub mod problem;
 pub mod publish;
@@ -31,7 +32,7 @@ pub mod server;
 pub mod signing;
 pub mod wait;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, SinkKind};
 pub use server::{run, run_with_reload};
 
 /// Why the ingress could not start or keep serving.

@@ -22,6 +22,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use partitioner::partition_map::Overrides;
+use partitioner::PartitionMap;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -29,10 +30,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::admin::{self, Health};
 use crate::auth::LivePartners;
 use crate::broker_watch::watch_broker;
-use crate::config::Config;
+use crate::config::{Config, SinkKind};
 use crate::decisions::{start_reader, Waiters};
 use crate::dedup::Dedup;
 use crate::handler::{self, AppState};
+use crate::null_sink::{NullSink, NULL_SINK_PARTITIONS};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
 use crate::ratelimit::RateLimits;
 use crate::redis_link::RedisLink;
@@ -237,22 +239,18 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
     let redis = RedisLink::new(&config.redis_url, config.redis_timeout())
         .map(Arc::new)
         .map_err(Error::RedisUrl)?;
-    let settings = KafkaSettings {
-        brokers: config.kafka_brokers.clone(),
-        topic: config.bookings_topic.clone(),
-        linger_ms: config.kafka_linger_ms,
-        message_timeout_ms: config.kafka_message_timeout_ms,
-        delivery_budget: config.delivery_budget(),
+    let (sink, partitions) = match config.sink {
+        SinkKind::Kafka => kafka_sink(config, overrides).await?,
+        SinkKind::Null => {
+            tracing::warn!(
+                "INGRESS_SINK=null: benchmark mode, every event is acknowledged and discarded"
+            );
+            let partitions = PartitionMap::new(NULL_SINK_PARTITIONS, overrides)
+                .map_err(TopicError::Overrides)?;
+            let sink: Arc<dyn EventSink> = Arc::new(NullSink::default());
+            (sink, partitions)
+        }
     };
-    let sink = Arc::new(KafkaSink::new(&settings).map_err(Error::Producer)?);
-    let timeout = config.metadata_timeout();
-    let metadata_sink = sink.clone();
-    // Metadata fetches block in librdkafka; keep them off the async workers.
-    let partitions =
-        tokio::task::spawn_blocking(move || metadata_sink.partition_map(timeout, overrides))
-            .await
-            .map_err(|e| Error::Startup(e.to_string()))??;
-    let sink: Arc<dyn EventSink> = sink;
     let dedup = Dedup::new(
         &config.idempotency_prefix,
         Some(redis.clone()),
@@ -271,8 +269,36 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         redis,
         seen_signatures: SeenSignatures::new(config.signature_replay_entries),
         waiters: Arc::new(Waiters::default()),
-        max_wait: config.max_wait(),
+        // The null sink stores nothing, so no decision will ever come: waiting is off.
+        max_wait: match config.sink {
+            SinkKind::Kafka => config.max_wait(),
+            SinkKind::Null => Duration::ZERO,
+        },
     })
+}
+
+/// The producer and the partition map of its topic, whose partition count the broker
+/// tells.
+async fn kafka_sink(
+    config: &Config,
+    overrides: Overrides,
+) -> Result<(Arc<dyn EventSink>, PartitionMap), Error> {
+    let settings = KafkaSettings {
+        brokers: config.kafka_brokers.clone(),
+        topic: config.bookings_topic.clone(),
+        linger_ms: config.kafka_linger_ms,
+        message_timeout_ms: config.kafka_message_timeout_ms,
+        delivery_budget: config.delivery_budget(),
+    };
+    let sink = Arc::new(KafkaSink::new(&settings).map_err(Error::Producer)?);
+    let timeout = config.metadata_timeout();
+    let metadata_sink = sink.clone();
+    // Metadata fetches block in librdkafka; keep them off the async workers.
+    let partitions =
+        tokio::task::spawn_blocking(move || metadata_sink.partition_map(timeout, overrides))
+            .await
+            .map_err(|e| Error::Startup(e.to_string()))??;
+    Ok((sink, partitions))
 }
 
 fn http_builder(config: &Config) -> Arc<http1::Builder> {

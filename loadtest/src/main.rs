@@ -35,6 +35,17 @@ enum Command {
     Produce(ProduceArgs),
     /// A constant arrival rate against the ingress (open loop), with HDR percentiles.
     OpenLoop(OpenLoopArgs),
+    /// Every stage beside its baseline in one run, printed as a table of ratios.
+    BenchPipeline(loadtest::bench_pipeline::BenchPipelineArgs),
+    /// The baseline of the ingress: a bare hyper server answering every request 202.
+    BareHyper(BareHyperArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BareHyperArgs {
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, clap::Args)]
@@ -201,6 +212,8 @@ async fn main() -> ExitCode {
         Command::BenchConsumers(args) => run_bench(args).await,
         Command::Produce(args) => run_produce(args).await,
         Command::OpenLoop(args) => run_open_loop(args).await,
+        Command::BenchPipeline(args) => run_bench_pipeline(args).await,
+        Command::BareHyper(args) => run_bare_hyper(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -322,4 +335,33 @@ async fn run_open_loop(args: OpenLoopArgs) -> anyhow::Result<bool> {
         args.record.display()
     );
     Ok(result.transport_errors == 0)
+}
+
+async fn run_bench_pipeline(
+    args: loadtest::bench_pipeline::BenchPipelineArgs,
+) -> anyhow::Result<bool> {
+    let out = args.out.clone();
+    let report = loadtest::bench_pipeline::run(args).await?;
+    println!();
+    print!("{}", loadtest::ratios::table(&report.rows));
+    println!();
+    for note in &report.notes {
+        println!("  {note}");
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_vec_pretty(&report.json)?)?;
+    println!("  results in {}", out.display());
+    Ok(true)
+}
+
+async fn run_bare_hyper(args: BareHyperArgs) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "the baseline listens on loopback only"
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    loadtest::bare::serve(listener).await?;
+    Ok(true)
 }

@@ -102,6 +102,7 @@ impl Pipeline {
             decisions_linger_ms: 10,
             stall_after_secs: 120,
             session_timeout_ms: 10_000,
+            fetch_wait_max_ms: 50,
             stats_interval_ms: 1000,
             log_filter: "info".to_owned(),
         };
