@@ -21,11 +21,7 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
         Ok(value) => hasher.update(canonical_json(&value).as_bytes()),
         Err(_) => hasher.update(body),
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// `value` as compact JSON with every object's keys in sorted order.
@@ -45,7 +41,7 @@ fn write(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
+                out.push_str(&serde_json::to_string(key).expect("a string always serializes"));
                 out.push(':');
                 write(value, out);
             }
