@@ -78,6 +78,17 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_is_stable_across_releases() {
+        // Stored records are compared by this value: any change to the canonical form or
+        // the encoding would make every partner's retry after an upgrade a 422.
+        let body = br#"{"b": 1, "a": "x\"y"}"#;
+        assert_eq!(
+            fingerprint("POST", "/v1/bookings", body),
+            "12ce54741213764c262c6edfa42f791b93b171cdaf5e63ada915fe6b2c4665f0"
+        );
+    }
+
+    #[test]
     fn route_and_values_do_matter() {
         let body = br#"{"rooms": 1}"#;
         let base = fingerprint("POST", "/v1/bookings", body);
