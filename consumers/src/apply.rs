@@ -320,20 +320,30 @@ impl Step<'_> {
             booking
         });
         Effects {
-            decision: Decision {
-                event_id: envelope.event_id,
-                booking_id: envelope.event.booking_id(),
-                tenant_id: envelope.tenant_id.clone(),
-                property_id: envelope.property_id.clone(),
-                event_type: envelope.event.kind().to_owned(),
-                outcome,
-                reason,
-                partition: self.at.partition,
-                offset: self.at.offset,
-            },
+            decision: decision(envelope, outcome, reason, self.at),
             booking,
             nights: self.nights,
         }
+    }
+}
+
+/// The decision on `envelope`, taken at position `at`.
+fn decision(
+    envelope: &Envelope,
+    outcome: Outcome,
+    reason: Option<RejectReason>,
+    at: Position,
+) -> Decision {
+    Decision {
+        event_id: envelope.event_id,
+        booking_id: envelope.event.booking_id(),
+        tenant_id: envelope.tenant_id.clone(),
+        property_id: envelope.property_id.clone(),
+        event_type: envelope.event.kind().to_owned(),
+        outcome,
+        reason,
+        partition: at.partition,
+        offset: at.offset,
     }
 }
 

@@ -12,7 +12,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use support::own_tansu::OwnTansu;
 use support::process::IngressProcess;
-use support::Reply;
+use support::{assert_unavailable, Reply};
 
 fn booking() -> Value {
     json!({
@@ -28,24 +28,6 @@ async fn create(ingress: &IngressProcess, key: &str) -> Reply {
         .header("idempotency-key", key)
         .json(&booking())
         .await
-}
-
-/// A refusal a partner can act on: 503, problem+json, Retry-After, a retryable type.
-fn assert_unavailable(reply: &Reply) {
-    let body = String::from_utf8_lossy(&reply.body);
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(reply.header("content-type"), "application/problem+json");
-    assert!(!reply.header("retry-after").is_empty(), "{body}");
-    let kind = reply.json()["type"].as_str().unwrap_or_default().to_owned();
-    assert!(
-        [
-            "/problems/delivery-timeout",
-            "/problems/broker-unavailable",
-            "/problems/overloaded"
-        ]
-        .contains(&kind.as_str()),
-        "{kind}"
-    );
 }
 
 /// Polls `/readyz` (bounded) until it answers `want`.

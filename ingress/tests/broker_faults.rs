@@ -28,7 +28,7 @@ use http::StatusCode;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::{json, Value};
 use support::mock_kafka::MockKafka;
-use support::{Ingress, Reply};
+use support::{assert_unavailable, Ingress};
 
 /// Retriable produce errors a broker answers while it cannot take a write: too few
 /// in-sync replicas (before and after the leader appended), a request that timed out
@@ -218,24 +218,6 @@ fn as_i64(value: &Value) -> i64 {
     value
         .as_i64()
         .unwrap_or_else(|| panic!("not an integer: {value}"))
-}
-
-/// A refusal a partner can act on: 503, problem+json, Retry-After, a retryable type.
-fn assert_unavailable(reply: &Reply) {
-    let body = String::from_utf8_lossy(&reply.body);
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(reply.header("content-type"), "application/problem+json");
-    assert!(!reply.header("retry-after").is_empty(), "{body}");
-    let kind = reply.json()["type"].as_str().unwrap_or_default().to_owned();
-    assert!(
-        [
-            "/problems/delivery-timeout",
-            "/problems/broker-unavailable",
-            "/problems/overloaded"
-        ]
-        .contains(&kind.as_str()),
-        "{kind}"
-    );
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@
 
 use partitioner::{Decision, Envelope, Event, Outcome, RejectReason};
 
-use super::{Booking, Position};
+use super::{decision, Booking, Position};
 
 /// The decision `envelope` got when it was applied at `applied_at`, given the current
 /// state of the booking it names (if any). `None` when the state contradicts the event
@@ -23,17 +23,7 @@ pub fn recall(
     applied_at: Position,
     booking: Option<&Booking>,
 ) -> Option<Decision> {
-    let decided = |outcome, reason, at: Position| Decision {
-        event_id: envelope.event_id,
-        booking_id: envelope.event.booking_id(),
-        tenant_id: envelope.tenant_id.clone(),
-        property_id: envelope.property_id.clone(),
-        event_type: envelope.event.kind().to_owned(),
-        outcome,
-        reason,
-        partition: at.partition,
-        offset: at.offset,
-    };
+    let decided = |outcome, reason, at| decision(envelope, outcome, reason, at);
     if let Some(entry) = booking
         .into_iter()
         .flat_map(|b| b.history.iter())

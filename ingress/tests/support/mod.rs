@@ -425,3 +425,21 @@ pub async fn read_record(topic: &str, partition: i32, offset: i64) -> Record {
     .await
     .unwrap()
 }
+
+/// A refusal a partner can act on: 503, problem+json, Retry-After, a retryable type.
+pub fn assert_unavailable(reply: &Reply) {
+    let body = String::from_utf8_lossy(&reply.body);
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    assert!(!reply.header("retry-after").is_empty(), "{body}");
+    let kind = reply.json()["type"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        [
+            "/problems/delivery-timeout",
+            "/problems/broker-unavailable",
+            "/problems/overloaded"
+        ]
+        .contains(&kind.as_str()),
+        "{kind}"
+    );
+}
