@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every stage of the pipeline beside its baseline, in one run: brings up the local stack
-# (tansu and Redis), builds the release binaries, installs wrk if missing and runs
+# (Apache Kafka and Redis), builds the release binaries, installs wrk if missing and runs
 # `loadtest bench-pipeline`, which starts each server it measures on the pipeline's ports
 # (INGRESS_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), one at a time, and prints a
 # table of ratios against targets. Extra arguments go to `loadtest bench-pipeline`, e.g.
@@ -23,12 +23,12 @@ cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p c
 
 # Their CPU use is reported beside each stage's.
 watch=()
-running tansu && watch+=(--broker-pid "$(cat "$PIDS/tansu.pid")")
+running kafka-1 && watch+=(--broker-pid "$(cat "$PIDS/kafka-1.pid")")
 running redis && watch+=(--redis-pid "$(cat "$PIDS/redis.pid")")
 cd "$REPO"
 "$BIN_DIR/loadtest" bench-pipeline \
-  --brokers "127.0.0.1:$KAFKA_PORT" --redis-url "redis://127.0.0.1:$REDIS_PORT/" \
+  --brokers "$(kafka_brokers)" --redis-url "redis://127.0.0.1:$REDIS_PORT/" \
   --partners-file "$REPO/infra/dev-partners.json" \
   --port "$INGRESS_PORT" --admin-port "$INGRESS_ADMIN_PORT" \
   --consumer-admin-port "$CONSUMER_ADMIN_PORT" --store-dir "$STORE_DIR" \
-  --logs "$LOGS" --out "$STATE_DIR/bench-pipeline.json" "${watch[@]}" "$@"
+  --kafka-sh "$REPO/infra/kafka.sh" --logs "$LOGS" --out "$STATE_DIR/bench-pipeline.json" "${watch[@]}" "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the dashboard's and alert rules' metric names against live /metrics pages.
 #
-# Starts a private copy of the local stack (tansu and Redis on their own ports, in their
+# Starts a private copy of the local stack (Kafka and Redis on their own ports, in their
 # own state directory), the ingress and a consumer with their own API and admin ports,
 # pushes a small demo load through them so the metrics get recorded, then runs
 # infra/check-metrics.py --scrape against both admin ports, and stops everything it
@@ -21,6 +21,7 @@ fi
 # Free ports picked by the kernel unless given, so nothing else on the machine is disturbed.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export KAFKA_PORT="${KAFKA_PORT:-$(free_port)}" REDIS_PORT="${REDIS_PORT:-$(free_port)}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$(free_port)}"
 export INGRESS_PORT="${INGRESS_PORT:-$(free_port)}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-$(free_port)}"
 export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-$(free_port)}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -6,11 +6,12 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${BOOKING_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/booking-pipeline}"
 PIDS="$STATE_DIR/pids"
 LOGS="$STATE_DIR/logs"
-TANSU_VERSION="0.6.0"
 # The stack, the demo and the test suite share one release build.
 BIN_DIR="$REPO/target/release"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# The CQL store (Apache Cassandra, infra/cassandra.sh), when the stack runs one.
+CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
@@ -27,10 +28,19 @@ running() {
 
 expected_comm() {
   case "$1" in
-    tansu) echo tansu ;;
+    kafka-*) echo kafka.Kafka ;;
     redis) echo redis-server ;;
     *) echo "$1" ;;
   esac
+}
+
+# The bootstrap servers of the stack's Kafka: one node on KAFKA_PORT, or three on
+# KAFKA_PORT..KAFKA_PORT+2 (`infra/stack.sh up --kafka-nodes 3`).
+kafka_brokers() {
+  local nodes list="" i
+  nodes="$(cat "$STATE_DIR/kafka/nodes" 2>/dev/null || echo 1)"
+  for ((i = 1; i <= nodes; i++)); do list+="${list:+,}127.0.0.1:$((KAFKA_PORT + i - 1))"; done
+  echo "$list"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -86,13 +96,13 @@ start_process() {
 PIPELINE_STARTED=()
 start_pipeline() {
   if start_process consumer env CONSUMER_STORE_DIR="$STORE_DIR" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
-      CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
       "$BIN_DIR/consumer"; then
     PIPELINE_STARTED+=(consumer)
   fi
   if start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
       INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
-      INGRESS_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      INGRESS_KAFKA_BROKERS="$(kafka_brokers)" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
       "$BIN_DIR/ingress"; then
     PIPELINE_STARTED+=(ingress)
   fi
@@ -138,7 +148,7 @@ install_wrk() {
 wait_caught_up() {
   local deadline=$((SECONDS + 120)) line=""
   while ((SECONDS < deadline)); do
-    line="$(CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line 2>/dev/null || true)"
+    line="$(CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line 2>/dev/null || true)"
     [[ "$line" == "total=0 |"* ]] && return 0
     sleep 1
   done

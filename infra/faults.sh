@@ -2,14 +2,24 @@
 # Fault scenarios under load, each judged against the store.
 #
 #   infra/faults.sh [--short] [SCENARIO ...]
+#   infra/faults.sh --cluster [SCENARIO ...]
 #
-# Scenarios: consumer-kill (kill -9 of the consumer mid-batch, restarted), ingress-kill
-# (kill -9 of the ingress with requests in flight, restarted), broker-restart (kill -9 of
-# tansu, restarted on its durable storage), redis-restart (Redis stopped, then started),
-# disk-full (the store on a small tmpfs: the consumer stops, the volume grows, it resumes)
-# and network (delay and loss on loopback with tc netem). disk-full and network need root
-# and kernel support; without it they print SKIPPED and why. Default: all of them;
-# --short runs the first four, shorter (the version the test suite runs).
+# On one Kafka node: consumer-kill (kill -9 of the consumer mid-batch, restarted),
+# ingress-kill (kill -9 of the ingress with requests in flight, restarted), broker-restart
+# (kill -9 of the broker, restarted on its log), redis-restart (Redis stopped, then
+# started), disk-full (the store on a small tmpfs: the consumer stops, the volume grows, it
+# resumes) and network (delay and loss on loopback with tc netem). disk-full and network
+# need root and kernel support; without it they print SKIPPED and why. Default: all of
+# them; --short runs the first four, shorter (the version the test suite runs).
+#
+# --cluster runs on three Kafka nodes (replication factor 3, min.insync.replicas 2):
+# leader-kill (kill -9 of the node leading the most bookings partitions, restarted after
+# OUTAGE seconds), follower-kill (kill -9 of a node that is neither the metadata quorum's
+# leader nor the one leading the most partitions, restarted), quorum-loss (kill -9 of two
+# nodes: no write can reach min.insync.replicas, so every answer must be a non-2xx until
+# they are back; a 2xx for a request sent in the outage fails the row) and
+# rolling-restart (each node stopped gracefully and started again, the next only once no
+# partition is under-replicated).
 #
 # Each scenario drives `loadtest open-loop` at a constant rate (no retries), injects its
 # fault a few seconds in, waits for the consumers to catch up, stops the pipeline and runs
@@ -25,24 +35,55 @@ set -euo pipefail
 
 OWN_STATE="$(mktemp -d /tmp/booking-faults.XXXXXX)"
 export BOOKING_STATE_DIR="$OWN_STATE"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-KAFKA_PORT="$(free_port)" REDIS_PORT="$(free_port)" INGRESS_PORT="$(free_port)"
-INGRESS_ADMIN_PORT="$(free_port)" CONSUMER_ADMIN_PORT="$(free_port)"
-export KAFKA_PORT REDIS_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
+# The first of N consecutive free loopback ports (three Kafka nodes listen on consecutive
+# ports, and so do their controllers).
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(500):
+    base, held = random.randint(20000, 60000 - n), []
+    try:
+        for port in range(base, base + n):
+            s = socket.socket(); held.append(s); s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        for s in held: s.close()
+    print(base); break
+PY
+}
+KAFKA_PORT="$(free_ports 3)" KAFKA_CONTROLLER_PORT="$(free_ports 3)" REDIS_PORT="$(free_ports 1)"
+INGRESS_PORT="$(free_ports 1)" INGRESS_ADMIN_PORT="$(free_ports 1)" CONSUMER_ADMIN_PORT="$(free_ports 1)"
+export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[faults] %s\n' "$*" >&2; }
 
 ALL=(consumer-kill ingress-kill broker-restart redis-restart disk-full network)
-RATE=150 DURATION=30 FAULT_AT=8 OUTAGE=4
+CLUSTER=(leader-kill follower-kill quorum-loss rolling-restart)
+RATE=150 DURATION=30 FAULT_AT=8 OUTAGE=4 KAFKA_NODES=1
 scenarios=()
 for arg in "$@"; do
   case "$arg" in
     --short) RATE=100 DURATION=20 FAULT_AT=4 OUTAGE=3; scenarios=("${ALL[@]:0:4}") ;;
+    # Long enough for a leader election, a node's restart and its replicas catching up.
+    --cluster) RATE=100 DURATION=60 FAULT_AT=8 OUTAGE=12 KAFKA_NODES=3 ;;
     consumer-kill|ingress-kill|broker-restart|redis-restart|disk-full|network) scenarios+=("$arg") ;;
-    *) die "unknown argument $arg (scenarios: ${ALL[*]}, or --short)" ;;
+    leader-kill|follower-kill|quorum-loss|rolling-restart) scenarios+=("$arg") ;;
+    *) die "unknown argument $arg (scenarios: ${ALL[*]} ${CLUSTER[*]}; --short, --cluster)" ;;
   esac
 done
-((${#scenarios[@]})) || scenarios=("${ALL[@]}")
+if ((KAFKA_NODES == 3)); then
+  ((${#scenarios[@]})) || scenarios=("${CLUSTER[@]}")
+  for s in "${scenarios[@]}"; do
+    [[ " ${CLUSTER[*]} " == *" $s "* ]] || die "$s runs on one node, not with --cluster"
+  done
+else
+  ((${#scenarios[@]})) || scenarios=("${ALL[@]}")
+  for s in "${scenarios[@]}"; do
+    [[ " ${ALL[*]} " == *" $s "* ]] || die "$s needs three Kafka nodes: infra/faults.sh --cluster $s"
+  done
+fi
 
 WORK="$STATE_DIR/faults"
 DISK="$WORK/disk"
@@ -55,7 +96,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$REPO/infra/stack.sh" up
+"$REPO/infra/stack.sh" up --kafka-nodes "$KAFKA_NODES"
 log "building the ingress, consumer and load generator (release)"
 cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
 mkdir -p "$WORK"
@@ -70,9 +111,9 @@ kill9() { kill -KILL "$(cat "$PIDS/$1.pid")"; rm -f "$PIDS/$1.pid"; log "kill -9
 fault_consumer-kill() { kill9 consumer; sleep 1; start_pipeline; }
 fault_ingress-kill() { kill9 ingress; sleep 1; start_pipeline; }
 fault_broker-restart() {
-  kill9 tansu; sleep "$OUTAGE"
-  "$REPO/infra/stack.sh" up >/dev/null 2>&1
-  log "tansu restarted"
+  kill9 kafka-1; sleep "$OUTAGE"
+  "$REPO/infra/kafka.sh" start >/dev/null 2>&1
+  log "kafka-1 restarted"
 }
 fault_redis-restart() {
   stop redis; sleep "$OUTAGE"
@@ -94,6 +135,51 @@ fault_network() {
   log "loopback: 20 ms ± 5 ms delay, 1% loss for $((OUTAGE * 2)) s"
   sleep $((OUTAGE * 2))
   tc qdisc del dev lo root
+}
+
+# --- Faults of the three-node cluster. Kafka node N is kafka-N in the PID files.
+
+kafka_tool() { "$REPO/infra/kafka.sh" tool "$@" --bootstrap-server "$(kafka_brokers)"; }
+
+# Node ids ordered by how many bookings partitions each leads, most first.
+nodes_by_leadership() {
+  kafka_tool kafka-topics --describe --topic bookings \
+    | grep -o 'Leader: [0-9]*' | awk '{ n[$2]++ } END { for (id in n) print n[id], id }' \
+    | sort -rn | awk '{ print $2 }'
+}
+quorum_leader() { kafka_tool kafka-metadata-quorum describe --status | awk '/^LeaderId:/ { print $2 }'; }
+restart_nodes() { "$REPO/infra/kafka.sh" start --nodes 3 >/dev/null; log "kafka nodes restarted: $*"; }
+# Waits (at most 120 s) until every replica of every topic is back in sync.
+wait_in_sync() {
+  local deadline=$((SECONDS + 120))
+  while ((SECONDS < deadline)); do
+    [[ -z "$(kafka_tool kafka-topics --describe --under-replicated-partitions 2>/dev/null)" ]] && return 0
+    sleep 1
+  done
+  log "replicas still out of sync after 120 s"
+}
+
+fault_leader-kill() {
+  local leader; leader="$(nodes_by_leadership | head -1)"
+  kill9 "kafka-$leader"; sleep "$OUTAGE"; restart_nodes "$leader"
+}
+fault_follower-kill() {
+  local busiest controller id
+  busiest="$(nodes_by_leadership | head -1)" controller="$(quorum_leader)"
+  for id in 1 2 3; do [[ "$id" != "$busiest" && "$id" != "$controller" ]] && break; done
+  kill9 "kafka-$id"; sleep "$OUTAGE"; restart_nodes "$id"
+}
+fault_quorum-loss() {
+  QUORUM_LOST_AT="$(now)"
+  kill9 kafka-2; kill9 kafka-3; sleep "$OUTAGE"
+  QUORUM_BACK_AT="$(now)"
+  restart_nodes 2 3
+}
+fault_rolling-restart() {
+  local id
+  for id in 1 2 3; do
+    stop "kafka-$id"; restart_nodes "$id"; wait_in_sync
+  done
 }
 
 # Why a scenario cannot run here, or nothing.
@@ -131,7 +217,8 @@ run_scenario() {
   "$BIN_DIR/loadtest" open-loop --ingress-url "$INGRESS_URL" --rate "$RATE" \
     --duration-secs "$DURATION" --out "$WORK/$name-result.json" --record "$WORK/$name-run.json" \
     >"$WORK/$name-load.txt" 2>&1 &
-  local generator=$!
+  local generator=$! load_start; load_start="$(now)"
+  QUORUM_LOST_AT="" QUORUM_BACK_AT=""
   sleep "$FAULT_AT"
   local fault_start; fault_start="$(now)"
   "fault_$name"
@@ -141,9 +228,15 @@ run_scenario() {
   stop_pipeline
   "$BIN_DIR/loadtest" verify --store-dir "$store" --record "$WORK/$name-run.json" \
     --json "$WORK/$name-verdict.json" >"$WORK/$name-verify.txt" || true
-  ROWS+=("$(python3 - "$name" "$WORK" "$FAULT_AT" "$caught_up" <<'PY'
-import json, sys
+  # Seconds of the load during which no write could be acknowledged (quorum-loss only).
+  local no_quorum=()
+  [[ -n "$QUORUM_LOST_AT" ]] && no_quorum=(
+    "$(awk "BEGIN { print $QUORUM_LOST_AT - $load_start }")"
+    "$(awk "BEGIN { print $QUORUM_BACK_AT - $load_start }")")
+  ROWS+=("$(python3 - "$name" "$WORK" "$FAULT_AT" "$caught_up" "${no_quorum[@]}" <<'PY'
+import json, math, sys
 name, work, fault_at, caught_up = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+no_quorum = [float(t) for t in sys.argv[5:7]]
 try:
     result = json.load(open(f"{work}/{name}-result.json"))
     checks = {c["name"]: c for c in json.load(open(f"{work}/{name}-verdict.json"))["checks"]}
@@ -161,9 +254,17 @@ for second, counts in enumerate(result["timeline"]):
     if second >= fault_at and counts["ok"] > 0 and not (counts["server_error"] or counts["transport_error"] or counts["shed"]):
         clean_again = f"{second - fault_at} s"
         break
-verdict = "PASS" if lost == doubled == oversold == 0 and caught_up >= 0 else "FAIL"
+# While two of three nodes are down no write reaches min.insync.replicas: a 2xx for a
+# request sent then (a second's margin after the kill for requests already in flight)
+# would be an acknowledgement Kafka never gave.
+acked_without_quorum = 0
+if no_quorum:
+    first, last = math.ceil(no_quorum[0]) + 1, math.floor(no_quorum[1])
+    acked_without_quorum = sum(c["ok"] for s, c in enumerate(result["timeline"]) if first <= s < last)
+verdict = "PASS" if lost == doubled == oversold == acked_without_quorum == 0 and caught_up >= 0 else "FAIL"
 caught = f"{caught_up:.1f} s" if caught_up >= 0 else "never"
-print(f"{name:<15} {result['sent']:>8} {acked:>8} {lost:>6} {doubled:>8} {oversold:>9} {clean_again:>14} {caught:>15}  {verdict}")
+note = f"  ({acked_without_quorum} 2xx while the quorum was lost, {first}-{last} s)" if no_quorum else ""
+print(f"{name:<15} {result['sent']:>8} {acked:>8} {lost:>6} {doubled:>8} {oversold:>9} {clean_again:>14} {caught:>15}  {verdict}{note}")
 PY
 )")
   if [[ "$name" == disk-full ]]; then umount "$DISK"; fi

@@ -35,7 +35,7 @@ cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p consumers -p
 RUN="scale-$(date +%s)"
 WORK="$STATE_DIR/$RUN"
 mkdir -p "$WORK"
-export CONSUMER_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+export CONSUMER_KAFKA_BROKERS="$(kafka_brokers)"
 export CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 export CONSUMER_BOOKINGS_TOPIC="$RUN-bookings"
 export CONSUMER_DECISIONS_TOPIC="$RUN-decisions"

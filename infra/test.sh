@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite. The integration tests talk to the real broker and Redis, so this
-# brings the local stack up first (installing what is missing), then checks formatting and
+# The whole test suite. The integration tests talk to the real Apache Kafka, Redis and the
+# CQL store (Apache Cassandra standing in for ScyllaDB), so this brings the local stack up
+# first (installing what is missing), then checks formatting and
 # lints and the dependency policy, runs every test in release mode (sharing the build with
 # the demo), the fuzz targets for a bounded time, a k6 smoke run and schemathesis against the
 # live ingress, and validates the deployment artefacts under infra/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-"$REPO/infra/stack.sh" up
+"$REPO/infra/stack.sh" up --cassandra
+# The CQL store's conformance suite and process faults run live against it (never skipped).
+export SCYLLA_URI="127.0.0.1:$CASSANDRA_PORT"
 cd "$REPO"
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -129,10 +129,10 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
     /// librdkafka `fetch.wait.max.ms`: the longest a fetch may wait at the broker for data.
-    /// Short, because an event's projection waits on it: some brokers (tansu 0.6.0) hold
-    /// every fetch for most of this time even when data is there, and Kafka answers as soon
-    /// as data arrives either way, so a short wait only adds idle fetch requests.
-    #[arg(long, env = "CONSUMER_FETCH_WAIT_MAX_MS", default_value_t = 50,
+    /// Kafka answers a fetch as soon as data arrives, so this bounds only idle fetches;
+    /// librdkafka's default. Lower it only for a broker that holds fetches open while data
+    /// is there (it delays every event's projection by up to this much).
+    #[arg(long, env = "CONSUMER_FETCH_WAIT_MAX_MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub fetch_wait_max_ms: u64,
     /// How often librdkafka reports statistics, which carry the per-partition lag.

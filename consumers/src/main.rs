@@ -7,7 +7,7 @@ use consumers::config::{Cli, Command, StoreKind};
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::scylla::ScyllaStore;
 use consumers::store::Store;
-use tracing::error;
+use tracing::{error, info};
 
 /// sysexits.h EX_CONFIG: the configuration is unusable.
 const EXIT_CONFIG: u8 = 64;
@@ -96,10 +96,22 @@ async fn open_store(config: &consumers::Config) -> Result<Opened, ExitCode> {
         StoreKind::Scylla => {
             let (uri, keyspace) = (config.scylla_uri.clone(), config.scylla_keyspace.clone());
             // Connecting blocks on the driver's own runtime.
-            let connected =
-                tokio::task::spawn_blocking(move || ScyllaStore::connect(&uri, &keyspace)).await;
+            let connected = tokio::task::spawn_blocking(move || {
+                let store = ScyllaStore::connect(&uri, &keyspace)?;
+                let release = store.release_version()?;
+                Ok::<_, consumers::store::StoreError>((store, release))
+            })
+            .await;
             match connected {
-                Ok(Ok(store)) => Ok(Opened::Scylla(store)),
+                Ok(Ok((store, release))) => {
+                    info!(
+                        uri = config.scylla_uri,
+                        keyspace = config.scylla_keyspace,
+                        release,
+                        "using the CQL store"
+                    );
+                    Ok(Opened::Scylla(store))
+                }
                 Ok(Err(e)) => {
                     error!(error = %e, uri = config.scylla_uri, keyspace = config.scylla_keyspace, "cannot use the ScyllaDB store; is the cluster reachable and the schema (infra/scylla/schema.cql) installed?");
                     Err(ExitCode::FAILURE)

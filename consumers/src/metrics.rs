@@ -34,8 +34,6 @@ pub const KAFKA_ERRORS: &str = "consumer_kafka_errors_total";
 /// Partitions of the topic with events waiting whose committed offset has not moved for
 /// `CONSUMER_STALL_AFTER_SECS`: unowned, or owned by a stuck consumer.
 pub const PARTITIONS_STALLED: &str = "consumer_partitions_stalled";
-/// Times this member left and rejoined the group to move partitions stalled elsewhere.
-pub const GROUP_REJOINS: &str = "consumer_group_rejoins_total";
 /// Partitions currently owned by this process.
 pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 /// Owned partitions whose state a previous owner still holds: their worker waits for it.
@@ -81,11 +79,6 @@ pub fn describe() {
         PARTITIONS_STALLED,
         Unit::Count,
         "Partitions with waiting events whose committed offset stopped moving"
-    );
-    describe_counter!(
-        GROUP_REJOINS,
-        Unit::Count,
-        "Rejoins of the group to force a rebalance of partitions stalled elsewhere"
     );
     describe_gauge!(
         OWNED_PARTITIONS,

@@ -2,28 +2,24 @@
 //! watermark is past the group's committed offset) and the committed offset unchanged for
 //! longer than `CONSUMER_STALL_AFTER_SECS`.
 //!
-//! Some brokers (tansu 0.6.0 among them) leave a killed member's partitions unassigned
-//! until the next rebalance, and an owner can also be wedged (waiting for a store lock, a
-//! failing disk). Either way the partition's committed offset stops while its lag grows.
-//! The check uses only the Kafka protocol (Metadata, OffsetFetch for the group, ListOffsets),
-//! so it works on any broker and sees every partition, owned by this process or not.
-//! Every member of the group runs it; a stalled partition is logged as an error when it
-//! stalls and counted in `consumer_partitions_stalled`.
-//!
-//! When the partitions that just stalled are all owned by someone else (or by no one), this
-//! member leaves and rejoins the group. That forces a rebalance among the live members,
-//! which hands out partitions a broker left with a dead member; a member that merely
-//! stalls keeps its partitions through it. A partition this process owns is never the
-//! reason: rejoining cannot fix its own stuck owner.
+//! Kafka's group coordinator moves a dead member's partitions by itself once its session
+//! times out, but an owner that is alive and wedged (waiting for a store lock, a failing
+//! disk, a partition whose previous owner never let go) keeps heartbeating and keeps its
+//! partitions, and nothing in the group protocol notices. Its committed offset stops while
+//! the lag grows: that is what this check reports, for an operator (alert
+//! `PartitionsStalled`) and not for a repair no member could make. It uses only the Kafka
+//! protocol (Metadata, OffsetFetch for the group, ListOffsets), so it sees every partition,
+//! owned by this process or not. Every member of the group runs it; a stalled partition is
+//! logged as an error when it stalls and counted in `consumer_partitions_stalled`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use crate::metrics;
 use crate::pipeline::KafkaConsumer;
@@ -61,10 +57,7 @@ pub async fn watch(
         let (reader, name) = (consumer.clone(), topic.clone());
         let positions = tokio::task::spawn_blocking(move || positions(&reader, &name)).await;
         match positions {
-            Ok(Ok(positions)) => {
-                let newly = review(&mut seen, &positions, stall_after);
-                rejoin_if_unowned(&consumer, &topic, &newly);
-            }
+            Ok(Ok(positions)) => review(&mut seen, &positions, stall_after),
             Ok(Err(e)) => {
                 debug!(error = %e, "stalled-partition check skipped: broker request failed")
             }
@@ -99,45 +92,8 @@ fn positions(
     Ok(positions)
 }
 
-/// Rejoins the group when every partition in `newly_stalled` belongs to another member or
-/// to none.
-fn rejoin_if_unowned(consumer: &KafkaConsumer, topic: &str, newly_stalled: &[i32]) {
-    let owned: HashSet<i32> = match consumer.assignment() {
-        Ok(list) => list
-            .elements_for_topic(topic)
-            .iter()
-            .map(|e| e.partition())
-            .collect(),
-        Err(e) => {
-            debug!(error = %e, "cannot read the assignment; not rejoining");
-            return;
-        }
-    };
-    if !should_rejoin(newly_stalled, &owned) {
-        return;
-    }
-    warn!(
-        stalled = ?newly_stalled,
-        "partitions stalled outside this member: rejoining the group to force a rebalance"
-    );
-    ::metrics::counter!(metrics::GROUP_REJOINS).increment(1);
-    consumer.unsubscribe();
-    if let Err(e) = consumer.subscribe(&[topic]) {
-        error!(error = %e, "could not rejoin the group");
-    }
-}
-
-fn should_rejoin(newly_stalled: &[i32], owned: &HashSet<i32>) -> bool {
-    !newly_stalled.is_empty() && newly_stalled.iter().all(|p| !owned.contains(p))
-}
-
-/// Updates what was seen; returns the partitions that stalled at this check.
-fn review(
-    seen: &mut HashMap<i32, Seen>,
-    positions: &[(i32, i64, i64)],
-    stall_after: Duration,
-) -> Vec<i32> {
-    let mut newly = Vec::new();
+/// Updates what was seen, reporting the partitions that stalled at this check.
+fn review(seen: &mut HashMap<i32, Seen>, positions: &[(i32, i64, i64)], stall_after: Duration) {
     let now = Instant::now();
     for &(partition, committed, high) in positions {
         let waiting = high > committed;
@@ -168,37 +124,23 @@ fn review(
         let since = *entry.waiting_since.get_or_insert(now);
         if now.duration_since(since) >= stall_after && !entry.reported {
             entry.reported = true;
-            newly.push(partition);
             error!(
                 partition,
                 committed,
                 lag = high - committed,
                 stalled_for = ?now.duration_since(since),
                 "partition stalled: events are waiting and its committed offset has not moved; \
-                 no member may own it (some brokers assign a dead member's partitions only at \
-                 the next rebalance) or its owner is stuck"
+                 its owner is stuck (see the runbook \"Partition stalled\")"
             );
         }
     }
     let stalled = seen.values().filter(|s| s.reported).count();
     ::metrics::gauge!(metrics::PARTITIONS_STALLED).set(stalled as f64);
-    newly.sort_unstable();
-    newly
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_member_rejoins_only_for_partitions_it_does_not_own() {
-        let owned: HashSet<i32> = [1, 2].into_iter().collect();
-        assert!(should_rejoin(&[5, 7], &owned));
-        assert!(should_rejoin(&[5], &HashSet::new()));
-        assert!(!should_rejoin(&[2], &owned), "its own stuck partition");
-        assert!(!should_rejoin(&[2, 5], &owned), "one of them is its own");
-        assert!(!should_rejoin(&[], &owned), "nothing stalled");
-    }
 
     #[test]
     fn a_partition_with_waiting_events_and_no_progress_is_stalled_only_after_the_threshold() {

@@ -1,8 +1,8 @@
 //! Creating and checking the pipeline's topics, on any Kafka-protocol broker.
 //!
 //! Uses the Kafka admin API (CreateTopics, Metadata, DescribeConfigs) rather than a
-//! broker's own tooling, so the same command works on Apache Kafka, Redpanda and the local
-//! broker. It never alters or deletes an existing topic: a topic whose partition count
+//! broker's own tooling, so the same command works on Apache Kafka, Redpanda or any other
+//! Kafka-protocol broker. It never alters or deletes an existing topic: a topic whose partition count
 //! differs is an error (the count decides where each property's events go), and a setting
 //! that differs is reported with the change an operator should make.
 
@@ -19,6 +19,8 @@ use tracing::{info, warn};
 use crate::config::{Config, TopicsArgs};
 
 const HOUR_MS: u64 = 3_600_000;
+/// How long a created topic may take to show in every broker's metadata.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopicsError {
@@ -171,12 +173,40 @@ async fn create_missing(
             )
         })
         .collect();
+    let mut created = Vec::new();
     for result in admin.create_topics(&new_topics, &options()).await? {
         match result {
-            Ok(topic) => info!(topic, "created topic"),
+            Ok(topic) => {
+                info!(topic, "created topic");
+                created.push(topic);
+            }
             Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic, "topic exists"),
             Err((topic, code)) => return Err(TopicsError::Create { topic, code }),
         }
+    }
+    for topic in created {
+        await_visible(admin, &topic).await?;
+    }
+    Ok(())
+}
+
+/// Waits until a just-created topic shows in the metadata the broker answers with.
+///
+/// CreateTopics returns once the controller has recorded the topic; each broker learns of
+/// it from the metadata log a moment later, and until then answers Metadata without it. A
+/// check, a producer or a consumer group started at once would see no such topic.
+async fn await_visible(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+) -> Result<(), TopicsError> {
+    let deadline = tokio::time::Instant::now() + VISIBLE_WITHIN;
+    while partition_count(admin, topic)? == 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TopicsError::Missing {
+                topic: topic.to_owned(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

@@ -190,10 +190,6 @@ async fn position(brokers: &str, topic: &str) -> Result<Arc<StreamConsumer>, Set
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "latest")
         .set("allow.auto.create.topics", "false")
-        // A waiting partner's answer is held up by the fetch wait on brokers that keep a
-        // fetch open even when data is there (tansu 0.6.0); Kafka answers as soon as data
-        // arrives either way, so a short wait costs only idle fetch requests.
-        .set("fetch.wait.max.ms", "50")
         .create()?;
     let consumer = Arc::new(consumer);
     let blocking = consumer.clone();

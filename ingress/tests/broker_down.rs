@@ -1,8 +1,8 @@
-//! A broker outage seen from the real `ingress` binary, against a tansu of the test's own
-//! that it kills and restarts on the same data: while the broker is gone every mutation
+//! A broker outage seen from the real `ingress` binary, against an Apache Kafka node of the
+//! test's own that it kills and restarts on the same data: while the broker is gone every mutation
 //! is a 503 problem (never a 2xx) and `/readyz` turns 503 while `/healthz` stays 200;
 //! once the broker is back the same process is ready again and answers 202, without a
-//! restart. Needs `tansu` on PATH and the local stack's Redis (`infra/stack.sh up`).
+//! restart. Needs the cached Kafka jars and the local stack's Redis (`infra/stack.sh up`).
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::own_tansu::OwnTansu;
+use support::own_kafka::OwnKafka;
 use support::process::IngressProcess;
 use support::{assert_unavailable, Reply};
 
@@ -46,16 +46,16 @@ async fn wait_readiness(ingress: &IngressProcess, want: StatusCode) {
 
 #[tokio::test]
 async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
-    let mut tansu = OwnTansu::reserve();
-    tansu.start().await;
-    let topic = support::create_topic_on(&tansu.brokers(), 3).await;
+    let mut kafka = OwnKafka::reserve();
+    kafka.start().await;
+    let topic = support::create_topic_on(&kafka.brokers(), 3).await;
     let partners = support::partners_file();
     let flags = [
         "--delivery-budget-ms=2000",
         "--broker-probe-interval-ms=500",
     ];
     let mut ingress =
-        IngressProcess::start(partners.path(), &tansu.brokers(), &topic, &flags).await;
+        IngressProcess::start(partners.path(), &kafka.brokers(), &topic, &flags).await;
     let before = create(&ingress, "before-outage").await;
     assert_eq!(
         before.status,
@@ -64,7 +64,7 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
         String::from_utf8_lossy(&before.body)
     );
 
-    tansu.kill();
+    kafka.kill();
     let killed = Instant::now();
     // Mutations keep arriving while readiness has not caught up yet: each must be a 503.
     let mutations = async {
@@ -88,7 +88,7 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
     // Not ready, yet still answering: a request that reaches it gets a problem, not a 2xx.
     assert_unavailable(&create(&ingress, "while-not-ready").await);
 
-    tansu.start().await;
+    kafka.start().await;
     let restarted = Instant::now();
     wait_readiness(&ingress, StatusCode::OK).await;
     eprintln!(

@@ -1,4 +1,4 @@
-//! Idempotency-Key semantics and per-partner rate limits against the real server, tansu
+//! Idempotency-Key semantics and per-partner rate limits against the real server, Kafka
 //! and Redis. The shared Redis is only ever written under this test's own key prefix; the
 //! outage test runs a `redis-server` of its own.
 

@@ -105,7 +105,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         decisions_linger_ms: 10,
         stall_after_secs: 120,
         session_timeout_ms: 10_000,
-        fetch_wait_max_ms: 50,
+        fetch_wait_max_ms: 500,
         stats_interval_ms: 5000,
         log_filter: String::new(),
     };

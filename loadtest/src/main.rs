@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use consumers::config::StoreKind;
+use consumers::store::embedded::EmbeddedStore;
+use consumers::store::scylla::ScyllaStore;
 use loadtest::demo::{self, DemoConfig};
 use loadtest::record::RunRecord;
 
@@ -186,9 +189,22 @@ struct DemoArgs {
 
 #[derive(Debug, clap::Args)]
 struct VerifyArgs {
-    /// The consumers' store directory.
-    #[arg(long, env = "CONSUMER_STORE_DIR")]
-    store_dir: PathBuf,
+    /// The store the consumers wrote: `embedded` (its directory) or `scylla` (a CQL
+    /// keyspace), read with the consumers' own settings.
+    #[arg(long, env = "CONSUMER_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    store: StoreKind,
+    /// The consumers' store directory (embedded store).
+    #[arg(long, env = "CONSUMER_STORE_DIR", required_if_eq("store", "embedded"))]
+    store_dir: Option<PathBuf>,
+    /// CQL contact points, `host:port`, comma-separated (scylla store).
+    #[arg(long, env = "CONSUMER_SCYLLA_URI", default_value = "127.0.0.1:9042")]
+    scylla_uri: String,
+    #[arg(
+        long,
+        env = "CONSUMER_SCYLLA_KEYSPACE",
+        default_value = "booking_store"
+    )]
+    scylla_keyspace: String,
     #[arg(long, default_value = "target/demo-run.json")]
     record: PathBuf,
     /// Also write the verdict as JSON here.
@@ -208,7 +224,10 @@ async fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Demo(args) => run_demo(args).await,
-        Command::Verify(args) => run_verify(args),
+        // The CQL store's driver blocks on a runtime of its own.
+        Command::Verify(args) => tokio::task::spawn_blocking(move || run_verify(args))
+            .await
+            .unwrap_or_else(|e| Err(e.into())),
         Command::BenchConsumers(args) => run_bench(args).await,
         Command::Produce(args) => run_produce(args).await,
         Command::OpenLoop(args) => run_open_loop(args).await,
@@ -267,7 +286,16 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<bool> {
 
 fn run_verify(args: VerifyArgs) -> anyhow::Result<bool> {
     let record = RunRecord::load(&args.record)?;
-    let verdict = loadtest::verify::verify(&args.store_dir, &record)?;
+    let verdict = match args.store {
+        StoreKind::Embedded => {
+            let dir = args.store_dir.as_deref().expect("clap requires it");
+            loadtest::verify::verify(&EmbeddedStore::new(dir)?, &record)?
+        }
+        StoreKind::Scylla => {
+            let store = ScyllaStore::connect(&args.scylla_uri, &args.scylla_keyspace)?;
+            loadtest::verify::verify(&store, &record)?
+        }
+    };
     println!("{verdict}");
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&verdict)?)?;

@@ -1,17 +1,14 @@
 //! The post-run verifier: checks the store against what the ingress acknowledged.
 //!
-//! It reads every partition file of the embedded store (the consumers must be stopped, as
-//! each file is locked by its owner) and checks the invariants a partner relies on: every
+//! It reads every partition of the store (the embedded store's consumers must be stopped,
+//! as each file is locked by its owner; a CQL store can be read while they run) and checks the invariants a partner relies on: every
 //! acknowledged event was applied exactly once, refused requests left no trace, and no night
 //! is sold beyond its allotment.
 
+use consumers::apply::{BookingStatus, NightId};
+use consumers::store::{PartitionStore, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::path::Path;
-
-use consumers::apply::{BookingStatus, NightId};
-use consumers::store::embedded::EmbeddedStore;
-use consumers::store::{PartitionStore, Store};
 use uuid::Uuid;
 
 use crate::record::{EventKind, RunRecord};
@@ -62,8 +59,10 @@ impl fmt::Display for Verdict {
     }
 }
 
-pub fn verify(store_dir: &Path, run: &RunRecord) -> Result<Verdict, consumers::store::StoreError> {
-    let store = EmbeddedStore::new(store_dir)?;
+pub fn verify<S: Store>(
+    store: &S,
+    run: &RunRecord,
+) -> Result<Verdict, consumers::store::StoreError> {
     // Booking id -> (partition, booking) for every copy found, across all partitions.
     let mut bookings: HashMap<Uuid, Vec<(i32, consumers::apply::Booking)>> = HashMap::new();
     let mut nights: BTreeMap<NightId, consumers::apply::Night> = BTreeMap::new();

@@ -1,4 +1,4 @@
-//! Whole-pipeline tests: HTTP in, Kafka (tansu), the consumer, the store and Redis out.
+//! Whole-pipeline tests: HTTP in, Apache Kafka, the consumer, the store and Redis out.
 //!
 //! Run with the local stack up (`infra/stack.sh up`); see `support` for the harness.
 

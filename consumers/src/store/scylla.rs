@@ -85,6 +85,11 @@ impl ScyllaStore {
         &self.inner.keyspace
     }
 
+    /// The release of the server answering (ScyllaDB, or Apache Cassandra standing in).
+    pub fn release_version(&self) -> Result<String, StoreError> {
+        self.inner.bridge.block_on(self.inner.db.release_version())
+    }
+
     /// Drops the keyspace: for tests that made their own.
     pub fn drop_keyspace(&self) -> Result<(), StoreError> {
         let statement = format!("DROP KEYSPACE IF EXISTS {}", self.inner.keyspace);

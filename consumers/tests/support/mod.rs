@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use chrono::{Days, NaiveDate};
 use partitioner::{Command, Envelope, Event, EventMeta, Money, Stay};
 use uuid::Uuid;

@@ -4,8 +4,9 @@
 //! one broker of several going down.
 //!
 //! It runs inside the test process with brokers on loopback ports, which the ingress
-//! connects to like to any broker. It is a fault injector, not a
-//! stand-in for Kafka: everything else is tested against tansu. One gap matters when
+//! connects to like to any broker. It is a fault injector, not a stand-in for Kafka:
+//! everything else is tested against Apache Kafka, and the faults of a real three-node
+//! cluster (leader killed, quorum lost) run in `infra/faults.sh --cluster`. One gap matters when
 //! reading the results: the mock checks producer sequence numbers only for
 //! transactional producers, so it would store a retried batch twice where Kafka drops
 //! the copy. The faults used here never let a batch be stored without the producer

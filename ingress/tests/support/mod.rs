@@ -8,8 +8,8 @@
 #![allow(dead_code)]
 
 pub mod mock_kafka;
+pub mod own_kafka;
 pub mod own_redis;
-pub mod own_tansu;
 pub mod process;
 
 use std::io::Write;
@@ -77,10 +77,8 @@ fn admin_client_for(brokers: &str) -> AdminClient<DefaultClientContext> {
 
 /// Creates a fresh topic and waits until its metadata shows every partition.
 ///
-/// Test topics are never deleted: tansu 0.6.0 answers DeleteTopics by deleting every
-/// topic of the cluster (its `topic_delete_by.sql` matches on the cluster only), which
-/// would wipe the stack's own topics and break concurrent tests. They are small, and
-/// `infra/stack.sh reset` clears them.
+/// Test topics are kept for a post-mortem; they are small, and `infra/stack.sh reset`
+/// clears them.
 pub async fn create_topic(partitions: i32) -> String {
     require_broker().await;
     create_topic_on(&brokers(), partitions).await

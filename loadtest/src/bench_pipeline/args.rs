@@ -70,6 +70,10 @@ pub struct BenchPipelineArgs {
     /// The ingress's local idempotency cache capacity (INGRESS_IDEMPOTENCY_LOCAL_ENTRIES).
     #[arg(long, default_value_t = 100_000)]
     pub dedup_entries: u64,
+    /// `infra/kafka.sh`, to run Kafka's producer perf test as a second raw baseline in
+    /// stage 2 (skipped, and said so, without it).
+    #[arg(long)]
+    pub kafka_sh: Option<PathBuf>,
     /// The broker's PID, to report its CPU use beside ours.
     #[arg(long)]
     pub broker_pid: Option<u32>,

@@ -5,7 +5,7 @@
 //!    ([`crate::bare`]), both driven by the same closed-loop generator
 //!    ([`crate::closed_loop`]) and by wrk ([`crate::wrk`]);
 //! 2. the ingress publishing to the broker against the raw idempotent producer
-//!    ([`crate::produce`]), on one fresh topic;
+//!    ([`crate::produce`]) and Kafka's own producer perf test, on one fresh topic;
 //! 3. the consumers against raw batched store writes ([`crate::bench`]);
 //! 4. request-to-acknowledgement and accept-to-projection latency at half the rate found
 //!    in 2 ([`crate::e2e`]);
@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::json;
 
 mod args;
+mod kafka_perf;
 mod servers;
 mod stages;
 

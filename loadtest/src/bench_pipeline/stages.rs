@@ -140,6 +140,36 @@ impl Bench {
             "ev/s",
             0.80,
         ));
+        match &args.kafka_sh {
+            Some(kafka_sh) => {
+                // The same records' mean size, as the Java client sends fixed-size ones.
+                let size =
+                    events.iter().map(|e| e.to_json().len()).sum::<usize>() / events.len().max(1);
+                let java = super::kafka_perf::producer_perf_test(
+                    kafka_sh,
+                    &args.brokers,
+                    &topic,
+                    args.raw_events,
+                    size,
+                )
+                .await?;
+                self.notes.push(format!(
+                    "2 kafka-producer-perf-test: {} records of {size} B",
+                    args.raw_events
+                ));
+                self.rows.push(Row::ratio(
+                    "2 ingress to broker / Kafka producer perf test",
+                    published.ok_rate,
+                    java,
+                    "ev/s",
+                    0.80,
+                ));
+                self.json.insert("kafka_perf_test_rate".into(), json!(java));
+            }
+            None => self
+                .notes
+                .push("2 kafka-producer-perf-test: skipped (no --kafka-sh)".into()),
+        }
         self.json
             .insert("raw_producer_rate".into(), json!(raw.rate()));
         self.json

@@ -69,8 +69,8 @@ impl Pipeline {
             decisions: format!("{prefix}-decisions"),
             dlq: format!("{prefix}-dlq"),
         };
-        // Test topics are never deleted: tansu 0.6.0 answers DeleteTopics by deleting every
-        // topic of the cluster. `infra/stack.sh reset` clears them.
+        // Test topics are kept for a post-mortem; they are small, and `infra/stack.sh reset`
+        // clears them.
         consumers::topics::ensure_topics(
             &brokers(),
             &[

@@ -13,6 +13,9 @@ pub const SCHEMA_KEYSPACE: &str = "booking_store";
 
 const SCHEMA_REPLICATION: &str = "'replication_factor': 3";
 
+/// The schema's ScyllaDB-only keyspace option, last in its statement.
+const SCHEMA_TABLETS: &str = "AND tablets = {'enabled': false}";
+
 /// The schema statements for `keyspace` with `replication_factor` replicas per data
 /// centre, comments stripped, in file order.
 pub fn schema(keyspace: &str, replication_factor: u32) -> Vec<String> {
@@ -31,6 +34,13 @@ pub fn schema(keyspace: &str, replication_factor: u32) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// A schema statement without ScyllaDB's `tablets` keyspace option, for servers that have
+/// no tablets (Apache Cassandra, older ScyllaDB releases): they reject it as an unknown
+/// property, and their keyspaces are on vnodes anyway, which is what the option asks for.
+pub fn without_tablets(statement: &str) -> String {
+    statement.replace(SCHEMA_TABLETS, "").trim_end().to_owned()
 }
 
 /// The statements the backend prepares, for one keyspace.

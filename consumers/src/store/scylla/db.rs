@@ -5,6 +5,7 @@ use std::future::Future;
 
 use ::scylla::client::session::Session;
 use ::scylla::client::session_builder::SessionBuilder;
+use ::scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use ::scylla::response::query_result::QueryResult;
 use ::scylla::statement::prepared::PreparedStatement;
 use ::scylla::statement::Consistency;
@@ -144,7 +145,13 @@ impl Db {
             .await
             .map_err(io)?;
         if let Some(replication_factor) = install {
+            let tablets = has_tablets(&session).await?;
             for statement in cql::schema(keyspace, replication_factor) {
+                let statement = if tablets {
+                    statement
+                } else {
+                    cql::without_tablets(&statement)
+                };
                 session.query_unpaged(statement, &[]).await.map_err(io)?;
             }
             session.await_schema_agreement().await.map_err(io)?;
@@ -341,6 +348,21 @@ impl Db {
         Ok(row.and_then(|(offset,)| offset))
     }
 
+    /// The server's release, e.g. `5.0.9` for Apache Cassandra, `2025.1.0` for ScyllaDB.
+    pub async fn release_version(&self) -> Result<String, StoreError> {
+        let result = self
+            .session
+            .query_unpaged("SELECT release_version FROM system.local", &[])
+            .await
+            .map_err(io)?;
+        let (version,) = result
+            .into_rows_result()
+            .map_err(io)?
+            .first_row::<(String,)>()
+            .map_err(io)?;
+        Ok(version)
+    }
+
     pub async fn list_partitions(&self) -> Result<Vec<i32>, StoreError> {
         let rows: Vec<(i32,)> = self
             .session
@@ -414,6 +436,21 @@ impl Db {
             .execute_unpaged(statement, values)
             .await
             .map_err(io)
+    }
+}
+
+/// Whether the server has ScyllaDB's tablets, told the way the driver tells it: only then
+/// does `system_schema.scylla_keyspaces` have `initial_tablets`, and Apache Cassandra has
+/// no such table at all. Both of those answer Invalid.
+async fn has_tablets(session: &Session) -> Result<bool, StoreError> {
+    let probe = "SELECT initial_tablets FROM system_schema.scylla_keyspaces LIMIT 1";
+    match session.query_unpaged(probe, &[]).await {
+        Ok(_) => Ok(true),
+        Err(ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::Invalid,
+            _,
+        ))) => Ok(false),
+        Err(error) => Err(io(error)),
     }
 }
 

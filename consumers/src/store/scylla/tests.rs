@@ -145,6 +145,22 @@ fn the_schema_file_is_rewritten_for_another_keyspace_and_replication() {
 }
 
 #[test]
+fn the_tablets_option_is_left_out_for_servers_without_tablets() {
+    let statements = schema(KS, 1);
+    assert!(statements[0].ends_with("AND tablets = {'enabled': false}"));
+    let keyspace = cql::without_tablets(&statements[0]);
+    assert!(!keyspace.contains("tablets"), "{keyspace}");
+    assert!(
+        keyspace.ends_with("AND durable_writes = true"),
+        "{keyspace}"
+    );
+    // Only the keyspace statement carries the option.
+    for table in &statements[1..] {
+        assert_eq!(&cql::without_tablets(table), table);
+    }
+}
+
+#[test]
 fn nights_are_partitioned_by_room_type_and_clustered_by_night() {
     let nights = schema(KS, 1)
         .into_iter()

@@ -1,7 +1,8 @@
-//! A tansu broker owned by one test, on a port of its own with its data in a temporary
+//! An Apache Kafka node owned by one test, on ports of its own with its data in a temporary
 //! directory, so the test may kill it and start it again on the same data (the shared
-//! stack's broker must never be stopped). `tansu` must be on PATH (`infra/stack.sh up`
-//! installs it). The process is killed when the handle drops, even if an assertion fails.
+//! stack's broker must never be stopped). It runs through `infra/kafka.sh run-node`, from
+//! the same cached jars as the stack (`infra/stack.sh up` resolves them). The process is
+//! killed when the handle drops, even if an assertion fails.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,17 +13,19 @@ use rdkafka::ClientConfig;
 
 use super::process::free_port;
 
-pub struct OwnTansu {
+pub struct OwnKafka {
     pub port: u16,
+    controller_port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
-impl OwnTansu {
+impl OwnKafka {
     /// Reserves a port and a data directory without starting the broker yet.
-    pub fn reserve() -> OwnTansu {
-        OwnTansu {
+    pub fn reserve() -> OwnKafka {
+        OwnKafka {
             port: free_port(),
+            controller_port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
         }
@@ -36,28 +39,23 @@ impl OwnTansu {
     /// metadata request.
     pub async fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let url = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("tansu.log"))
+            .open(self.dir.path().join("kafka.log"))
             .unwrap();
-        // tansu resolves the SQLite path against its working directory, as in stack.sh.
-        let child = Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(self.dir.path())
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/kafka.sh");
+        // The script execs the JVM, so the child is the broker itself and kill() is a crash.
+        let child = Command::new("bash")
+            .arg(script)
+            .arg("run-node")
+            .arg(self.dir.path().join("node"))
+            .args([self.port.to_string(), self.controller_port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run tansu ({e}); `infra/stack.sh up` installs it"));
+            .unwrap_or_else(|e| panic!("cannot run {script} ({e})"));
         self.child = Some(child);
         let brokers = self.brokers();
         let answered = tokio::task::spawn_blocking(move || {
@@ -65,7 +63,7 @@ impl OwnTansu {
                 .set("bootstrap.servers", &brokers)
                 .create()
                 .expect("admin client");
-            (0..60).any(|_| {
+            (0..120).any(|_| {
                 let answered = admin
                     .inner()
                     .fetch_metadata(None, Duration::from_millis(500))
@@ -78,7 +76,12 @@ impl OwnTansu {
         })
         .await
         .unwrap();
-        assert!(answered, "own tansu on port {} never answered", self.port);
+        assert!(
+            answered,
+            "own Kafka on port {} never answered; log in {}",
+            self.port,
+            self.dir.path().display()
+        );
     }
 
     /// Kills the broker (no clean shutdown, as in a crash) and waits for it to be gone.
@@ -90,7 +93,7 @@ impl OwnTansu {
     }
 }
 
-impl Drop for OwnTansu {
+impl Drop for OwnKafka {
     fn drop(&mut self) {
         self.kill();
     }
