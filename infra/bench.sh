@@ -19,7 +19,7 @@ for name in ingress consumer; do
 done
 "$REPO/infra/stack.sh" up
 install_wrk
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
+build_binaries
 
 # Their CPU use is reported beside each stage's.
 watch=()

@@ -36,9 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$REPO/infra/stack.sh" up
-log "building the ingress, consumer and load generator (release)"
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" \
-  -p ingress -p consumers -p loadtest --bins
+build_binaries
 
 # Statistics every second, so the lag gauge is recorded within the run.
 CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline

@@ -54,13 +54,17 @@ wait_for() {
   die "$what did not become ready within ${seconds}s (logs: $LOGS)"
 }
 
+# SIGTERM, then SIGKILL if NAME still runs after GRACE seconds (default 10).
 stop() {
-  local name="$1" pid
+  local name="$1" grace="${2:-10}" pid
   if ! running "$name"; then rm -f "$PIDS/$name.pid"; return; fi
   pid="$(cat "$PIDS/$name.pid")"
   kill -TERM "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    log "killed $name (pid $pid): still running ${grace} s after SIGTERM"
+  fi
   rm -f "$PIDS/$name.pid"
   log "stopped $name (pid $pid)"
 }
@@ -87,6 +91,13 @@ start_process() {
   "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
   echo $! >"$PIDS/$name.pid"
   log "started $name (pid $!), log $LOGS/$name.log"
+}
+
+# The release binaries, built alike by every script: one selection of packages is one set
+# of unified features, so no script rebuilds the dependencies another one built.
+build_binaries() {
+  log "building the ingress, consumer and load generator (release)"
+  cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
 }
 
 # Starts a consumer and the ingress against the local stack (unless already running) and

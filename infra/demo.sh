@@ -24,9 +24,7 @@ case "$store" in
     ;;
   *) die "--store takes embedded or cql" ;;
 esac
-log "building the ingress, consumer and load generator (release)"
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" \
-  -p ingress -p consumers -p loadtest --bins
+build_binaries
 
 start_pipeline
 

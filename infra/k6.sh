@@ -22,8 +22,7 @@ shift
 
 install_load_tools
 "$REPO/infra/stack.sh" up
-log "building the ingress and consumer (release)"
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers --bins
+build_binaries
 trap stop_pipeline EXIT
 start_pipeline
 

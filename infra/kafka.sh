@@ -26,6 +26,7 @@ KAFKA_HOME="${BOOKING_KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/booking-pipeli
 KAFKA_LOG_CONFIG="$REPO/infra/kafka/log4j2.properties"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 100))}"
 KAFKA_DIR="$STATE_DIR/kafka"
+KAFKA_STOP_GRACE_SECS=60
 
 # The cache is complete only when its marker holds the digest of the pom it was resolved
 # from, so an edited pom (another version, another logging backend) resolves again.
@@ -115,7 +116,10 @@ start_node() {
   local port=$((KAFKA_PORT + id - 1)) controller_port=$((KAFKA_CONTROLLER_PORT + id - 1))
   local dir="$KAFKA_DIR/node-$id"
   if running "kafka-$id"; then log "kafka-$id already running (pid $(cat "$PIDS/kafka-$id.pid"))"; return; fi
-  port_open "$port" && die "port $port is taken by a process this script did not start"
+  local taken
+  for taken in "$port" "$controller_port"; do
+    port_open "$taken" && die "port $taken is taken by a process this script did not start"
+  done
   write_node_config "$dir" "$id" "$nodes" "$port" "$controller_port"
   format_node "$dir" "$cluster_id"
   start_process "kafka-$id" "$REPO/infra/kafka.sh" exec-node "$dir" "$(node_heap_mb "$nodes")"
@@ -170,7 +174,8 @@ case "${1:-}" in
   start) shift; start_stack "$@" ;;
   stop)
     for pidfile in "$PIDS"/kafka-*.pid; do
-      [[ -e "$pidfile" ]] && stop "$(basename "$pidfile" .pid)"
+      # A controlled shutdown hands the node's leaderships over first: give it time.
+      if [[ -e "$pidfile" ]]; then stop "$(basename "$pidfile" .pid)" "$KAFKA_STOP_GRACE_SECS"; fi
     done
     ;;
   status)

@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$REPO/infra/stack.sh" up
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
+build_binaries
 trap stop_pipeline EXIT
 start_pipeline
 

@@ -29,8 +29,7 @@ done
 ((CONSUMERS >= 2)) || die "--consumers must be at least 2 to show scaling"
 
 "$REPO/infra/stack.sh" up
-log "building the consumer and load generator (release)"
-cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p consumers -p loadtest --bins
+build_binaries
 
 RUN="scale-$(date +%s)"
 WORK="$STATE_DIR/$RUN"

@@ -38,8 +38,8 @@ start_redis() {
 redis_ready() { [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
 
 ensure_topics() {
-  log "building the consumer and ensuring topics"
-  cargo build --quiet --release -p consumers --bin consumer --manifest-path "$REPO/Cargo.toml"
+  build_binaries
+  log "ensuring topics"
   local bin="$BIN_DIR/consumer" replication=1
   [[ "$(kafka_brokers)" == *,* ]] && replication=3
   # A fresh cluster may accept connections before every broker has registered with the

@@ -348,8 +348,9 @@ impl Run {
 /// The final answer to a request and how many 503s preceded it, or a transport error.
 type Sent = Result<(Answer, usize), String>;
 
-/// Sends one request, retrying a 503 or 429 with the same Idempotency-Key as a partner
-/// would, a bounded number of times.
+/// Sends one request, retrying a 503, a 429 or a 409 (the same key still in flight: an
+/// earlier attempt's claim, which clears when that attempt ends) with the same
+/// Idempotency-Key as a partner would, a bounded number of times.
 async fn send_with_retry(client: &PartnerClient, planned: &Planned) -> Sent {
     let mut retries = 0;
     // A partner's latency runs from the first attempt to the final answer, retries included.
@@ -366,7 +367,7 @@ async fn send_with_retry(client: &PartnerClient, planned: &Planned) -> Sent {
             .map_err(|e| e.to_string())?;
         let retryable = matches!(
             answer.status,
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS | StatusCode::CONFLICT
         );
         if !retryable || retries == 5 {
             answer.latency = started.elapsed();
@@ -393,7 +394,7 @@ pub fn summary(report: &DemoReport) -> String {
         report.refused_4xx.to_string(),
     );
     line(
-        "503/429 retried with the same key",
+        "503/429/409 retried, same key",
         report.retried_503.to_string(),
     );
     line("failed after retries", report.failed.to_string());

@@ -85,6 +85,9 @@ pub struct OpenLoopResult {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Second {
     pub ok: usize,
+    /// Of `ok`, the answers that acknowledged a new event: every 2xx but the replays,
+    /// which the idempotency tiers answer without the broker.
+    pub acknowledged: usize,
     pub client_error: usize,
     pub server_error: usize,
     pub transport_error: usize,
@@ -266,7 +269,10 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
                 Ok(answer) => {
                     let at = shared.second(second);
                     match answer.status.as_u16() {
-                        200..=299 => at.ok += 1,
+                        200..=299 => {
+                            at.ok += 1;
+                            at.acknowledged += usize::from(request.replay_of.is_none());
+                        }
                         400..=499 => at.client_error += 1,
                         _ => at.server_error += 1,
                     }
@@ -435,11 +441,13 @@ impl Shared {
                 });
             }
         } else if status.is_client_error()
+            && status != StatusCode::CONFLICT
             && request.kind == EventKind::Create
             && request.replay_of.is_none()
         {
             // A refused create must leave no booking. (A 503 proves nothing either way:
-            // the event may have reached the broker after the delivery budget ran out.)
+            // the event may have reached the broker after the delivery budget ran out; nor
+            // does a 409, the same key still in flight from an earlier attempt.)
             let tenant = request.body["tenant_id"].as_str().unwrap_or_default();
             self.record
                 .refused_booking_ids
