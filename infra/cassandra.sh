@@ -38,8 +38,9 @@ install_cassandra() {
   log "resolving Apache Cassandra $CASSANDRA_VERSION from Maven Central into $CASSANDRA_HOME"
   rm -rf "${CASSANDRA_HOME:?}/lib" "$CASSANDRA_HOME/cqlsh" "$CASSANDRA_HOME/.installed"
   mkdir -p "$CASSANDRA_HOME"
-  mvn -B -q -Dstyle.color=never -f "$CASSANDRA_POM" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$CASSANDRA_HOME/lib" >&2
+  mvn -B -q -f "$CASSANDRA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$CASSANDRA_HOME/lib" >"$CASSANDRA_HOME/resolve.log" 2>&1 \
+    || { cat "$CASSANDRA_HOME/resolve.log" >&2; die "could not resolve Apache Cassandra (log above)"; }
   jamm_jar >/dev/null
   log "installing ${CQLSH_PACKAGES[*]} into $CASSANDRA_HOME/cqlsh (PyPI)"
   python3 -m venv "$CASSANDRA_HOME/cqlsh"

@@ -125,7 +125,8 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_STALL_AFTER_SECS", default_value_t = 30)]
     pub stall_after_secs: u64,
     /// How long the broker waits for a silent member (a killed process) before moving its
-    /// partitions to the others; heartbeats go every third of it.
+    /// partitions to the others; heartbeats go every third of it. Shorter than
+    /// librdkafka's 45 s, so a crashed consumer's partitions wait at most this long.
     #[arg(long, env = "CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
     /// librdkafka `fetch.wait.max.ms`: the longest a fetch may wait at the broker for data.

@@ -32,18 +32,10 @@ async fn kill_9_mid_stream_then_restart_loses_nothing_on_the_cql_store() {
     let Some(uri) = cql_uri("kill -9 and restart") else {
         return;
     };
-    let mut setup = Setup::with_cql(&redis_url(), &uri).await;
-    setup.publish_load(0, 12, 300).await;
-    let mut first = setup.spawn("first");
-    // Let it get some way in, then kill it without warning, mid-stream.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    setup.publish_load(1, 12, 300).await;
-    first.kill9();
-    setup.publish_load(2, 12, 300).await;
-    let mut second = setup.spawn("restarted");
-    setup.wait_projected(Duration::from_secs(90)).await;
-    second.stop();
-    setup.verify_store();
+    Setup::with_cql(&redis_url(), &uri)
+        .await
+        .kill_9_mid_stream_then_restart()
+        .await;
 }
 
 /// The first owner freezes while it holds every partition; once its session expires the

@@ -18,18 +18,10 @@ use support::{brokers, create_booking, envelope, redis_url, TENANT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice() {
-    let mut setup = Setup::new(&redis_url()).await;
-    setup.publish_load(0, 12, 300).await;
-    let mut first = setup.spawn("first");
-    // Let it get some way in, then kill it without warning, mid-stream.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    setup.publish_load(1, 12, 300).await;
-    first.kill9();
-    setup.publish_load(2, 12, 300).await;
-    let mut second = setup.spawn("restarted");
-    setup.wait_projected(Duration::from_secs(60)).await;
-    second.stop();
-    setup.verify_store();
+    Setup::new(&redis_url())
+        .await
+        .kill_9_mid_stream_then_restart()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -249,6 +249,22 @@ impl Setup {
     }
 
     /// Waits until every partition's projections reflect everything produced.
+    /// Events before, during and after a consumer killed without warning mid-stream, then
+    /// a restarted one: every event applied exactly once, nothing oversold.
+    pub async fn kill_9_mid_stream_then_restart(mut self) {
+        self.publish_load(0, 12, 300).await;
+        let mut first = self.spawn("first");
+        // Let it get some way in, then kill it without warning, mid-stream.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        self.publish_load(1, 12, 300).await;
+        first.kill9();
+        self.publish_load(2, 12, 300).await;
+        let mut second = self.spawn("restarted");
+        self.wait_projected(Duration::from_secs(90)).await;
+        second.stop();
+        self.verify_store();
+    }
+
     /// The settings that put a consumer on this test's store.
     fn store_env(&self) -> Vec<(&'static str, String)> {
         match &self.cql {
