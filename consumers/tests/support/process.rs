@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use consumers::apply::BookingStatus;
@@ -222,11 +222,14 @@ impl Setup {
         }
     }
 
+    /// Where the consumer spawned as `name` logs.
+    pub fn log_path(&self, name: &str) -> std::path::PathBuf {
+        self.store_dir.path().with_extension(format!("{name}.log"))
+    }
+
     pub fn spawn(&self, name: &str) -> Consumer {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log =
-            std::fs::File::create(self.store_dir.path().with_extension(format!("{name}.log")))
-                .unwrap();
+        let log = std::fs::File::create(self.log_path(name)).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_consumer"))
             .env("CONSUMER_KAFKA_BROKERS", brokers())
             .env("CONSUMER_GROUP_ID", format!("{}-group", self.prefix))
@@ -374,17 +377,25 @@ impl Consumer {
 
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(&mut self) {
-        let status = Command::new("kill")
+        let status = self.terminate();
+        assert!(status.success(), "consumer exited with {status}");
+    }
+
+    /// SIGTERM unless it has exited already, then its exit status (at most 30 s on).
+    pub fn terminate(&mut self) -> ExitStatus {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            return status;
+        }
+        let sent = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(sent.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "consumer exited with {status}");
-                return;
+                return status;
             }
             assert!(
                 Instant::now() < deadline,
