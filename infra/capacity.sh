@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The per-event and per-request inputs of docs/CAPACITY.md, measured in one run on a stack
+# of its own (its own state directory and ports, so it runs beside the default stack):
+#
+#   (a) consumer CPU per applied event, on 12 partitions and on 1, from a backlog drained
+#       by one consumer (group join included), with the drain rate;
+#   (b) the ingress's decisions reader, CPU per decision read, an idle ingress following
+#       the decisions topic while (a) runs;
+#   (c) Redis CPU per applied event (projections) and per request (the two-tier dedup),
+#       and Redis's command counts from INFO commandstats;
+#   (d) bytes per record on `bookings` and `booking-decisions` as Kafka stores them, and
+#       Redis bytes per key of each kind (MEMORY USAGE of a sample).
+#
+# CPU time is utime + stime from /proc/PID/stat before and after each bounded run, divided
+# by the events or requests of that run.
+#
+#   infra/capacity.sh [--events N] [--rate R] [--duration-secs S]
+set -euo pipefail
+
+export BOOKING_STATE_DIR="${BOOKING_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/booking-pipeline-capacity}"
+export KAFKA_PORT="${KAFKA_PORT:-39092}" REDIS_PORT="${REDIS_PORT:-36379}"
+export INGRESS_PORT="${INGRESS_PORT:-38080}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-39080}"
+export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-39081}"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+events=100000 rate=2500 duration=20
+while (($#)); do
+  case "$1" in
+    --events) events="$2"; shift 2 ;;
+    --rate) rate="$2"; shift 2 ;;
+    --duration-secs) duration="$2"; shift 2 ;;
+    *) die "usage: $0 [--events N] [--rate R] [--duration-secs S]" ;;
+  esac
+done
+((events > 0 && events <= 1000000 && duration > 0 && duration <= 300)) \
+  || die "--events must be 1..1000000 and --duration-secs 1..300"
+
+cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12+$13)/t }' "/proc/$1/stat"; }
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+# A scratch stack: every run starts from empty topics and an empty Redis.
+"$REPO/infra/stack.sh" reset >/dev/null 2>&1
+"$REPO/infra/stack.sh" up
+build_binaries
+trap '"$REPO/infra/stack.sh" down >/dev/null 2>&1 || true' EXIT
+REDIS_PID="$(cat "$PIDS/redis.pid")"
+KAFKA_PID="$(cat "$PIDS/kafka-1.pid")"
+BROKERS="$(kafka_brokers)"
+ROWS=()
+row() { ROWS+=("$(printf '| %s | %s |' "$1" "$2")"); }
+
+# Per-key command counts since the last reset, e.g. "evalsha=1.00 set=1.00".
+commands_per() {
+  rcli info commandstats | tr -d '\r' | awk -F'[_:=,]' -v n="$1" \
+    '/^cmdstat_/ { if ($4 / n >= 0.01) printf "%s=%.2f ", $2, $4 / n }'
+}
+
+# (a), (b), (c) on a backlog of EVENTS synthetic events on a fresh topic of PARTITIONS.
+drain() {
+  local partitions="$1" n="$2" run="cap-$1p-$RANDOM"
+  export CONSUMER_KAFKA_BROKERS="$BROKERS" CONSUMER_BOOKINGS_TOPIC="$run-bookings" \
+    CONSUMER_DECISIONS_TOPIC="$run-decisions" CONSUMER_DLQ_TOPIC="$run-dlq" \
+    CONSUMER_GROUP_ID="$run" CONSUMER_STORE_DIR="$STATE_DIR/$run-store" \
+    CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
+    TOPICS_BOOKINGS_PARTITIONS="$partitions" RUST_LOG=error
+  "$BIN_DIR/consumer" ensure-topics
+  "$BIN_DIR/loadtest" produce --brokers "$BROKERS" --topic "$run-bookings" \
+    --partitions "$partitions" --events "$n" --tenant "$run" >/dev/null
+  # The decisions reader of an ingress that serves nothing: its CPU is the reader's.
+  start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
+    INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
+    INGRESS_KAFKA_BROKERS="$BROKERS" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+    INGRESS_DECISIONS_TOPIC="$run-decisions" "$BIN_DIR/ingress"
+  wait_for ingress 30 ready "$INGRESS_ADMIN"
+  rcli config resetstat >/dev/null
+  local ing_pid r0 k0 i0 start line=""
+  ing_pid="$(cat "$PIDS/ingress.pid")"
+  r0="$(cpu "$REDIS_PID")" k0="$(cpu "$KAFKA_PID")" i0="$(cpu "$ing_pid")" start="$(date +%s.%N)"
+  start_process consumer "$BIN_DIR/consumer"
+  # The steady rate counts from the first poll that sees progress, so the group join and
+  # the first fetch are left out; the join-included rate is the one a fresh consumer shows.
+  local consumer_pid deadline=$((SECONDS + 300)) lag="$n" first="" first_lag=""
+  consumer_pid="$(cat "$PIDS/consumer.pid")"
+  until [[ "$lag" == 0 ]]; do
+    ((SECONDS < deadline)) || die "consumer did not drain $n events in 300 s: $line"
+    sleep 0.2
+    line="$("$BIN_DIR/consumer" lag --one-line 2>/dev/null || true)"
+    [[ "$line" =~ ^total=([0-9]+) ]] || continue
+    lag="${BASH_REMATCH[1]}"
+    if [[ -z "$first" ]] && ((lag < n)); then first="$(date +%s.%N)" first_lag="$lag"; fi
+  done
+  local end secs steady c1 r1 k1 i1
+  end="$(date +%s.%N)"
+  secs="$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')"
+  steady="$(awk -v s="$first" -v e="$end" -v n="$first_lag" 'BEGIN { printf "%.0f ev/s (%d events in %.2f s)", n / (e - s), n, e - s }')"
+  c1="$(cpu "$consumer_pid")" r1="$(cpu "$REDIS_PID")" k1="$(cpu "$KAFKA_PID")" i1="$(cpu "$ing_pid")"
+  sleep 1  # the reader's last fetch
+  i1="$(cpu "$ing_pid")"
+  local stats
+  stats="$(commands_per "$n")"
+  stop consumer
+  stop ingress
+  row "(a) consumer CPU per applied event, $partitions partition(s), $n events" "$(us_per 0 "$c1" "$n") µs"
+  row "(a) drain rate, 1 consumer, join included" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') ev/s ($secs s)"
+  row "(a) drain rate, 1 consumer, from the first applied event" "$steady"
+  row "(b) ingress decisions reader CPU per decision read (idle share included)" "$(us_per "$i0" "$i1" "$n") µs"
+  row "(c) Redis CPU per applied event (projections)" "$(us_per "$r0" "$r1" "$n") µs"
+  row "(c) Redis commands per applied event" "$stats"
+  row "Kafka CPU per applied event (fetch + decisions produce)" "$(us_per "$k0" "$k1" "$n") µs"
+  DECISIONS_TOPIC="$run-decisions"
+  DRAINED_TENANT="$run"
+}
+
+# Bytes Kafka stores per record of TOPIC (every partition's segments), N records.
+bytes_per_record() {
+  local bytes
+  bytes="$(cat "$STATE_DIR"/kafka/node-1/data/"$1"-*/*.log | wc -c)"
+  awk -v b="$bytes" -v n="$2" 'BEGIN { printf "%.0f B", b / n }'
+}
+
+# Average MEMORY USAGE over up to 300 keys matching PATTERN.
+bytes_per_key() {
+  local keys
+  mapfile -t keys < <(rcli --scan --pattern "$1" | head -300)
+  ((${#keys[@]})) || { echo "no keys"; return; }
+  local k total=0
+  for k in "${keys[@]}"; do total=$((total + $(rcli memory usage "$k" samples 0))); done
+  echo "$((total / ${#keys[@]})) B (${#keys[@]} keys)"
+}
+
+log "(a)-(c) 12 partitions, $events events"
+drain 12 "$events"
+row "(d) \`booking-decisions\` record as stored" "$(bytes_per_record "$DECISIONS_TOPIC" "$events")"
+row "(d) Redis booking status (\`booking:*\`)" "$(bytes_per_key 'booking:*')"
+row "(d) Redis availability (\`avail:$DRAINED_TENANT:*\`)" "$(bytes_per_key "avail:$DRAINED_TENANT:*")"
+log "(a)-(c) 1 partition, $((events / 4)) events"
+drain 1 "$((events / 4))"
+
+# (b), (c) per request: the ingress alone (no consumer), Kafka sink, rate limits lifted,
+# at a fixed open-loop rate.
+log "(c) per request: open loop at $rate/s for $duration s"
+start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
+  INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
+  INGRESS_KAFKA_BROKERS="$BROKERS" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+  INGRESS_RATE_LIMIT_PER_SEC=1000000 INGRESS_RATE_LIMIT_BURST=1000000 RUST_LOG=error "$BIN_DIR/ingress"
+wait_for ingress 30 ready "$INGRESS_ADMIN"
+ing_pid="$(cat "$PIDS/ingress.pid")"
+before_bookings="$(cat "$STATE_DIR"/kafka/node-1/data/bookings-*/*.log | wc -c)"
+rcli config resetstat >/dev/null
+r0="$(cpu "$REDIS_PID")" k0="$(cpu "$KAFKA_PID")" i0="$(cpu "$ing_pid")"
+"$BIN_DIR/loadtest" open-loop --ingress-url "$INGRESS_URL" --rate "$rate" --duration-secs "$duration" \
+  --out "$STATE_DIR/capacity-open-loop.json" --record "$STATE_DIR/capacity-open-loop-run.json" >/dev/null
+r1="$(cpu "$REDIS_PID")" k1="$(cpu "$KAFKA_PID")" i1="$(cpu "$ing_pid")"
+stop ingress
+answered="$(json "$STATE_DIR/capacity-open-loop.json" 'd["all_latency_ms"]["count"]')"
+accepted="$(json "$STATE_DIR/capacity-open-loop.json" 'd["statuses"].get("202", 0)')"
+after_bookings="$(cat "$STATE_DIR"/kafka/node-1/data/bookings-*/*.log | wc -c)"
+row "(b) ingress CPU per request, Kafka sink, $rate/s open loop ($answered answers, $accepted accepted)" "$(us_per "$i0" "$i1" "$answered") µs"
+row "(c) Redis CPU per request (dedup, no consumer)" "$(us_per "$r0" "$r1" "$answered") µs"
+row "(c) Redis commands per request" "$(commands_per "$answered")"
+row "Kafka CPU per accepted request (one-record produces)" "$(us_per "$k0" "$k1" "$accepted") µs"
+row "(d) \`bookings\` record from the ingress, as stored" \
+  "$(awk -v b="$((after_bookings - before_bookings))" -v n="$accepted" 'BEGIN { printf "%.0f B", b / n }')"
+row "(d) Redis idempotency record (\`idem:*\`)" "$(bytes_per_key 'idem:*')"
+
+echo
+echo "capacity inputs, $(date -u +%Y-%m-%dT%H:%MZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| input | measured |"
+echo "|---|---|"
+printf '%s\n' "${ROWS[@]}"
