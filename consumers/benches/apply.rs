@@ -72,6 +72,7 @@ fn envelope(seq: u128, event: Event) -> Envelope {
         partner_id: "ota-booking-1".to_owned(),
         request_id: format!("req-01HZY8K3M2Q{seq}"),
         received_at_ms: 1_800_000_000_000,
+        any_partner: false,
         event,
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod recall;
-pub use recall::recall;
+pub use recall::{recall, AppliedEvent};
 
 /// One night of one room type of one property.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -230,14 +230,16 @@ impl Step<'_> {
         }
     }
 
-    /// The booking a modify or cancel names, if it exists and belongs to the event's
-    /// property.
+    /// The booking a modify or cancel names, if it exists, is the sender's to act on and
+    /// belongs to the event's property. A booking the sender may not act on is reported
+    /// exactly like a missing one, so its id is not confirmed to outsiders.
     fn owned_booking<L: Ledger>(
         &self,
         ledger: &L,
         booking_id: Uuid,
     ) -> Result<Result<Booking, RejectReason>, L::Error> {
         Ok(match ledger.booking(booking_id)? {
+            Some(b) if !may_act_on(&b, self.envelope) => Err(RejectReason::BookingNotFound),
             None => Err(RejectReason::BookingNotFound),
             Some(b)
                 if b.tenant_id != self.envelope.tenant_id
@@ -324,6 +326,17 @@ impl Step<'_> {
             booking,
             nights: self.nights,
         }
+    }
+}
+
+/// Whether the sender of `envelope` may modify or cancel `booking`: the partner that created
+/// it may, and a sender with the tenant-wide `bookings:any-partner` scope may act on every
+/// booking of its tenant.
+fn may_act_on(booking: &Booking, envelope: &Envelope) -> bool {
+    if envelope.any_partner {
+        booking.tenant_id == envelope.tenant_id
+    } else {
+        booking.partner_id == envelope.partner_id
     }
 }
 

@@ -368,6 +368,7 @@ fn booking_fields(booking: &Booking, partition: i32) -> Vec<(&'static str, Strin
                 .unwrap_or_default(),
         ),
         ("tenant_id", booking.tenant_id.clone()),
+        ("partner_id", booking.partner_id.clone()),
         ("property_id", booking.property_id.clone()),
         ("room_type", booking.stay.room_type.clone()),
         ("check_in", booking.stay.check_in.to_string()),

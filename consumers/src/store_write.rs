@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder};
-use partitioner::{Decision, Envelope};
+use partitioner::{Decision, Envelope, RejectReason};
 use tracing::{debug, error, warn};
 
 use uuid::Uuid;
@@ -99,12 +99,16 @@ impl<S: Store> Worker<S> {
         batch: &PartitionBatch,
         stored: &Stored,
     ) -> Result<Vec<Decision>, StoreError> {
-        let decided: HashSet<Uuid> = stored.applied.iter().map(|e| e.decision.event_id).collect();
-        let skipped: Vec<Envelope> = batch
+        let decided: HashSet<(Uuid, i64)> = stored
+            .applied
+            .iter()
+            .map(|e| (e.decision.event_id, e.decision.offset))
+            .collect();
+        let skipped: Vec<(i64, Envelope)> = batch
             .events
             .iter()
-            .filter(|(_, envelope)| !decided.contains(&envelope.event_id))
-            .map(|(_, envelope)| envelope.clone())
+            .filter(|(offset, envelope)| !decided.contains(&(envelope.event_id, *offset)))
+            .cloned()
             .collect();
         if skipped.is_empty() {
             return Ok(Vec::new());
@@ -112,17 +116,23 @@ impl<S: Store> Worker<S> {
         let partition = self.partition;
         self.with_store(move |store| {
             let mut recalled = Vec::new();
-            for envelope in &skipped {
+            for (offset, envelope) in &skipped {
                 // Dead-lettered events were never applied and have no decision.
-                let Some(offset) = store.applied_at(envelope.event_id)? else {
+                let Some(applied) = store.applied_event(envelope.event_id)? else {
                     continue;
                 };
                 let booking = match envelope.event.booking_id() {
                     Some(id) => store.booking(id)?,
                     None => None,
                 };
-                match recall(envelope, Position { partition, offset }, booking.as_ref()) {
-                    Some(decision) => recalled.push(decision),
+                let copy_at = Position { partition, offset: *offset };
+                match recall(envelope, copy_at, applied, booking.as_ref()) {
+                    Some(decision) => {
+                        if decision.reason == Some(RejectReason::IdempotencyKeyReused) {
+                            warn!(partition, offset, event_id = %envelope.event_id, partner = %envelope.partner_id, "an applied event id came back with another command: idempotency key reused");
+                        }
+                        recalled.push(decision);
+                    }
                     None => warn!(partition, offset, event_id = %envelope.event_id, "applied event left no trace of its decision"),
                 }
             }

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use consumers::apply::AppliedEvent;
 use consumers::store::embedded::{EmbeddedPartition, EmbeddedStore};
 use consumers::store::{BatchResult, PartitionStore, Store, StoreError};
 use partitioner::{Envelope, Event};
@@ -113,8 +114,8 @@ impl PartitionStore for FaultyPartition {
         self.inner.booking(id)
     }
 
-    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
-        self.inner.applied_at(event_id)
+    fn applied_event(&self, event_id: Uuid) -> Result<Option<AppliedEvent>, StoreError> {
+        self.inner.applied_event(event_id)
     }
 
     fn bookings(&self) -> Result<Vec<consumers::apply::Booking>, StoreError> {

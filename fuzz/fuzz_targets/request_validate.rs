@@ -167,6 +167,7 @@ fn check(outcome: Result<Command, Invalid>, fields: &[&str]) {
         partner_id: "ota-1".to_owned(),
         request_id: "req-1".to_owned(),
         received_at_ms: 1_700_000_000_000,
+        any_partner: false,
     };
     let envelope = Envelope::new(command, meta);
     let decoded = Envelope::from_json(&envelope.to_json()).expect("a validated event decodes");

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ingress::dedup::fingerprint;
+use ingress::dedup::RequestFingerprint;
 use partitioner::partition_map::routing_key;
 use partitioner::{BookingRequest, CancelRequest, Command, Envelope, EventMeta, PartitionMap};
 use serde::de::DeserializeOwned;
@@ -47,8 +47,6 @@ const CANCEL: &[u8] = br#"{
   "property_id": "lisbon-baixa-01",
   "reason": "guest changed travel plans"
 }"#;
-
-const BOOKING_PATH: &str = "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed";
 const PARTNER: &str = "ota-booking-1";
 const IDEMPOTENCY_KEY: &str = "7f3c9a2e-5b1d-4c8f-9e6a-2d4b8f1c3a57";
 
@@ -62,7 +60,6 @@ enum Kind {
 struct Case {
     name: &'static str,
     kind: Kind,
-    path: String,
     body: &'static [u8],
 }
 
@@ -71,19 +68,16 @@ fn cases() -> [Case; 3] {
         Case {
             name: "create",
             kind: Kind::Create,
-            path: "/v1/bookings".to_owned(),
             body: CREATE,
         },
         Case {
             name: "modify",
             kind: Kind::Modify,
-            path: format!("{BOOKING_PATH}/modify"),
             body: MODIFY,
         },
         Case {
             name: "cancel",
             kind: Kind::Cancel,
-            path: format!("{BOOKING_PATH}/cancel"),
             body: CANCEL,
         },
     ]
@@ -95,11 +89,10 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> T {
     serde_path_to_error::deserialize(de).expect("the sample body decodes")
 }
 
-/// What the ingress hands the producer: partition, key, payload; and the fingerprint the
-/// dedup tiers store.
-fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
+/// The validated command of a sample request, as the ingress builds it.
+fn command(case: &Case) -> Command {
     let booking_id = Uuid::from_u128(0x5628_7654_0a0a_554b_96c2_038e_c2af_81ed);
-    let command: Command = match case.kind {
+    match case.kind {
         Kind::Create => {
             let request: BookingRequest = decode(case.body);
             let tenant = request.tenant_id.as_deref().unwrap_or_default();
@@ -109,8 +102,14 @@ fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
         Kind::Modify => decode::<BookingRequest>(case.body).into_modify(booking_id),
         Kind::Cancel => decode::<CancelRequest>(case.body).into_cancel(booking_id),
     }
-    .expect("the sample body is valid");
-    let fingerprint = fingerprint("POST", &case.path, case.body);
+    .expect("the sample body is valid")
+}
+
+/// What the ingress hands the producer: partition, key, payload; and the fingerprint the
+/// dedup tiers store.
+fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
+    let command = command(case);
+    let fingerprint = RequestFingerprint::of_command(&command).current;
     let event_id = partitioner::event_id(&command.tenant_id, PARTNER, IDEMPOTENCY_KEY);
     let partition = map.partition(&command.tenant_id, &command.property_id) as i32;
     let key = routing_key(&command.tenant_id, &command.property_id);
@@ -119,6 +118,7 @@ fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
         partner_id: PARTNER.to_owned(),
         request_id: "req-01HZY8K3M2Q4".to_owned(),
         received_at_ms: 1_800_000_000_000,
+        any_partner: false,
     };
     let payload = Envelope::new(command, meta).to_json();
     (partition, key, payload, fingerprint)
@@ -127,9 +127,9 @@ fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
 fn fingerprints(c: &mut Criterion) {
     let mut group = c.benchmark_group("fingerprint");
     for case in cases() {
-        group.throughput(Throughput::Bytes(case.body.len() as u64));
+        let command = command(&case);
         group.bench_function(case.name, |b| {
-            b.iter(|| fingerprint("POST", black_box(&case.path), black_box(case.body)))
+            b.iter(|| RequestFingerprint::of_command(black_box(&command)))
         });
     }
     group.finish();

@@ -20,7 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Partner;
-use crate::dedup::{self, Claim, StoredResponse};
+use crate::dedup::{Claim, RequestFingerprint, StoredResponse};
 use crate::handler::{json_bytes, AppState};
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
@@ -81,7 +81,14 @@ pub async fn mutate(
 
     // Only a request that would be published claims its key: refused requests leave no
     // record, so fixing a bad request and resending it under the same key just works.
-    let fingerprint = dedup::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+    // The fingerprint is the validated command's, so requests that mean the same thing
+    // (`2` or `2.0`, keys in any order) are the same request.
+    let fingerprint = RequestFingerprint::new(
+        &command,
+        parts.method.as_str(),
+        parts.uri.path(),
+        body.clone(),
+    );
     let ticket = match state.dedup.claim(partner_id, key, fingerprint).await? {
         Claim::Replay(stored) => return Ok(replayed(stored)),
         Claim::Fresh(ticket) => ticket,
@@ -93,14 +100,16 @@ pub async fn mutate(
     let wait = wait::requested(&parts.headers, &route, state.max_wait)
         .map(|limit| (limit, state.waiters.register(event_id)));
     let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
-    let (event, booking_id) = outbound(
-        state,
-        command,
+    let meta = EventMeta {
         event_id,
-        partner_id,
-        request_id,
-        traceparent,
-    );
+        partner_id: partner_id.to_owned(),
+        request_id: request_id.to_owned(),
+        received_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+        any_partner: partner.acts_for_any_partner(),
+    };
+    let (event, booking_id) = outbound(state, command, meta, traceparent);
     let delivered = match state.sink.publish(event).await {
         Ok(delivered) => delivered,
         Err(error) => {
@@ -163,9 +172,7 @@ fn replayed(stored: StoredResponse) -> Response<Full<Bytes>> {
 fn outbound(
     state: &AppState,
     command: Command,
-    event_id: Uuid,
-    partner_id: &str,
-    request_id: &str,
+    meta: EventMeta,
     traceparent: Option<String>,
 ) -> (OutboundEvent, Option<Uuid>) {
     // The partition map keeps partitions below i32::MAX, Kafka's own limit.
@@ -173,15 +180,6 @@ fn outbound(
         .partitions
         .partition(&command.tenant_id, &command.property_id) as i32;
     let key = routing_key(&command.tenant_id, &command.property_id);
-    let received_at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let meta = EventMeta {
-        event_id,
-        partner_id: partner_id.to_owned(),
-        request_id: request_id.to_owned(),
-        received_at_ms,
-    };
     let envelope = Envelope::new(command, meta);
     let booking_id = envelope.event.booking_id();
     let event = OutboundEvent {

@@ -1,8 +1,9 @@
 //! The read endpoints, answered from the projections the consumers keep in Redis.
 //!
 //! Redis is the only source here, so when it does not answer the reply is 503 with
-//! Retry-After, never a guess. A booking of another tenant is reported exactly like an
-//! unknown one (404, not 403), so probing ids reveals nothing across tenants. A booking
+//! Retry-After, never a guess. A booking of another tenant, or of another partner (unless
+//! the key holds `bookings:any-partner`), is reported exactly like an unknown one (404,
+//! not 403), so probing ids reveals nothing. A booking
 //! the consumers have not decided yet has no projection either, and is 404 until then.
 //! A night with no availability projection is reported as `null`, never as 0: "nothing
 //! known" and "sold out" mean different things to a partner.
@@ -65,7 +66,10 @@ pub async fn booking(
     let mut fields: HashMap<String, String> = redis.query(&cmd).await.map_err(unavailable)?;
     let mut take = |name: &str| fields.remove(name).unwrap_or_default();
     let tenant_id = take("tenant_id");
-    if tenant_id.is_empty() || partner.require_tenant(&tenant_id).is_err() {
+    // A projection written before bookings recorded their owner has no `partner_id`: it
+    // is nobody's until `consumer rebuild` rewrites it (OPERATIONS, upgrades).
+    let owner = take("partner_id");
+    if tenant_id.is_empty() || !partner.may_act_on(&owner, &tenant_id) {
         return Err(ApiError::BookingNotFound);
     }
     let rooms = take("rooms");

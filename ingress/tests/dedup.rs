@@ -116,13 +116,45 @@ async fn the_same_key_with_another_body_is_refused() {
     ingress.stop().await.expect("clean shutdown");
 }
 
+/// Requests that validate to the same command are the same request, however the client
+/// spelled the JSON: `1` or `1.0` or `1e0`, keys in any order, `null` for an absent
+/// optional field. Each resend is the replay, never a 422.
+#[tokio::test]
+async fn a_resend_spelled_differently_is_still_the_same_request() {
+    let ingress = Ingress::start().await;
+    let send = |body: String| {
+        let call = ingress
+            .post("/v1/bookings")
+            .header("idempotency-key", "spelled-1");
+        async move { call.body(body).await }
+    };
+    let first = send(booking("lisbon-1").to_string()).await;
+    assert_status(&first, 202);
+    let respellings = [
+        r#"{"currency":"EUR","amount_minor":25000,"guests":2,"rooms":1.0,"check_out":"2027-03-12",
+            "check_in":"2027-03-10","room_type":"DBL","property_id":"lisbon-1","tenant_id":"acme"}"#,
+        r#"{"tenant_id":"acme","property_id":"lisbon-1","room_type":"DBL","check_in":"2027-03-10",
+            "check_out":"2027-03-12","rooms":1e0,"guests":2.0,"amount_minor":25000,
+            "currency":"EUR","guest_name":null}"#,
+    ];
+    for body in respellings {
+        let again = send(body.to_owned()).await;
+        assert_status(&again, 202);
+        assert_eq!(again.header("idempotent-replayed"), "true", "{body}");
+        assert_eq!(again.json()["event_id"], first.json()["event_id"]);
+    }
+    ingress.stop().await.expect("clean shutdown");
+}
+
 #[tokio::test]
 async fn a_key_held_elsewhere_is_busy_and_concurrent_sends_publish_once() {
     let ingress = Ingress::start().await;
     // Another replica holds this key right now: its in-flight marker is in Redis.
     let body = booking("faro-3");
-    let fingerprint =
-        ingress::dedup::fingerprint("POST", "/v1/bookings", body.to_string().as_bytes());
+    let request: partitioner::BookingRequest = serde_json::from_value(body.clone()).unwrap();
+    let booking_id = partitioner::booking_id("acme", "ota-1", "busy-1");
+    let command = request.into_create(booking_id).unwrap();
+    let fingerprint = ingress::dedup::RequestFingerprint::of_command(&command).current;
     let key = format!("{}:ota-1:busy-1", ingress.idem_prefix);
     let marker = json!({"fp": fingerprint, "token": "elsewhere"}).to_string();
     let mut redis = own_redis::connect(&support::redis_url()).await;

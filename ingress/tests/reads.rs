@@ -33,11 +33,12 @@ fn assert_ok(reply: &Reply) -> Value {
     reply.json()
 }
 
-/// Writes a booking projection the way `consumers::projection` does.
-async fn project_booking(tenant: &str, status: &str, reason: &str) -> Uuid {
+/// Writes a booking projection the way `consumers::projection` does, for a booking that
+/// partner `owner` created (none: a projection written before bookings recorded theirs).
+async fn project_booking(tenant: &str, owner: Option<&str>, status: &str, reason: &str) -> Uuid {
     let id = Uuid::new_v4();
     let mut redis = own_redis::connect(&support::redis_url()).await;
-    let fields = [
+    let mut fields = vec![
         ("status", status),
         ("reason", reason),
         ("tenant_id", tenant),
@@ -49,6 +50,7 @@ async fn project_booking(tenant: &str, status: &str, reason: &str) -> Uuid {
         ("partition", "7"),
         ("offset", "42"),
     ];
+    fields.extend(owner.map(|owner| ("partner_id", owner)));
     let _: () = redis
         .hset_multiple(partitioner::keys::booking_status(id), &fields)
         .await
@@ -73,7 +75,7 @@ async fn a_booking_is_read_from_its_projection() {
         .unwrap()
         .contains("not yet processed"));
 
-    let confirmed = project_booking("acme", "confirmed", "").await;
+    let confirmed = project_booking("acme", Some("ota-1"), "confirmed", "").await;
     let body = assert_ok(
         &ingress
             .get(&format!("/v1/bookings/{confirmed}"))
@@ -87,7 +89,7 @@ async fn a_booking_is_read_from_its_projection() {
                "check_in": "2027-04-01", "check_out": "2027-04-03", "rooms": 2})
     );
 
-    let rejected = project_booking("acme", "rejected", "sold_out").await;
+    let rejected = project_booking("acme", Some("ota-1"), "rejected", "sold_out").await;
     let body = assert_ok(
         &ingress
             .get(&format!("/v1/bookings/{rejected}"))
@@ -97,8 +99,11 @@ async fn a_booking_is_read_from_its_projection() {
     assert_eq!(body["status"], "rejected");
     assert_eq!(body["reason"], "sold_out");
 
-    // ota-2 may read acme's bookings only; another tenant's booking looks unknown to it.
-    let globex = project_booking("globex", "confirmed", "").await;
+    // ota-2 may read its own bookings of acme only; another partner's or another tenant's
+    // booking looks unknown to it, and so does one whose projection names no owner.
+    let globex = project_booking("globex", Some("ota-2"), "confirmed", "").await;
+    let own = project_booking("acme", Some("ota-2"), "confirmed", "").await;
+    let ownerless = project_booking("acme", None, "confirmed", "").await;
     let acme_only = format!("Bearer {SECRET_ACME}");
     let read = |id: Uuid, auth: &str| {
         let call = ingress
@@ -106,9 +111,15 @@ async fn a_booking_is_read_from_its_projection() {
             .header("authorization", auth);
         async move { call.send().await }
     };
-    assert_ok(&read(confirmed, &acme_only).await);
+    assert_ok(&read(own, &acme_only).await);
+    assert_problem(&read(confirmed, &acme_only).await, 404, "not-found");
     assert_problem(&read(globex, &acme_only).await, 404, "not-found");
-    assert_ok(&ingress.get(&format!("/v1/bookings/{globex}")).send().await);
+    assert_problem(&read(ownerless, &acme_only).await, 404, "not-found");
+    assert_problem(
+        &ingress.get(&format!("/v1/bookings/{globex}")).send().await,
+        404,
+        "not-found",
+    );
     let write_only = format!("Bearer {SECRET_WRITE_ONLY}");
     assert_problem(&read(confirmed, &write_only).await, 403, "forbidden");
     let reply = ingress

@@ -63,17 +63,35 @@ impl PartnerClient {
         headers: &[(&str, &str)],
     ) -> Result<Answer, ClientError> {
         let json = serde_json::to_vec(body).expect("request bodies always serialize");
+        let mut all = vec![
+            ("content-type", "application/json"),
+            ("idempotency-key", idempotency_key),
+        ];
+        all.extend_from_slice(headers);
+        self.request(method, path, &all, Bytes::from(json)).await
+    }
+
+    /// A read (`GET`) as this partner.
+    pub async fn get(&self, path: &str) -> Result<Answer, ClientError> {
+        self.request(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
         let mut builder = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base_url))
-            .header("authorization", &self.bearer)
-            .header("content-type", "application/json")
-            .header("idempotency-key", idempotency_key);
+            .header("authorization", &self.bearer);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         let request = builder
-            .body(Full::new(Bytes::from(json)))
+            .body(Full::new(body))
             .map_err(|e| ClientError(e.to_string()))?;
         let started = Instant::now();
         let response = self

@@ -52,6 +52,7 @@ pub fn synthetic_events(tenant: &str, count: usize, properties: usize) -> Vec<En
                 partner_id: "loadtest".into(),
                 request_id: "loadtest".into(),
                 received_at_ms: 0,
+                any_partner: false,
             },
         )
     };

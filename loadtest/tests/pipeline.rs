@@ -275,6 +275,200 @@ async fn a_resent_request_is_applied_once() {
     assert_eq!(booking.history.len(), 1);
 }
 
+/// A booking belongs to the partner that created it. Another partner of the same tenant
+/// can neither cancel, modify nor read it: each is answered exactly like an unknown
+/// booking, so ids are not confirmed to outsiders. The hotel's own channel
+/// (`bookings:any-partner`) may act on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_partner_cannot_touch_a_booking() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "braga-1", NIGHT, "2030-06-13", 5).await;
+    let (partition, offset) = position(&allotment);
+    pipeline.settled(partition, offset).await;
+    let wait = [("prefer", "wait=5")];
+    let created = pipeline
+        .client
+        .send_with(
+            Method::POST,
+            "/v1/bookings",
+            "owned-1",
+            &stay("braga-1", NIGHT, "2030-06-11", 1),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let id = booking_id(&created);
+
+    let other = pipeline.client_for(support::OTHER_SECRET);
+    let cancel = other
+        .send_with(
+            Method::POST,
+            &format!("/v1/bookings/{id}/cancel"),
+            "foreign-cancel",
+            &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancel.status, StatusCode::CONFLICT, "{:?}", cancel.body);
+    assert_eq!(
+        cancel.body["reason"], "booking_not_found",
+        "{:?}",
+        cancel.body
+    );
+    let modify = other
+        .send_with(
+            Method::POST,
+            &format!("/v1/bookings/{id}/modify"),
+            "foreign-modify",
+            &stay("braga-1", NIGHT, "2030-06-12", 1),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(modify.status, StatusCode::CONFLICT, "{:?}", modify.body);
+    assert_eq!(
+        modify.body["reason"], "booking_not_found",
+        "{:?}",
+        modify.body
+    );
+    let read = other.get(&format!("/v1/bookings/{id}")).await.unwrap();
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{:?}", read.body);
+    let unknown = other
+        .get(&format!("/v1/bookings/{}", Uuid::new_v4()))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.body["type"], unknown.body["type"],
+        "same answer as an unknown id"
+    );
+
+    let own = pipeline
+        .client
+        .get(&format!("/v1/bookings/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(own.status, StatusCode::OK, "{:?}", own.body);
+    assert_eq!(own.body["status"], "confirmed");
+    assert_eq!(
+        own.body["check_out"], "2030-06-11",
+        "the foreign modify changed nothing"
+    );
+
+    let hotel = pipeline.client_for(support::HOTEL_SECRET);
+    let cancel = hotel
+        .send_with(
+            Method::POST,
+            &format!("/v1/bookings/{id}/cancel"),
+            "desk-cancel",
+            &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancel.status, StatusCode::OK, "{:?}", cancel.body);
+    assert_eq!(cancel.body["outcome"], "cancelled");
+    let read = hotel.get(&format!("/v1/bookings/{id}")).await.unwrap();
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+}
+
+/// An Idempotency-Key every cache has forgotten, reused for another request: the event
+/// reaches the consumer with the id of the first one. It is not the first one, so it is
+/// rejected as `idempotency_key_reused`, never answered with the first one's decision;
+/// a true resend of the first request is still answered with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "braga-2", NIGHT, "2030-06-20", 5).await;
+    let (partition, offset) = position(&allotment);
+    pipeline.settled(partition, offset).await;
+    let wait = [("prefer", "wait=5")];
+    let first_stay = stay("braga-2", NIGHT, "2030-06-11", 1);
+    let first = pipeline
+        .client
+        .send_with(
+            Method::POST,
+            "/v1/bookings",
+            "reused-key",
+            &first_stay,
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    let id = booking_id(&first);
+
+    pipeline.restart_ingress_forgetting_keys().await;
+    let other_dates = pipeline
+        .client
+        .send_with(
+            Method::POST,
+            "/v1/bookings",
+            "reused-key",
+            &stay("braga-2", "2030-06-15", "2030-06-18", 2),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        other_dates.status,
+        StatusCode::CONFLICT,
+        "{:?}",
+        other_dates.body
+    );
+    assert_eq!(
+        other_dates.body["reason"], "idempotency_key_reused",
+        "{:?}",
+        other_dates.body
+    );
+    pipeline.restart_ingress_forgetting_keys().await;
+    let cancel = pipeline
+        .client
+        .send_with(
+            Method::POST,
+            &format!("/v1/bookings/{id}/cancel"),
+            "reused-key",
+            &json!({"tenant_id": TENANT, "property_id": "braga-2"}),
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancel.status, StatusCode::CONFLICT, "{:?}", cancel.body);
+    assert_eq!(
+        cancel.body["reason"], "idempotency_key_reused",
+        "{:?}",
+        cancel.body
+    );
+    assert_eq!(
+        pipeline.remaining("braga-2", "DBL", "2030-06-16").await,
+        Some(5),
+        "the reused request's nights were never booked"
+    );
+
+    pipeline.restart_ingress_forgetting_keys().await;
+    let resent = pipeline
+        .client
+        .send_with(
+            Method::POST,
+            "/v1/bookings",
+            "reused-key",
+            &first_stay,
+            &wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resent.status, StatusCode::CREATED, "{:?}", resent.body);
+    assert_eq!(booking_id(&resent), id);
+    let read = pipeline
+        .client
+        .get(&format!("/v1/bookings/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(read.body["status"], "confirmed");
+    assert_eq!(read.body["check_out"], "2030-06-11");
+}
+
 /// Invariant 7: an event the consumer cannot decode goes to the dead-letter topic with its
 /// reason and source, and the events behind it on the partition are still applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,6 +492,7 @@ async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() 
             partner_id: "ota-1".into(),
             request_id: "r".into(),
             received_at_ms: 0,
+            any_partner: false,
         },
     );
     future_event.schema_version = 99;

@@ -64,6 +64,7 @@ fn meta() -> EventMeta {
         partner_id: PARTNER.to_owned(),
         request_id: "req-01HZY8K3M2Q4".to_owned(),
         received_at_ms: 1_800_000_000_000,
+        any_partner: false,
     }
 }
 

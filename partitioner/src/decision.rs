@@ -63,6 +63,9 @@ pub enum RejectReason {
     PropertyMismatch,
     /// A modify of a booking that is cancelled or was rejected.
     InvalidTransition,
+    /// The event's id (its sender's Idempotency-Key) was applied before for another
+    /// command: the key was reused once every idempotency cache had forgotten it.
+    IdempotencyKeyReused,
 }
 
 impl RejectReason {
@@ -73,6 +76,7 @@ impl RejectReason {
             RejectReason::BookingNotFound => "booking_not_found",
             RejectReason::PropertyMismatch => "property_mismatch",
             RejectReason::InvalidTransition => "invalid_transition",
+            RejectReason::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
 }

@@ -39,6 +39,12 @@ pub struct Envelope {
     pub request_id: String,
     /// Milliseconds since the Unix epoch at which the ingress accepted the request.
     pub received_at_ms: i64,
+    /// The sender may act on every partner's bookings of the tenant (the
+    /// `bookings:any-partner` scope, e.g. the hotel's own channel); otherwise a modify or
+    /// cancel applies only to a booking `partner_id` created. Absent (false) in events of
+    /// earlier builds, which carried no such authority.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_partner: bool,
     pub event: Event,
 }
 
@@ -49,6 +55,8 @@ pub struct EventMeta {
     pub partner_id: String,
     pub request_id: String,
     pub received_at_ms: i64,
+    /// See [`Envelope::any_partner`].
+    pub any_partner: bool,
 }
 
 /// A validated command addressed to one property; see [`crate::request`].
@@ -150,6 +158,7 @@ impl Envelope {
             partner_id: meta.partner_id,
             request_id: meta.request_id,
             received_at_ms: meta.received_at_ms,
+            any_partner: meta.any_partner,
             event: command.event,
         }
     }
@@ -194,6 +203,7 @@ mod tests {
             partner_id: "ota-1".into(),
             request_id: "req-1".into(),
             received_at_ms: 1_700_000_000_000,
+            any_partner: false,
             event: Event::CreateBooking {
                 booking_id: Uuid::nil(),
                 stay: Stay {
@@ -224,6 +234,10 @@ mod tests {
         assert_eq!(json["event"]["type"], "create_booking");
         assert_eq!(json["event"]["stay"]["check_in"], "2027-01-10");
         assert_eq!(json["schema_version"], 1);
+        assert!(
+            json.get("any_partner").is_none(),
+            "written only when granted"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod decision;
 pub mod event;
+pub mod fingerprint;
 pub mod hash;
 pub mod ids;
 pub mod keys;
@@ -19,6 +20,7 @@ pub mod validate;
 
 pub use decision::{Decision, Outcome, RejectReason};
 pub use event::{Command, DecodeError, Envelope, Event, EventMeta, Money, Stay, SCHEMA_VERSION};
+pub use fingerprint::Fingerprint;
 pub use ids::{booking_id, event_id};
 pub use partition_map::PartitionMap;
 pub use query::{AvailabilityQuery, AvailabilityRange};

@@ -7,23 +7,52 @@
 //!
 //! - an event that concerns a booking and got as far as the booking is in its history,
 //!   with the outcome, reason and position it was decided with;
-//! - a modify or cancel whose booking did not exist (or did not exist yet) or belonged to
-//!   another property touched no booking, and its reason follows from that booking now;
+//! - a modify or cancel whose booking did not exist (or did not exist yet), was not its
+//!   sender's to act on, or belonged to another property touched no booking, and its
+//!   reason follows from that booking now;
 //! - an allotment is always set.
+//!
+//! An id comes back with another command only when its sender reused an Idempotency-Key
+//! that every cache had forgotten (event ids derive from the key). That event was never
+//! applied; it is rejected as `idempotency_key_reused`, at its own offset, and never told
+//! the first command's decision.
 
-use partitioner::{Decision, Envelope, Event, Outcome, RejectReason};
+use partitioner::{Decision, Envelope, Event, Fingerprint, Outcome, RejectReason};
 
-use super::{decision, Booking, Position};
+use super::{decision, may_act_on, Booking, Position};
 
-/// The decision `envelope` got when it was applied at `applied_at`, given the current
-/// state of the booking it names (if any). `None` when the state contradicts the event
-/// having been applied (a create whose booking does not record it).
+/// What the store keeps of an applied event id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedEvent {
+    pub offset: i64,
+    /// The command applied under the id; `None` for events stored by builds that did
+    /// not keep it, which are taken to be the same command.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The decision for `envelope`, read at `copy_at`, whose id the store has applied before
+/// (`applied`), given the current state of the booking it names (if any): the decision
+/// the applied event got, or a rejection when `envelope` carries another command. `None`
+/// when the state contradicts the event having been applied (a create whose booking does
+/// not record it).
 pub fn recall(
     envelope: &Envelope,
-    applied_at: Position,
+    copy_at: Position,
+    applied: AppliedEvent,
     booking: Option<&Booking>,
 ) -> Option<Decision> {
     let decided = |outcome, reason, at| decision(envelope, outcome, reason, at);
+    if applied
+        .fingerprint
+        .is_some_and(|first| first != envelope.fingerprint())
+    {
+        let reason = Some(RejectReason::IdempotencyKeyReused);
+        return Some(decided(Outcome::Rejected, reason, copy_at));
+    }
+    let applied_at = Position {
+        partition: copy_at.partition,
+        offset: applied.offset,
+    };
     if let Some(entry) = booking
         .into_iter()
         .flat_map(|b| b.history.iter())
@@ -42,11 +71,16 @@ pub fn recall(
         // Every applied create leaves an entry in its booking's history.
         Event::CreateBooking { .. } => return None,
         Event::ModifyBooking { .. } | Event::CancelBooking { .. } => match booking {
-            Some(b) if existed_before(b, applied_at) && !same_property(b, envelope) => {
+            Some(b)
+                if existed_before(b, applied_at)
+                    && may_act_on(b, envelope)
+                    && !same_property(b, envelope) =>
+            {
                 RejectReason::PropertyMismatch
             }
-            // Absent then: a booking of the event's own property, existing at the
-            // event's turn, would have recorded it.
+            // Absent then, or not the sender's: a booking of the event's own property
+            // that the sender may act on, existing at the event's turn, would have
+            // recorded it.
             _ => RejectReason::BookingNotFound,
         },
     };

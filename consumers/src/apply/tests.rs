@@ -31,12 +31,14 @@ impl MemoryLedger {
         self.run_for("p1", event)
     }
 
-    fn run_for(&mut self, property_id: &str, event: Event) -> Decision {
+    fn run_for(&mut self, property_id: &'static str, event: Event) -> Decision {
+        self.run_as(Sender::Own(property_id), event)
+    }
+
+    fn run_as(&mut self, sender: Sender, event: Event) -> Decision {
         self.offset += 1;
-        let envelope = Envelope {
-            property_id: property_id.into(),
-            ..envelope(event, self.offset)
-        };
+        let mut envelope = envelope(event, self.offset);
+        sender.sign(&mut envelope);
         let Ok(effects) = apply(
             self,
             &envelope,
@@ -64,11 +66,11 @@ impl MemoryLedger {
                     .event
                     .booking_id()
                     .and_then(|id| self.bookings.get(&id));
-                let at = Position {
-                    partition: decision.partition,
+                let applied = AppliedEvent {
                     offset: decision.offset,
+                    fingerprint: Some(envelope.fingerprint()),
                 };
-                recall(envelope, at, booking)
+                recall(envelope, position(decision.offset), applied, booking)
             })
             .collect()
     }
@@ -79,6 +81,44 @@ impl MemoryLedger {
 
     fn night(&self, day: u32) -> Night {
         self.nights[&night_id("DBL", day)]
+    }
+}
+
+/// Who sends an event, as far as ownership goes.
+#[derive(Clone, Copy, Debug)]
+enum Sender {
+    /// The partner that creates the bookings, for a property of its choice.
+    Own(&'static str),
+    /// Another partner of the same tenant.
+    OtherPartner,
+    /// The tenant's own channel, with the `bookings:any-partner` scope.
+    Hotel,
+    /// Another tenant's channel with that scope.
+    OtherTenantsHotel,
+}
+
+impl Sender {
+    fn sign(self, envelope: &mut Envelope) {
+        match self {
+            Sender::Own(property) => envelope.property_id = property.into(),
+            Sender::OtherPartner => envelope.partner_id = "ota-2".into(),
+            Sender::Hotel => {
+                envelope.partner_id = "desk".into();
+                envelope.any_partner = true;
+            }
+            Sender::OtherTenantsHotel => {
+                envelope.partner_id = "desk".into();
+                envelope.tenant_id = "globex".into();
+                envelope.any_partner = true;
+            }
+        }
+    }
+}
+
+fn position(offset: i64) -> Position {
+    Position {
+        partition: 0,
+        offset,
     }
 }
 
@@ -104,6 +144,7 @@ fn envelope(event: Event, seq: i64) -> Envelope {
         partner_id: "ota".into(),
         request_id: format!("req-{seq}"),
         received_at_ms: 0,
+        any_partner: false,
         event,
     }
 }
@@ -245,6 +286,38 @@ fn late_or_foreign_events_are_rejected_with_a_reason() {
 }
 
 #[test]
+fn only_the_creator_or_the_tenants_own_channel_may_act_on_a_booking() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(2));
+    ledger.run(create(1, 2, 3, 1));
+    for sender in [Sender::OtherPartner, Sender::OtherTenantsHotel] {
+        for event in [cancel(1), modify(1, 2, 4, 1)] {
+            let decision = ledger.run_as(sender, event);
+            assert_eq!(
+                decision.reason,
+                Some(RejectReason::BookingNotFound),
+                "{sender:?}: reported like an unknown booking"
+            );
+        }
+    }
+    assert_eq!(
+        ledger.bookings[&Uuid::from_u128(1)].status,
+        BookingStatus::Confirmed
+    );
+    assert_eq!(
+        ledger.bookings[&Uuid::from_u128(1)].history.len(),
+        1,
+        "untouched"
+    );
+    assert_eq!(ledger.night(2).sold, 1);
+    assert_eq!(
+        ledger.run_as(Sender::Hotel, cancel(1)).outcome,
+        Outcome::Cancelled
+    );
+    assert_eq!(ledger.night(2).sold, 0);
+}
+
+#[test]
 fn history_records_every_event_of_a_booking() {
     let mut ledger = MemoryLedger::default();
     ledger.run(allot(3));
@@ -292,6 +365,49 @@ fn a_decision_is_recalled_from_the_state_the_event_left() {
     assert_eq!(ledger.recalled(), ledger.decisions());
 }
 
+#[test]
+fn an_id_applied_for_another_command_is_rejected_never_recalled() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(2));
+    ledger.run(create(1, 2, 3, 1));
+    let (first, decision) = ledger.decided[1].clone();
+    let booking = ledger.bookings.get(&Uuid::from_u128(1));
+    let applied = AppliedEvent {
+        offset: decision.offset,
+        fingerprint: Some(first.fingerprint()),
+    };
+    // The same id again: the same command is answered with the first decision, ...
+    let resent = recall(&first, position(40), applied, booking).unwrap();
+    assert_eq!(resent, decision);
+    // ... another one (other nights, or a cancel under a create's key) is rejected at its
+    // own offset.
+    for event in [create(1, 5, 7, 2), cancel(1)] {
+        let reused = Envelope {
+            event,
+            ..first.clone()
+        };
+        let answer = recall(&reused, position(41), applied, booking).unwrap();
+        assert_eq!(answer.outcome, Outcome::Rejected);
+        assert_eq!(answer.reason, Some(RejectReason::IdempotencyKeyReused));
+        assert_eq!(answer.offset, 41);
+    }
+    // Events stored before fingerprints were kept are taken to be the same command.
+    let unknown = AppliedEvent {
+        fingerprint: None,
+        ..applied
+    };
+    let reused = Envelope {
+        event: cancel(1),
+        ..first.clone()
+    };
+    assert_eq!(
+        recall(&reused, position(42), unknown, booking)
+            .unwrap()
+            .outcome,
+        Outcome::Confirmed
+    );
+}
+
 fn arbitrary_event() -> impl Strategy<Value = Event> {
     let id = 1u128..8;
     let nights = (1u32..10, 1u32..4);
@@ -310,6 +426,16 @@ fn arbitrary_event() -> impl Strategy<Value = Event> {
             rooms
         )),
         id.prop_map(cancel),
+    ]
+}
+
+fn arbitrary_sender() -> impl Strategy<Value = Sender> {
+    prop_oneof![
+        6 => Just(Sender::Own("p1")),
+        1 => Just(Sender::Own("p2")),
+        1 => Just(Sender::OtherPartner),
+        1 => Just(Sender::Hotel),
+        1 => Just(Sender::OtherTenantsHotel),
     ]
 }
 
@@ -342,16 +468,16 @@ proptest! {
         }
     }
 
-    /// Whatever partners sent, and for whichever property, the decision of every applied
+    /// Whatever partners sent, whoever sent it and for whichever property, the decision of every applied
     /// event can be read back from the final state, exactly as it was made: what lets a
     /// consumer publish it again after a crash lost it.
     #[test]
     fn every_decision_is_recalled_exactly_from_the_final_state(
-        events in prop::collection::vec((arbitrary_event(), prop::bool::weighted(0.2)), 1..60)
+        events in prop::collection::vec((arbitrary_event(), arbitrary_sender()), 1..60)
     ) {
         let mut ledger = MemoryLedger::default();
-        for (event, elsewhere) in events {
-            ledger.run_for(if elsewhere { "p2" } else { "p1" }, event);
+        for (event, sender) in events {
+            ledger.run_as(sender, event);
         }
         prop_assert_eq!(ledger.recalled(), ledger.decisions());
     }

@@ -32,6 +32,7 @@ pub(crate) fn envelope(seq: u128, event: Event) -> Envelope {
         partner_id: "ota".into(),
         request_id: format!("req-{seq}"),
         received_at_ms: 0,
+        any_partner: false,
         event,
     }
 }
@@ -127,10 +128,13 @@ fn resent_events_are_applied_once<S: Store>(store: &S) {
     assert_eq!(sold_on_day_2(&p), 1);
     let booking = p.booking(Uuid::from_u128(2)).unwrap().unwrap();
     assert_eq!(booking.history.len(), 1);
-    // Where each event was applied, for the decisions of skipped events.
+    // Where each event was applied and what it carried, for the decisions of skipped
+    // events: a resend of the same command, or another command under a reused key.
     let create_id = create(2).event_id;
-    assert_eq!(p.applied_at(create_id).unwrap(), Some(1));
-    assert_eq!(p.applied_at(Uuid::from_u128(u128::MAX)).unwrap(), None);
+    let applied = p.applied_event(create_id).unwrap().unwrap();
+    assert_eq!(applied.offset, 1);
+    assert_eq!(applied.fingerprint, Some(create(2).fingerprint()));
+    assert_eq!(p.applied_event(Uuid::from_u128(u128::MAX)).unwrap(), None);
 }
 
 fn state_survives_reopening<S: Store>(store: &S) {

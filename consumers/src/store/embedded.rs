@@ -8,12 +8,12 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use partitioner::Envelope;
+use partitioner::{Envelope, Fingerprint};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
 use super::{BatchResult, PartitionStore, Store, StoreError};
-use crate::apply::{apply, Booking, Ledger, Night, NightId, Position};
+use crate::apply::{apply, AppliedEvent, Booking, Ledger, Night, NightId, Position};
 
 /// Booking id (as u128) -> JSON of [`Booking`].
 const BOOKINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("bookings");
@@ -22,6 +22,10 @@ const BOOKINGS: TableDefinition<u128, &[u8]> = TableDefinition::new("bookings");
 const NIGHTS: TableDefinition<&str, (u32, u32)> = TableDefinition::new("nights");
 /// Event id -> offset at which it was applied, to drop resent requests.
 const APPLIED: TableDefinition<u128, i64> = TableDefinition::new("applied_events");
+/// Event id -> fingerprint of the command applied under it, to tell a resend from a
+/// reused key. A table of its own, so files written before it existed open unchanged
+/// (their events have no fingerprint).
+const FINGERPRINTS: TableDefinition<u128, &[u8]> = TableDefinition::new("applied_fingerprints");
 /// `checkpoint` -> last applied offset; `epoch` -> ownership generation.
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CHECKPOINT: &str = "checkpoint";
@@ -97,6 +101,7 @@ impl EmbeddedPartition {
         txn.open_table(BOOKINGS).map_err(io)?;
         txn.open_table(NIGHTS).map_err(io)?;
         txn.open_table(APPLIED).map_err(io)?;
+        txn.open_table(FINGERPRINTS).map_err(io)?;
         let epoch = {
             let mut meta = txn.open_table(META).map_err(io)?;
             let epoch = meta.get(EPOCH).map_err(io)?.map_or(0, |v| v.value()) + 1;
@@ -173,6 +178,7 @@ impl PartitionStore for EmbeddedPartition {
                 nights: txn.open_table(NIGHTS).map_err(io)?,
             };
             let mut applied = txn.open_table(APPLIED).map_err(io)?;
+            let mut fingerprints = txn.open_table(FINGERPRINTS).map_err(io)?;
             for (offset, envelope) in events {
                 if checkpoint.is_some_and(|c| *offset <= c) {
                     result.replayed += 1;
@@ -195,6 +201,12 @@ impl PartitionStore for EmbeddedPartition {
                 applied
                     .insert(envelope.event_id.as_u128(), *offset)
                     .map_err(io)?;
+                fingerprints
+                    .insert(
+                        envelope.event_id.as_u128(),
+                        envelope.fingerprint().as_bytes().as_slice(),
+                    )
+                    .map_err(io)?;
                 result.applied.push(effects);
             }
             meta.insert(CHECKPOINT, through).map_err(io)?;
@@ -210,13 +222,23 @@ impl PartitionStore for EmbeddedPartition {
         value.map(|v| decode_booking(v.value())).transpose()
     }
 
-    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
+    fn applied_event(&self, event_id: Uuid) -> Result<Option<AppliedEvent>, StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(APPLIED).map_err(io)?;
-        Ok(table
-            .get(event_id.as_u128())
-            .map_err(io)?
-            .map(|v| v.value()))
+        let applied = txn.open_table(APPLIED).map_err(io)?;
+        let Some(offset) = applied.get(event_id.as_u128()).map_err(io)? else {
+            return Ok(None);
+        };
+        let fingerprints = txn.open_table(FINGERPRINTS).map_err(io)?;
+        let fingerprint = match fingerprints.get(event_id.as_u128()).map_err(io)? {
+            Some(bytes) => Some(Fingerprint::from_slice(bytes.value()).ok_or_else(|| {
+                StoreError::Corrupt(format!("fingerprint of event {event_id} is not 32 bytes"))
+            })?),
+            None => None,
+        };
+        Ok(Some(AppliedEvent {
+            offset: offset.value(),
+            fingerprint,
+        }))
     }
 
     fn bookings(&self) -> Result<Vec<Booking>, StoreError> {

@@ -13,7 +13,7 @@ pub mod scylla;
 use partitioner::Envelope;
 use uuid::Uuid;
 
-use crate::apply::{Booking, Effects, Night, NightId};
+use crate::apply::{AppliedEvent, Booking, Effects, Night, NightId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,9 +76,9 @@ pub trait PartitionStore: Send + 'static {
 
     fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError>;
 
-    /// The offset at which the event with this id was applied, if it ever was (events
-    /// dead-lettered or never seen were not).
-    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError>;
+    /// Where the event with this id was applied and the fingerprint of its command, if it
+    /// ever was (events dead-lettered or never seen were not).
+    fn applied_event(&self, event_id: Uuid) -> Result<Option<AppliedEvent>, StoreError>;
 
     /// Every booking of the partition, for verification and projection rebuilds.
     fn bookings(&self) -> Result<Vec<Booking>, StoreError>;

@@ -38,7 +38,7 @@ use self::batch::{Overlay, Source, Staged, Writes};
 pub use self::cql::{schema, Statements, SCHEMA, SCHEMA_KEYSPACE};
 use self::db::{concurrently, Bridge, Db, PartitionRow};
 use super::{BatchResult, PartitionStore, Store, StoreError};
-use crate::apply::{apply, Booking, Night, NightId, Position};
+use crate::apply::{apply, AppliedEvent, Booking, Night, NightId, Position};
 
 /// How a previous owner's claim is retried when another process bumps the epoch at the
 /// same moment.
@@ -386,7 +386,7 @@ impl PartitionStore for ScyllaPartition {
             };
             let effects = apply(&overlay, envelope, at)?;
             overlay.record(&effects);
-            staged.push((*offset, Staged::new(envelope.event_id, &effects)));
+            staged.push((*offset, Staged::new(envelope, &effects)));
             result.applied.push(effects);
         }
         match inner.bridge.block_on(self.commit(through, &staged)) {
@@ -406,8 +406,10 @@ impl PartitionStore for ScyllaPartition {
         self.inner.bridge.block_on(self.db().booking(booking_id))
     }
 
-    fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
-        self.inner.bridge.block_on(self.db().applied_at(event_id))
+    fn applied_event(&self, event_id: Uuid) -> Result<Option<AppliedEvent>, StoreError> {
+        self.inner
+            .bridge
+            .block_on(self.db().applied_event(event_id))
     }
 
     fn bookings(&self) -> Result<Vec<Booking>, StoreError> {

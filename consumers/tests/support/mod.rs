@@ -34,6 +34,7 @@ pub fn envelope(property: &str, event: Event) -> Envelope {
             partner_id: "ota-1".into(),
             request_id: "test".into(),
             received_at_ms: 0,
+            any_partner: false,
         },
     )
 }

@@ -35,6 +35,11 @@ pub enum Scope {
     BookingsRead,
     #[serde(rename = "inventory:write")]
     InventoryWrite,
+    /// Modify, cancel and read every partner's bookings of the tenants the key may act
+    /// for, not only its own: for the hotel's own channel or support desk. Granted only
+    /// together with `bookings:write` or `bookings:read`, which still decide the routes.
+    #[serde(rename = "bookings:any-partner")]
+    BookingsAnyPartner,
 }
 
 impl Scope {
@@ -43,6 +48,7 @@ impl Scope {
             Scope::BookingsWrite => "bookings:write",
             Scope::BookingsRead => "bookings:read",
             Scope::InventoryWrite => "inventory:write",
+            Scope::BookingsAnyPartner => "bookings:any-partner",
         }
     }
 }
@@ -79,6 +85,18 @@ impl Partner {
                 scope.as_str()
             )))
         }
+    }
+
+    /// Whether the key may act on other partners' bookings of its tenants.
+    pub fn acts_for_any_partner(&self) -> bool {
+        self.scopes.contains(&Scope::BookingsAnyPartner)
+    }
+
+    /// Whether a booking created by `owner` for `tenant_id` is this partner's to read,
+    /// modify or cancel.
+    pub fn may_act_on(&self, owner: &str, tenant_id: &str) -> bool {
+        let reaches_tenant = self.require_tenant(tenant_id).is_ok();
+        reaches_tenant && (owner == self.partner_id || self.acts_for_any_partner())
     }
 
     pub fn require_tenant(&self, tenant_id: &str) -> Result<(), ApiError> {

@@ -1,17 +1,71 @@
 //! The request fingerprint an idempotency record is checked against.
 //!
-//! Two requests are "the same" when they target the same route and carry the same JSON
-//! value: key order and whitespace are a client's serialiser's business, not a change of
-//! intent. So the body is parsed and written back canonically (object keys sorted, no
-//! insignificant whitespace) before hashing, independent of serde_json's map ordering
-//! features.
+//! Two requests are "the same" when they validate to the same command
+//! ([`partitioner::Fingerprint`]): key order, whitespace, `2` against `2.0`, `null` against
+//! an absent field or the case of a UUID in the path are a client's serialiser's
+//! business, not a change of intent. The consumers compare the same digest when an event
+//! id comes back, so the ingress and the store agree on what a resend is.
+//!
+//! Records written by earlier builds hold a digest of the route and the canonical JSON
+//! body instead, untagged. Until they expire (`INGRESS_IDEMPOTENCY_TTL_SECS` after an
+//! upgrade) a request met with one is compared the old way, so a partner's retry across
+//! the upgrade is still a retry.
 
+use bytes::Bytes;
+use partitioner::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Lowercase hex SHA-256 of `method path` and the canonical body. A body that is not JSON
-/// is hashed as it is; such a request never gets this far in the handler anyway.
-pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+/// Marks a fingerprint of the validated command.
+const COMMAND_SCHEME: &str = "cmd1:";
+
+/// What a stored record's fingerprint is compared with.
+pub struct RequestFingerprint {
+    /// The fingerprint new records carry.
+    pub current: String,
+    /// The route and body, for records of earlier builds only.
+    legacy: Option<(String, String, Bytes)>,
+}
+
+impl RequestFingerprint {
+    pub fn new(command: &Command, method: &str, path: &str, body: Bytes) -> Self {
+        RequestFingerprint {
+            legacy: Some((method.to_owned(), path.to_owned(), body)),
+            ..Self::of_command(command)
+        }
+    }
+
+    /// Without the request's route and body, which only old records need.
+    pub fn of_command(command: &Command) -> Self {
+        RequestFingerprint {
+            current: format!("{COMMAND_SCHEME}{}", command.fingerprint()),
+            legacy: None,
+        }
+    }
+
+    /// A fingerprint named `name`, for tests of the tiers that need no real command.
+    #[cfg(test)]
+    pub(crate) fn named(name: &str) -> Self {
+        RequestFingerprint {
+            current: format!("{COMMAND_SCHEME}{name}"),
+            legacy: None,
+        }
+    }
+
+    /// Whether a record with fingerprint `stored` was made by the same request.
+    pub fn matches(&self, stored: &str) -> bool {
+        if stored.starts_with(COMMAND_SCHEME) {
+            return stored == self.current;
+        }
+        self.legacy
+            .as_ref()
+            .is_some_and(|(method, path, body)| legacy_fingerprint(method, path, body) == stored)
+    }
+}
+
+/// The digest of earlier builds: lowercase hex SHA-256 of `method path` and the canonical
+/// body (object keys sorted, no insignificant whitespace).
+pub fn legacy_fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
     hasher.update(b" ");
@@ -66,15 +120,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_order_and_whitespace_do_not_matter() {
+    fn legacy_key_order_and_whitespace_do_not_matter() {
         let a = br#"{"b": 1, "a": {"y": [1, 2], "x": "s"}}"#;
         let b = br#"{"a":{"x":"s","y":[1,2]},"b":1}"#;
         assert_eq!(
-            fingerprint("POST", "/v1/bookings", a),
-            fingerprint("POST", "/v1/bookings", b)
+            legacy_fingerprint("POST", "/v1/bookings", a),
+            legacy_fingerprint("POST", "/v1/bookings", b)
         );
         let value: Value = serde_json::from_slice(a).unwrap();
         assert_eq!(canonical_json(&value), r#"{"a":{"x":"s","y":[1,2]},"b":1}"#);
+    }
+
+    fn create(body: &str) -> Command {
+        let request: partitioner::BookingRequest = serde_json::from_str(body).unwrap();
+        request.into_create(uuid::Uuid::nil()).unwrap()
+    }
+
+    const BODY: &str = r#"{"tenant_id":"acme","property_id":"p1","room_type":"DBL",
+        "check_in":"2030-01-01","check_out":"2030-01-03","rooms":2,"guests":2,
+        "amount_minor":100,"currency":"EUR"}"#;
+
+    #[test]
+    fn requests_that_validate_alike_match() {
+        let stored = RequestFingerprint::of_command(&create(BODY)).current;
+        let same = BODY.replace(r#""rooms":2"#, r#""rooms":2.0"#);
+        let fingerprint =
+            RequestFingerprint::new(&create(&same), "POST", "/v1/bookings", same.into());
+        assert!(fingerprint.matches(&stored));
+        let other = BODY.replace(r#""rooms":2"#, r#""rooms":1"#);
+        assert!(!RequestFingerprint::of_command(&create(&other)).matches(&stored));
+    }
+
+    #[test]
+    fn records_of_earlier_builds_are_compared_the_old_way() {
+        let stored = legacy_fingerprint("POST", "/v1/bookings", BODY.as_bytes());
+        let same = RequestFingerprint::new(&create(BODY), "POST", "/v1/bookings", BODY.into());
+        assert!(same.matches(&stored));
+        let other = BODY.replace(r#""rooms":2"#, r#""rooms":1"#);
+        let other = RequestFingerprint::new(&create(&other), "POST", "/v1/bookings", other.into());
+        assert!(!other.matches(&stored));
+        assert!(!RequestFingerprint::of_command(&create(BODY)).matches(&stored));
     }
 
     #[test]
@@ -83,7 +168,7 @@ mod tests {
         // the encoding would make every partner's retry after an upgrade a 422.
         let body = br#"{"b": 1, "a": "x\"y"}"#;
         assert_eq!(
-            fingerprint("POST", "/v1/bookings", body),
+            legacy_fingerprint("POST", "/v1/bookings", body),
             "12ce54741213764c262c6edfa42f791b93b171cdaf5e63ada915fe6b2c4665f0"
         );
     }
@@ -91,16 +176,16 @@ mod tests {
     #[test]
     fn route_and_values_do_matter() {
         let body = br#"{"rooms": 1}"#;
-        let base = fingerprint("POST", "/v1/bookings", body);
-        assert_ne!(base, fingerprint("PUT", "/v1/bookings", body));
-        assert_ne!(base, fingerprint("POST", "/v1/inventory", body));
+        let base = legacy_fingerprint("POST", "/v1/bookings", body);
+        assert_ne!(base, legacy_fingerprint("PUT", "/v1/bookings", body));
+        assert_ne!(base, legacy_fingerprint("POST", "/v1/inventory", body));
         assert_ne!(
             base,
-            fingerprint("POST", "/v1/bookings", br#"{"rooms": 2}"#)
+            legacy_fingerprint("POST", "/v1/bookings", br#"{"rooms": 2}"#)
         );
         assert_ne!(
             base,
-            fingerprint("POST", "/v1/bookings", br#"{"rooms": [1]}"#)
+            legacy_fingerprint("POST", "/v1/bookings", br#"{"rooms": [1]}"#)
         );
         assert_eq!(base.len(), 64);
     }

@@ -5,7 +5,7 @@
 //! in-flight marker, later overwritten by the stored response) makes the claim hold across
 //! every ingress replica. A key is scoped to its partner (`idem:{partner}:{key}` with the
 //! default prefix) and its
-//! record carries a fingerprint of the request (route and canonical body), so:
+//! record carries a fingerprint of the validated command ([`fingerprint`]), so:
 //!
 //! - same key, same request, completed: the stored response is replayed;
 //! - same key, another request: 422, whatever the state;
@@ -30,7 +30,7 @@ use crate::metrics;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
 
-pub use fingerprint::{canonical_json, fingerprint};
+pub use fingerprint::{canonical_json, legacy_fingerprint, RequestFingerprint};
 
 /// A stored 2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,12 +152,12 @@ impl Dedup {
         &self,
         partner: &str,
         key: &str,
-        fingerprint: String,
+        fingerprint: RequestFingerprint,
     ) -> Result<Claim, ApiError> {
         let key = format!("{}:{partner}:{key}", self.prefix);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mine = Record::InFlight {
-            fingerprint: fingerprint.clone(),
+            fingerprint: fingerprint.current.clone(),
             token: token.clone(),
         };
         // The local claim is atomic per key (moka serialises computes on one key), so two
@@ -189,7 +189,7 @@ impl Dedup {
         }
         let mut ticket = Ticket {
             key,
-            fingerprint,
+            fingerprint: fingerprint.current.clone(),
             token,
             armed: Some(Tiers {
                 local: self.local.clone(),
@@ -205,7 +205,7 @@ impl Dedup {
                 // Someone else's claim: there is nothing of ours to release.
                 ticket.armed = None;
                 metrics::dedup_hit("redis");
-                let verdict = verdict(record.clone(), &ticket.fingerprint);
+                let verdict = verdict(record.clone(), &fingerprint);
                 // The local marker was ours only while Redis had nothing: learn what it has.
                 match record {
                     Record::Completed { .. } if verdict.is_ok() => {
@@ -280,8 +280,8 @@ async fn release(
 }
 
 /// What an existing record means for a request with `fingerprint`.
-fn verdict(record: Record, fingerprint: &str) -> Result<StoredResponse, ApiError> {
-    if record.fingerprint() != fingerprint {
+fn verdict(record: Record, fingerprint: &RequestFingerprint) -> Result<StoredResponse, ApiError> {
+    if !fingerprint.matches(record.fingerprint()) {
         return Err(ApiError::IdempotencyKeyReused);
     }
     match record {

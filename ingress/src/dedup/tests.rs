@@ -21,7 +21,10 @@ fn accepted(body: &'static str) -> StoredResponse {
 }
 
 async fn fresh(dedup: &Dedup, key: &str, fp: &str) -> Ticket {
-    match dedup.claim("ota-1", key, fp.into()).await {
+    match dedup
+        .claim("ota-1", key, RequestFingerprint::named(fp))
+        .await
+    {
         Ok(Claim::Fresh(ticket)) => ticket,
         Ok(Claim::Replay(response)) => panic!("replayed {response:?}"),
         Err(error) => panic!("{error:?}"),
@@ -34,14 +37,21 @@ async fn a_completed_request_is_replayed_and_a_changed_one_refused() {
     let ticket = fresh(&dedup, "k1", "fp-a").await;
     dedup.complete(ticket, accepted("first")).await;
 
-    match dedup.claim("ota-1", "k1", "fp-a".into()).await {
+    match dedup
+        .claim("ota-1", "k1", RequestFingerprint::named("fp-a"))
+        .await
+    {
         Ok(Claim::Replay(response)) => assert_eq!(response, accepted("first")),
         _ => panic!("expected a replay"),
     }
-    let reused = dedup.claim("ota-1", "k1", "fp-b".into()).await;
+    let reused = dedup
+        .claim("ota-1", "k1", RequestFingerprint::named("fp-b"))
+        .await;
     assert!(matches!(reused, Err(ApiError::IdempotencyKeyReused)));
     // Keys are per partner: another partner's identical key is unrelated.
-    let other = dedup.claim("ota-2", "k1", "fp-b".into()).await;
+    let other = dedup
+        .claim("ota-2", "k1", RequestFingerprint::named("fp-b"))
+        .await;
     assert!(matches!(other, Ok(Claim::Fresh(_))));
 }
 
@@ -49,9 +59,13 @@ async fn a_completed_request_is_replayed_and_a_changed_one_refused() {
 async fn a_key_in_flight_is_busy_until_released() {
     let dedup = dedup();
     let ticket = fresh(&dedup, "k2", "fp-a").await;
-    let busy = dedup.claim("ota-1", "k2", "fp-a".into()).await;
+    let busy = dedup
+        .claim("ota-1", "k2", RequestFingerprint::named("fp-a"))
+        .await;
     assert!(matches!(busy, Err(ApiError::IdempotencyKeyInFlight)));
-    let reused = dedup.claim("ota-1", "k2", "fp-b".into()).await;
+    let reused = dedup
+        .claim("ota-1", "k2", RequestFingerprint::named("fp-b"))
+        .await;
     assert!(matches!(reused, Err(ApiError::IdempotencyKeyReused)));
 
     dedup.release(ticket).await;
@@ -78,7 +92,10 @@ async fn a_dropped_ticket_releases_its_claim() {
     drop(fresh(&dedup, "k4", "fp-a").await);
     // The release runs on a spawned task: give it turns until it has run.
     for _ in 0..1_000 {
-        match dedup.claim("ota-1", "k4", "fp-a".into()).await {
+        match dedup
+            .claim("ota-1", "k4", RequestFingerprint::named("fp-a"))
+            .await
+        {
             Ok(Claim::Fresh(_)) => return,
             Err(ApiError::IdempotencyKeyInFlight) => tokio::task::yield_now().await,
             _ => panic!("unexpected claim result"),

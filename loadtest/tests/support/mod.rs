@@ -20,6 +20,12 @@ use tokio::task::JoinHandle;
 
 pub const SECRET: &str = "pipeline-test-secret";
 pub const PARTNER: &str = "ota-1";
+/// Another partner of the same tenant, with read and write scopes but no claim on
+/// `PARTNER`'s bookings.
+pub const OTHER_SECRET: &str = "pipeline-test-other-secret";
+/// The hotel's own channel: `bookings:any-partner` lets it act on every partner's
+/// bookings of the tenant.
+pub const HOTEL_SECRET: &str = "pipeline-test-hotel-secret";
 pub const PARTITIONS: i32 = 12;
 
 pub fn brokers() -> String {
@@ -49,11 +55,59 @@ pub struct Pipeline {
     pub topics: Topics,
     pub store_dir: tempfile::TempDir,
     pub redis: redis::aio::MultiplexedConnection,
-    ingress_stop: Option<oneshot::Sender<()>>,
-    ingress: Option<JoinHandle<Result<(), ingress::Error>>>,
+    ingress: Option<Ingress>,
     consumer_stop: Option<oneshot::Sender<()>>,
     consumer: Option<JoinHandle<Result<(), consumers::Error>>>,
-    _partners: tempfile::NamedTempFile,
+    partners: tempfile::NamedTempFile,
+}
+
+/// The ingress of a pipeline, on port 0.
+struct Ingress {
+    url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ingress::Error>>,
+}
+
+impl Ingress {
+    async fn start(topics: &Topics, partners: &std::path::Path) -> Ingress {
+        let config = ingress::Config::try_parse_from([
+            "ingress".to_owned(),
+            format!("--partners-file={}", partners.display()),
+            format!("--kafka-brokers={}", brokers()),
+            format!("--bookings-topic={}", topics.bookings),
+            format!("--decisions-topic={}", topics.decisions),
+            format!("--redis-url={}", redis_url()),
+            // Idempotency records of earlier runs in the shared Redis must not answer
+            // this run's requests (the keys below repeat from run to run).
+            format!(
+                "--idempotency-prefix=idem-test-{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+            // The first record of a fresh idempotent producer waits for its producer id;
+            // these tests are about correctness, not latency.
+            "--delivery-budget-ms=10000".to_owned(),
+        ])
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_addr = admin.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(ingress::run(config, listener, admin, async {
+            let _ = stopped.await;
+        }));
+        wait_ready(admin_addr, &task).await;
+        Ingress {
+            url: format!("http://{addr}"),
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().expect("ingress shut down cleanly");
+    }
 }
 
 impl Pipeline {
@@ -113,45 +167,36 @@ impl Pipeline {
         }));
 
         let partners = partners_file();
-        let ingress_config = ingress::Config::try_parse_from([
-            "ingress".to_owned(),
-            format!("--partners-file={}", partners.path().display()),
-            format!("--kafka-brokers={}", brokers()),
-            format!("--bookings-topic={}", topics.bookings),
-            format!("--decisions-topic={}", topics.decisions),
-            format!("--redis-url={}", redis_url()),
-            // Idempotency records of earlier runs in the shared Redis must not answer
-            // this run's requests (the keys below repeat from run to run).
-            format!(
-                "--idempotency-prefix=idem-test-{}",
-                uuid::Uuid::new_v4().simple()
-            ),
-            // The first record of a fresh idempotent producer waits for its producer id;
-            // these tests are about correctness, not latency.
-            "--delivery-budget-ms=10000".to_owned(),
-        ])
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin_addr = admin.local_addr().unwrap();
-        let (ingress_stop, stopped) = oneshot::channel::<()>();
-        let ingress = tokio::spawn(ingress::run(ingress_config, listener, admin, async {
-            let _ = stopped.await;
-        }));
-        wait_ready(admin_addr, &ingress).await;
+        let ingress = Ingress::start(&topics, partners.path()).await;
 
         Pipeline {
-            client: PartnerClient::new(&format!("http://{addr}"), SECRET),
+            client: PartnerClient::new(&ingress.url, SECRET),
             topics,
             store_dir,
             redis,
-            ingress_stop: Some(ingress_stop),
             ingress: Some(ingress),
             consumer_stop: Some(consumer_stop),
             consumer: Some(consumer),
-            _partners: partners,
+            partners,
         }
+    }
+
+    /// A client of the running ingress for another partner of the partners file.
+    pub fn client_for(&self, secret: &str) -> PartnerClient {
+        let ingress = self.ingress.as_ref().expect("the ingress runs");
+        PartnerClient::new(&ingress.url, secret)
+    }
+
+    /// Replaces the ingress with a fresh one that shares no idempotency record with it
+    /// (an empty local tier, another Redis prefix): what a partner meets once every cache
+    /// has forgotten its keys, after the TTL or a loss of Redis.
+    pub async fn restart_ingress_forgetting_keys(&mut self) {
+        if let Some(old) = self.ingress.take() {
+            old.stop().await;
+        }
+        let ingress = Ingress::start(&self.topics, self.partners.path()).await;
+        self.client = PartnerClient::new(&ingress.url, SECRET);
+        self.ingress = Some(ingress);
     }
 
     /// Waits until the consumer has processed `partition` through `offset`, as its Redis
@@ -206,13 +251,12 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        if let Some(stop) = self.ingress_stop.take() {
-            let _ = stop.send(());
+        if let Some(ingress) = self.ingress.take() {
+            let _ = ingress.stop.send(());
         }
         if let Some(stop) = self.consumer_stop.take() {
             let _ = stop.send(());
         }
-        let _ = self.ingress.take();
     }
 }
 
@@ -223,7 +267,11 @@ fn partners_file() -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     let json = serde_json::json!({"partners": [
         {"partner_id": PARTNER, "key_sha256": ingress::auth::sha256_hex(SECRET.as_bytes()),
-         "tenants": ["*"], "scopes": ["bookings:write", "inventory:write"]},
+         "tenants": ["*"], "scopes": ["bookings:write", "bookings:read", "inventory:write"]},
+        {"partner_id": "ota-2", "key_sha256": ingress::auth::sha256_hex(OTHER_SECRET.as_bytes()),
+         "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read"]},
+        {"partner_id": "hotel-desk", "key_sha256": ingress::auth::sha256_hex(HOTEL_SECRET.as_bytes()),
+         "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read", "bookings:any-partner"]},
     ]});
     file.write_all(json.to_string().as_bytes()).unwrap();
     file

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use partitioner::{Envelope, Fingerprint};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -85,6 +86,9 @@ impl<S: Source> Ledger for Overlay<'_, S> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Staged {
     pub event_id: Uuid,
+    /// The applied command's; absent in batches staged by builds that did not keep it.
+    #[serde(default)]
+    pub fingerprint: Option<Fingerprint>,
     pub booking: Option<Booking>,
     pub nights: Vec<StagedNight>,
 }
@@ -100,9 +104,10 @@ pub struct StagedNight {
 }
 
 impl Staged {
-    pub fn new(event_id: Uuid, effects: &Effects) -> Self {
+    pub fn new(envelope: &Envelope, effects: &Effects) -> Self {
         Staged {
-            event_id,
+            event_id: envelope.event_id,
+            fingerprint: Some(envelope.fingerprint()),
             booking: effects.booking.clone(),
             nights: effects
                 .nights
@@ -134,7 +139,8 @@ impl Staged {
 pub struct Writes {
     pub bookings: BTreeMap<Uuid, (i64, Booking)>,
     pub nights: BTreeMap<NightId, (i64, Night)>,
-    pub applied: BTreeMap<Uuid, i64>,
+    /// Event id -> (offset, fingerprint of its command).
+    pub applied: BTreeMap<Uuid, (i64, Option<Fingerprint>)>,
 }
 
 impl Writes {
@@ -144,7 +150,9 @@ impl Writes {
         rows.sort_by_key(|(offset, _)| *offset);
         let mut writes = Writes::default();
         for (offset, staged) in rows {
-            writes.applied.insert(staged.event_id, offset);
+            writes
+                .applied
+                .insert(staged.event_id, (offset, staged.fingerprint));
             if let Some(booking) = &staged.booking {
                 writes
                     .bookings

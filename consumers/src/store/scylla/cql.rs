@@ -103,8 +103,9 @@ impl Statements {
                  VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
             ),
             write_applied: format!(
-                "INSERT INTO {ks}.applied_events (event_id, topic_partition, source_offset) \
-                 VALUES (?, ?, ?) USING TIMESTAMP ?"
+                "INSERT INTO {ks}.applied_events \
+                 (event_id, topic_partition, source_offset, fingerprint) \
+                 VALUES (?, ?, ?, ?) USING TIMESTAMP ?"
             ),
             read_booking: format!("SELECT booking FROM {ks}.bookings WHERE booking_id = ?"),
             read_night: format!(
@@ -112,7 +113,7 @@ impl Statements {
                  WHERE tenant_id = ? AND property_id = ? AND room_type = ? AND night = ?"
             ),
             read_applied: format!(
-                "SELECT source_offset FROM {ks}.applied_events WHERE event_id = ?"
+                "SELECT source_offset, fingerprint FROM {ks}.applied_events WHERE event_id = ?"
             ),
             list_bookings: format!(
                 "SELECT booking FROM {ks}.bookings WHERE topic_partition = ? ALLOW FILTERING"

@@ -12,12 +12,13 @@ use ::scylla::statement::Consistency;
 use ::scylla::value::{CqlValue, Row};
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
+use partitioner::Fingerprint;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use uuid::Uuid;
 
 use super::batch::{Staged, Writes};
 use super::cql::{self, Statements};
-use crate::apply::{Booking, Night, NightId};
+use crate::apply::{AppliedEvent, Booking, Night, NightId};
 use crate::store::StoreError;
 
 /// Reads and writes in flight at once within one batch.
@@ -286,8 +287,15 @@ impl Db {
         let applied: Vec<_> = writes
             .applied
             .iter()
-            .map(|(event_id, offset)| {
-                let values = (*event_id, partition, *offset, cql::write_timestamp(*offset));
+            .map(|(event_id, (offset, fingerprint))| {
+                let fingerprint = fingerprint.map(|f| f.as_bytes().to_vec());
+                let values = (
+                    *event_id,
+                    partition,
+                    *offset,
+                    fingerprint,
+                    cql::write_timestamp(*offset),
+                );
                 self.exec(&self.prepared.write_applied, values)
             })
             .collect();
@@ -335,17 +343,30 @@ impl Db {
     }
 
     pub async fn applied(&self, event_id: Uuid) -> Result<bool, StoreError> {
-        Ok(self.applied_at(event_id).await?.is_some())
+        Ok(self.applied_event(event_id).await?.is_some())
     }
 
-    pub async fn applied_at(&self, event_id: Uuid) -> Result<Option<i64>, StoreError> {
+    pub async fn applied_event(&self, event_id: Uuid) -> Result<Option<AppliedEvent>, StoreError> {
         let result = self.exec(&self.prepared.read_applied, (event_id,)).await?;
         let row = result
             .into_rows_result()
             .map_err(io)?
-            .maybe_first_row::<(Option<i64>,)>()
+            .maybe_first_row::<(Option<i64>, Option<Vec<u8>>)>()
             .map_err(io)?;
-        Ok(row.and_then(|(offset,)| offset))
+        let Some((Some(offset), fingerprint)) = row else {
+            return Ok(None);
+        };
+        let fingerprint = fingerprint
+            .map(|bytes| {
+                Fingerprint::from_slice(&bytes).ok_or_else(|| {
+                    StoreError::Corrupt(format!("fingerprint of event {event_id} is not 32 bytes"))
+                })
+            })
+            .transpose()?;
+        Ok(Some(AppliedEvent {
+            offset,
+            fingerprint,
+        }))
     }
 
     /// The server's release, e.g. `5.0.9` for Apache Cassandra, `2025.1.0` for ScyllaDB.

@@ -124,7 +124,7 @@ fn statements_bind_every_value_they_need() {
     assert_eq!(markers(&st.stage), 4);
     assert_eq!(markers(&st.write_booking), 4);
     assert_eq!(markers(&st.write_night), 8);
-    assert_eq!(markers(&st.write_applied), 4);
+    assert_eq!(markers(&st.write_applied), 5);
     assert_eq!(markers(&st.read_night), 4);
 }
 
@@ -218,7 +218,7 @@ fn run(source: &Stored, events: &[(i64, Envelope)]) -> (Writes, Vec<(i64, Staged
         };
         let effects = apply(&overlay, envelope, at).unwrap();
         overlay.record(&effects);
-        staged.push((*offset, Staged::new(envelope.event_id, &effects)));
+        staged.push((*offset, Staged::new(envelope, &effects)));
     }
     let writes = Writes::fold(staged.iter().map(|(o, s)| (*o, s)));
     (writes, staged)
