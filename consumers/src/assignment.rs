@@ -136,6 +136,18 @@ impl Assignment {
         fresh
     }
 
+    /// A commit of `offsets` failed (refused at once, or reported failed later by the
+    /// broker): they are committed again by the next call of [`to_commit`](Self::to_commit),
+    /// even if no new batch is stored. Offsets already superseded are left alone.
+    pub fn commit_failed(&self, offsets: &[(i32, i64)]) {
+        let mut state = self.state();
+        for (partition, next) in offsets {
+            if state.committed.get(partition) == Some(next) {
+                state.committed.remove(partition);
+            }
+        }
+    }
+
     /// Every stored offset of the partitions still owned, for the final commit.
     pub fn all_stored(&self) -> Vec<(i32, i64)> {
         self.state()
@@ -152,5 +164,68 @@ impl Assignment {
         state.retiring.clear();
         state.assigned.clear();
         ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Assigns `partition` with a running worker of id 1.
+    fn owning(partition: i32) -> Assignment {
+        let assignment = Assignment::default();
+        assignment.assign(&[partition]);
+        let Route::Start { id, .. } = assignment.route(partition) else {
+            panic!("a fresh partition starts a worker");
+        };
+        let (messages, _) = mpsc::unbounded_channel();
+        let (_, released) = oneshot::channel();
+        assignment.started(
+            partition,
+            WorkerHandle {
+                id,
+                messages,
+                flow: Arc::new(Flow::new("bookings", partition, 10)),
+                revoked: CancellationToken::new(),
+                released,
+            },
+        );
+        assignment
+    }
+
+    #[test]
+    fn an_offset_is_committed_once_while_nothing_new_is_stored() {
+        let assignment = owning(3);
+        assignment.stored(3, 1, 10);
+        assert_eq!(assignment.to_commit(), [(3, 10)]);
+        assert_eq!(assignment.to_commit(), []);
+    }
+
+    #[test]
+    fn a_failed_commit_is_committed_again_without_a_new_batch() {
+        let assignment = owning(3);
+        assignment.stored(3, 1, 10);
+        let tried = assignment.to_commit();
+        assignment.commit_failed(&tried);
+        assert_eq!(assignment.to_commit(), [(3, 10)]);
+    }
+
+    #[test]
+    fn a_failure_reported_after_a_newer_offset_was_stored_changes_nothing() {
+        let assignment = owning(3);
+        assignment.stored(3, 1, 10);
+        let first = assignment.to_commit();
+        assignment.stored(3, 1, 20);
+        assert_eq!(assignment.to_commit(), [(3, 20)]);
+        assignment.commit_failed(&first);
+        assert_eq!(assignment.to_commit(), []);
+    }
+
+    #[test]
+    fn a_revoked_workers_offsets_are_never_committed() {
+        let assignment = owning(3);
+        assignment.revoke(&[3]);
+        assignment.stored(3, 1, 10);
+        assert_eq!(assignment.to_commit(), []);
     }
 }

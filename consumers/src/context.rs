@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::{Statistics, TopicPartitionList};
+use rdkafka::error::KafkaResult;
+use rdkafka::{Offset, Statistics, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::assignment::Assignment;
@@ -61,9 +62,31 @@ impl ConsumerContext for OwnershipContext {
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
         }
     }
+
+    /// The outcome of an asynchronous commit, which `commit` itself cannot report: a
+    /// failed one is committed again on the next tick, so a partition that receives no
+    /// new events does not keep an old committed offset (and its lag) for good.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
+            warn!(error = %e, "offset commit failed; committing again on the next tick");
+            self.assignment.commit_failed(&self.offsets(offsets));
+        }
+    }
 }
 
 impl OwnershipContext {
+    /// The offsets of our topic in `list`, as (partition, next offset).
+    fn offsets(&self, list: &TopicPartitionList) -> Vec<(i32, i64)> {
+        list.elements_for_topic(&self.topic)
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(next) => Some((e.partition(), next)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn partitions(&self, list: &TopicPartitionList) -> Vec<i32> {
         list.elements_for_topic(&self.topic)
             .iter()

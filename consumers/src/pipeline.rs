@@ -195,13 +195,14 @@ impl<S: Store> Pipeline<S> {
             return;
         }
         let mut list = TopicPartitionList::new();
-        for (partition, next) in fresh {
+        for &(partition, next) in &fresh {
             list.add_partition_offset(&self.shared.topic, partition, Offset::Offset(next))
                 .expect("a fresh offset is valid");
         }
         if let Err(e) = self.shared.consumer.commit(&list, mode) {
             ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
-            warn!(error = %e, "offset commit failed; the next commit covers it");
+            warn!(error = %e, "offset commit failed; committing again on the next tick");
+            self.shared.assignment.commit_failed(&fresh);
         }
     }
 }

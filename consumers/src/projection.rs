@@ -18,7 +18,7 @@ use partitioner::keys;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use tokio::sync::OnceCell;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::apply::{Booking, Effects, Night, NightId};
 use crate::metrics;
@@ -124,6 +124,18 @@ impl Projections {
     }
 
     /// Whether the next write of `partition` is a rebuild, which needs a [`Snapshot`].
+    /// The store committed effects of `partition` that never reached Redis (a commit
+    /// whose answer was lost, found already applied by its retry): the partition's
+    /// projections are rebuilt from the store by the next write.
+    pub fn missed_effects(&self, partition: i32) {
+        if self.mark_stale(partition) {
+            warn!(
+                partition,
+                "the store had committed a batch whose answer was lost; rebuilding its projections"
+            );
+        }
+    }
+
     pub fn needs_snapshot(&self, partition: i32) -> bool {
         self.stale().contains(&partition) && !self.resting()
     }

@@ -41,6 +41,7 @@ impl<S: Store> Worker<S> {
             Ok(result) => Ok(Stored {
                 applied: result.applied,
                 poisoned: Vec::new(),
+                replayed: result.replayed,
             }),
             Err(e) if e.recovery() == Recovery::Isolate => {
                 warn!(error = %e, partition = self.partition, "batch cannot be stored; applying its events one at a time");
@@ -58,6 +59,7 @@ impl<S: Store> Worker<S> {
         let mut stored = Stored {
             applied: Vec::new(),
             poisoned: Vec::new(),
+            replayed: 0,
         };
         for (offset, envelope) in batch.events.iter() {
             let single = Arc::new(vec![(*offset, envelope.clone())]);
@@ -67,6 +69,7 @@ impl<S: Store> Worker<S> {
                 match self.apply(single.clone(), *offset).await {
                     Ok(result) => {
                         stored.applied.extend(result.applied);
+                        stored.replayed += result.replayed;
                         break;
                     }
                     Err(e) if e.recovery() == Recovery::Isolate && tried < tries => {

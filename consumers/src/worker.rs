@@ -67,6 +67,8 @@ pub(crate) struct Stored {
     pub applied: Vec<Effects>,
     /// Events that failed to store every time they were tried, with why.
     pub poisoned: Vec<DeadLetter>,
+    /// Events the store skipped as at or below its checkpoint.
+    pub replayed: usize,
 }
 
 impl<S: Store> Worker<S> {
@@ -201,6 +203,18 @@ impl<S: Store> Worker<S> {
         let previous = self.checkpoint;
         let through = previous.map_or(batch.through, |c| c.max(batch.through));
         self.checkpoint = Some(through);
+        // Events at or below the checkpoint this worker knew are replays it expects. Any
+        // more were committed by an attempt whose answer was lost (a CQL transaction that
+        // timed out after it committed, retried and found done): their effects never came
+        // back, so the projections must be rebuilt from the store.
+        let expected_replays = batch
+            .events
+            .iter()
+            .filter(|(offset, _)| previous.is_some_and(|c| *offset <= c))
+            .count();
+        if stored.replayed > expected_replays {
+            self.shared.projections.missed_effects(partition);
+        }
         ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
             .record(started.elapsed().as_secs_f64());
         ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);

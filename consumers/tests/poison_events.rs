@@ -1,11 +1,12 @@
 //! An event the store keeps refusing goes to the dead-letter topic after a few tries and
 //! its partition keeps flowing; an event whose store write fails transiently is retried
-//! and applied.
+//! and applied; a batch whose commit went through but whose answer was lost (a CQL
+//! lightweight transaction that timed out after it committed) still gets its projections.
 //!
-//! The real embedded store cannot be made to refuse one valid event deterministically, so
-//! the consumer runs (in process, against the local broker and Redis) on a store that wraps
-//! the embedded one and injects those two faults for marked properties: a mock, used only
-//! for the fault. Everything else is real.
+//! The real stores cannot be made to refuse one valid event deterministically, nor to lose
+//! the answer of a commit, so the consumer runs (in process, against the local broker and
+//! Redis) on a store that wraps the embedded one and injects those three faults for marked
+//! events: a mock, used only for the fault. Everything else is real.
 
 mod support;
 
@@ -34,13 +35,16 @@ const TRIES: u32 = 3;
 struct Attempts {
     any: HashMap<Uuid, usize>,
     alone: HashMap<Uuid, usize>,
+    answer_lost: bool,
 }
 
-/// The events whose writes fail: every time, or the first `FLAKY_FAILURES` times.
+/// The events whose writes fail: every time, or the first `FLAKY_FAILURES` times; and the
+/// one whose first write commits but reports an I/O error.
 #[derive(Clone, Copy)]
 struct Faults {
     poison: Uuid,
     flaky: Uuid,
+    answer_lost: Uuid,
 }
 
 #[derive(Clone)]
@@ -83,12 +87,16 @@ impl PartitionStore for FaultyPartition {
     ) -> Result<BatchResult, StoreError> {
         // Like a real store, a replay (at or below the checkpoint) never reaches the write.
         let checkpoint = self.inner.checkpoint()?;
-        let Faults { poison, flaky } = self.faults;
+        let Faults {
+            poison,
+            flaky,
+            answer_lost,
+        } = self.faults;
         let fresh: Vec<Uuid> = events
             .iter()
             .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
             .map(|(_, event)| event.event_id)
-            .filter(|id| *id == poison || *id == flaky)
+            .filter(|id| [poison, flaky, answer_lost].contains(id))
             .collect();
         {
             let mut attempts = self.attempts.lock().unwrap();
@@ -102,8 +110,13 @@ impl PartitionStore for FaultyPartition {
                 if id == poison {
                     return Err(StoreError::Corrupt("injected: unstorable event".into()));
                 }
-                if attempts.any[&id] <= FLAKY_FAILURES {
+                if id == flaky && attempts.any[&id] <= FLAKY_FAILURES {
                     return Err(StoreError::Io("injected: volume busy".into()));
+                }
+                if id == answer_lost && !attempts.answer_lost {
+                    attempts.answer_lost = true;
+                    self.inner.apply_batch(events, through)?;
+                    return Err(StoreError::Io("injected: commit outcome unknown".into()));
                 }
             }
         }
@@ -167,6 +180,9 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
     let flaky = create("q");
     events.push(flaky.clone());
     events.extend((0..5).map(|_| create("p")));
+    let answer_lost = create("q");
+    events.push(answer_lost.clone());
+    events.extend((0..5).map(|_| create("p")));
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
@@ -199,6 +215,7 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
         faults: Faults {
             poison: poison.event_id,
             flaky: flaky.event_id,
+            answer_lost: answer_lost.event_id,
         },
         attempts: attempts.clone(),
     };
@@ -285,6 +302,13 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
             "booking of event {} stored or lost wrongly",
             event.event_id
         );
+    }
+    // Every stored booking is projected, those of the batch whose commit answer was lost
+    // (and that the retry then found already committed) included.
+    for booking_id in &stored {
+        let key = partitioner::keys::booking_status(*booking_id);
+        let status: Option<String> = redis.hget(&key, "status").await.unwrap();
+        assert!(status.is_some(), "{key} was never projected");
     }
 
     // The dead-letter topic holds the poison event, as it was read, with why and where from.
