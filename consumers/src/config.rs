@@ -36,6 +36,17 @@ pub enum Command {
     /// Re-publish selected dead letters to the partitions they came from (idempotent: the
     /// store drops an event it already applied).
     ReplayDlq(ReplayArgs),
+    /// Accept that events of a held partition were deleted from Kafka before they were
+    /// applied: it resumes at the first event Kafka still has (consumers of the store
+    /// stopped).
+    AcceptGap(AcceptGapArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct AcceptGapArgs {
+    /// A partition of the bookings topic whose gap is accepted; repeat for several.
+    #[arg(long = "partition", required = true)]
+    pub partitions: Vec<i32>,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -62,6 +62,11 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::AcceptGap(args) => match open_store(&cli.config).await {
+            Ok(Opened::Embedded(store)) => accept_gap(&cli.config, &store, &args.partitions),
+            Ok(Opened::Scylla(store)) => accept_gap(&cli.config, &store, &args.partitions),
+            Err(code) => code,
+        },
         command @ (Command::Rebuild | Command::Reconcile) => match open_store(&cli.config).await {
             Ok(Opened::Embedded(store)) => maintain(&command, &cli.config, &store).await,
             Ok(Opened::Scylla(store)) => maintain(&command, &cli.config, &store).await,
@@ -123,6 +128,27 @@ async fn open_store(config: &consumers::Config) -> Result<Opened, ExitCode> {
             }
         }
     }
+}
+
+/// `accept-gap` for each of `partitions`, printing what it found.
+fn accept_gap<S: Store>(config: &consumers::Config, store: &S, partitions: &[i32]) -> ExitCode {
+    use consumers::maintenance::Gap;
+    for partition in partitions {
+        match consumers::maintenance::accept_gap(config, store, *partition) {
+            Ok(Gap::None { next, first_available }) => println!(
+                "partition {partition}: no gap (the store needs offset {next}, Kafka has it from {first_available})"
+            ),
+            Ok(Gap::Accepted { next, first_available }) => println!(
+                "partition {partition}: accepted the loss of offsets {next}..={}; it resumes at {first_available}",
+                first_available - 1
+            ),
+            Err(e) => {
+                error!(error = %e, partition, "accept-gap failed");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `rebuild` or `reconcile` on `store`.

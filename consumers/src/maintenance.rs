@@ -1,16 +1,21 @@
-//! Offline projection maintenance: `rebuild` rewrites every Redis projection from the
-//! store, `reconcile` reports every projection that disagrees with it.
+//! Offline maintenance: `rebuild` rewrites every Redis projection from the store,
+//! `reconcile` reports every projection that disagrees with it, `accept-gap` lets a held
+//! partition resume past events Kafka deleted before they were applied.
 //!
 //! Both take each partition of the store over, as a new owner would: run them with the
 //! consumers stopped. The embedded store's files are locked by their owners, so a running
 //! consumer's partition is reported, not skipped silently; a ScyllaDB partition is fenced,
 //! and the consumer that owned it stops at its next write.
 
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
 use tracing::info;
 
 use crate::config::Config;
 use crate::projection::{Projections, Snapshot};
-use crate::store::Store;
+use crate::store::{PartitionStore, Store};
 use crate::Error;
 
 /// Rebuilds the projections of every partition in the store; returns how many.
@@ -39,4 +44,48 @@ pub async fn reconcile<S: Store>(config: &Config, store: &S) -> Result<Vec<Strin
         mismatches.extend(projections.reconcile(partition, &snapshot).await?);
     }
     Ok(mismatches)
+}
+
+/// What `accept-gap` found for one partition.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gap {
+    /// The store's next offset is still in Kafka: nothing to accept.
+    None { next: i64, first_available: i64 },
+    /// Offsets `next..first_available` are lost; the checkpoint now stands before
+    /// `first_available`.
+    Accepted { next: i64, first_available: i64 },
+}
+
+/// Moves `partition`'s checkpoint to just before the first event Kafka still has, when the
+/// events the store needs next were deleted: the decision to lose them is the operator's,
+/// taken after no snapshot could restore them. Their bookings and allotments are missing
+/// from the state from then on.
+pub fn accept_gap<S: Store>(config: &Config, store: &S, partition: i32) -> Result<Gap, Error> {
+    let kafka: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let (first_available, _) =
+        kafka.fetch_watermarks(&config.bookings_topic, partition, Duration::from_secs(10))?;
+    let mut state = store.open(partition)?;
+    let next = state.checkpoint()?.map_or(0, |c| c + 1);
+    if first_available <= next {
+        return Ok(Gap::None {
+            next,
+            first_available,
+        });
+    }
+    // An empty batch moves the checkpoint, exactly as past an event that was never stored.
+    state.apply_batch(&[], first_available - 1)?;
+    info!(
+        partition,
+        lost_from = next,
+        lost_to = first_available - 1,
+        "gap accepted"
+    );
+    Ok(Gap::Accepted {
+        next,
+        first_available,
+    })
 }

@@ -38,6 +38,9 @@ pub const PARTITIONS_STALLED: &str = "consumer_partitions_stalled";
 pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 /// Owned partitions whose state a previous owner still holds: their worker waits for it.
 pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
+/// Owned partitions held because events they need were deleted from Kafka before they
+/// were applied: nothing more is applied until an operator runs `consumer accept-gap`.
+pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
 pub fn describe() {
@@ -89,6 +92,11 @@ pub fn describe() {
         AWAITING_RELEASE,
         Unit::Count,
         "Owned partitions whose state a previous owner still holds"
+    );
+    describe_gauge!(
+        PARTITIONS_HELD,
+        Unit::Count,
+        "Owned partitions held because events they need were deleted before being applied"
     );
 }
 

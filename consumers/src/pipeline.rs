@@ -169,6 +169,7 @@ impl<S: Store> Pipeline<S> {
             predecessor,
             store: None,
             checkpoint: None,
+            held: false,
             delivering: Default::default(),
             abandon: CancellationToken::new(),
             released: Some(released),

@@ -19,7 +19,7 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::Offset;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::apply::Effects;
 use crate::batch::PartitionBatch;
@@ -51,6 +51,9 @@ pub struct Worker<S: Store> {
     pub predecessor: Option<oneshot::Receiver<()>>,
     pub(crate) store: Option<S::Partition>,
     pub(crate) checkpoint: Option<i64>,
+    /// Events the partition needs are gone from Kafka: nothing more is applied (see
+    /// [`Worker::hold`]).
+    pub(crate) held: bool,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered, or to `None` if they were given
     /// up (after `abandon`), when no later offset may be committed either.
@@ -96,7 +99,7 @@ impl<S: Store> Worker<S> {
                     shared.assignment.stored(self.partition, self.id, next);
                 }
                 n = self.messages.recv_many(&mut messages, shared.max_batch),
-                    if self.delivering.len() < DELIVERIES_IN_FLIGHT => {
+                    if self.delivering.len() < DELIVERIES_IN_FLIGHT && !self.held => {
                     if n == 0 {
                         break;
                     }
@@ -106,6 +109,9 @@ impl<S: Store> Worker<S> {
                 }
                 _ = refresh.tick() => self.refresh_projections().await?,
             }
+        }
+        if self.held {
+            ::metrics::gauge!(metrics::PARTITIONS_HELD).decrement(1.0);
         }
         // Release the state first: a successor may be waiting for it.
         let partition = self.partition;
@@ -186,12 +192,12 @@ impl<S: Store> Worker<S> {
     async fn process(&mut self, batch: PartitionBatch) -> Result<(), StoreError> {
         let partition = self.partition;
         // The store, not Kafka, says what is applied. Should the group's committed offset
-        // ever run ahead of the store (an offset committed by anything but this process),
-        // rewind to the event after the checkpoint instead of skipping events.
-        if let Some(checkpoint) = self.checkpoint {
-            if batch.first > checkpoint + 1 {
-                return self.rewind(checkpoint, batch.first).await;
-            }
+        // ever run ahead of the store (an offset committed by anything but this process, or
+        // a store volume that lost or never had this partition's state), go back to the
+        // event after the checkpoint instead of skipping events.
+        let expected = self.checkpoint.map_or(0, |c| c + 1);
+        if batch.first > expected {
+            return self.rewind_or_hold(expected, batch.first).await;
         }
         let started = Instant::now();
         let stored = self.store_batch(&batch).await?;
@@ -263,11 +269,35 @@ impl<S: Store> Worker<S> {
         Ok(())
     }
 
-    async fn rewind(&mut self, checkpoint: i64, first: i64) -> Result<(), StoreError> {
+    /// Seeks back to `expected`, the first offset the store has not applied, when Kafka
+    /// still has it; holds the partition when retention deleted it first.
+    async fn rewind_or_hold(&mut self, expected: i64, first: i64) -> Result<(), StoreError> {
+        let partition = self.partition;
+        let shared = self.shared.clone();
+        let watermarks = tokio::task::spawn_blocking(move || {
+            use rdkafka::consumer::Consumer;
+            shared
+                .consumer
+                .fetch_watermarks(&shared.topic, partition, SEEK_TIMEOUT)
+        })
+        .await
+        .expect("reading watermarks panicked");
+        match watermarks {
+            Ok((low, _)) if low > expected => {
+                self.hold(expected, low);
+                Ok(())
+            }
+            // Unknown: seeking is still right if the events are there, and harmless if not
+            // (the next batch comes back here).
+            Ok(_) | Err(_) => self.rewind(expected, first).await,
+        }
+    }
+
+    async fn rewind(&mut self, expected: i64, first: i64) -> Result<(), StoreError> {
         let partition = self.partition;
         warn!(
             partition,
-            checkpoint, first, "kafka position is past the store checkpoint; rewinding"
+            checkpoint = ?self.checkpoint, first, "kafka position is past the store checkpoint; rewinding"
         );
         let shared = self.shared.clone();
         let sought = tokio::task::spawn_blocking(move || {
@@ -275,7 +305,7 @@ impl<S: Store> Worker<S> {
             shared.consumer.seek(
                 &shared.topic,
                 partition,
-                Offset::Offset(checkpoint + 1),
+                Offset::Offset(expected),
                 SEEK_TIMEOUT,
             )
         })
@@ -285,6 +315,27 @@ impl<S: Store> Worker<S> {
             warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
             StoreError::Io(format!("cannot rewind partition {partition}: {e}"))
         })
+    }
+
+    /// Events `expected..low` were deleted from Kafka (retention, or a topic recreated)
+    /// before this partition's store applied them. Applying what follows would decide
+    /// bookings on state that misses them, so the partition stops here, loudly, while the
+    /// process goes on serving its other partitions; the partition's lag grows and its
+    /// stall alert fires. Only an operator can decide: restore the partition's state from
+    /// a snapshot that covers the gap, or accept the loss with `consumer accept-gap`.
+    fn hold(&mut self, expected: i64, low: i64) {
+        let partition = self.partition;
+        error!(
+            partition,
+            checkpoint = ?self.checkpoint,
+            first_available = low,
+            "events {expected}..{} of partition {partition} were deleted from Kafka before they were applied; \
+             holding the partition. Restore its state from a snapshot that covers them, or accept the loss with \
+             `consumer accept-gap --partition {partition}` (consumers stopped) and restart",
+            low - 1
+        );
+        self.held = true;
+        ::metrics::gauge!(metrics::PARTITIONS_HELD).increment(1.0);
     }
 
     /// Between batches: rebuilds the partition's projections if they differ from the

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consumers::store::embedded::EmbeddedStore;
+use consumers::store::{PartitionStore, Store};
 use partitioner::Decision;
 use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
@@ -214,6 +215,99 @@ async fn a_committed_offset_past_the_store_is_rewound_not_skipped() {
     setup.verify_store();
 }
 
+/// A store without a partition's state (an empty or wrong volume) behind a group that has
+/// committed offsets: the consumer rewinds to the start of the log and applies everything,
+/// rather than carry on mid-stream on empty state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_store_behind_committed_offsets_is_filled_from_the_log() {
+    let mut setup = Setup::new(&redis_url()).await;
+    setup.publish_load(0, 12, 100).await;
+    let mut consumer = setup.spawn("first");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+
+    // The volume is lost; the group's committed offsets are not.
+    setup.store_dir = tempfile::tempdir().unwrap();
+    setup.publish_load(1, 12, 100).await;
+    let mut consumer = setup.spawn("empty-store");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    setup.verify_store();
+}
+
+/// Events deleted by retention before they were applied: the partitions that lost events
+/// are held (nothing applied past the gap, the process keeps serving the others, the gap
+/// is reported) until an operator accepts the gap with `consumer accept-gap`, after which
+/// they go on from what the log still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_deleted_before_they_were_applied_hold_their_partition_until_accepted() {
+    let mut setup = Setup::new(&redis_url()).await;
+    setup.publish_load(0, 12, 100).await;
+    let mut consumer = setup.spawn("first");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    consumer.stop();
+    let applied = setup.produced.clone();
+    let kept_before = setup.creates.len();
+
+    // A round of events no consumer applies before retention deletes it.
+    setup.publish_load(1, 12, 100).await;
+    let lost = setup.creates.len();
+    let gaps: Vec<i32> = setup
+        .produced
+        .iter()
+        .filter(|(partition, top)| applied.get(partition) != Some(top))
+        .map(|(partition, _)| *partition)
+        .collect();
+    setup.delete_records(|top| top + 1).await;
+    setup.publish_load(2, 12, 100).await;
+
+    let mut consumer = setup.spawn("held");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.metric("consumer_partitions_held").await < gaps.len() as f64 {
+        assert!(consumer.alive(), "the consumer exited instead of holding");
+        assert!(Instant::now() < deadline, "partitions {gaps:?} not held");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(consumer.alive());
+    consumer.stop();
+    let log = std::fs::read_to_string(setup.log_path("held")).unwrap();
+    assert!(log.contains("accept-gap"), "the fix is named: {log}");
+    let store = EmbeddedStore::new(setup.store_dir.path()).unwrap();
+    for partition in &gaps {
+        let checkpoint = store.open(*partition).unwrap().checkpoint().unwrap();
+        assert_eq!(
+            checkpoint,
+            applied.get(partition).copied(),
+            "partition {partition} moved past its gap"
+        );
+    }
+
+    for partition in &gaps {
+        consumer_command(
+            &setup,
+            &["accept-gap", "--partition", &partition.to_string()],
+        );
+    }
+    let mut consumer = setup.spawn("accepted");
+    setup.wait_projected(Duration::from_secs(60)).await;
+    assert_eq!(consumer.metric("consumer_partitions_held").await, 0.0);
+    consumer.stop();
+    let stored: std::collections::HashSet<uuid::Uuid> = store
+        .partitions()
+        .unwrap()
+        .into_iter()
+        .flat_map(|p| store.open(p).unwrap().bookings().unwrap())
+        .map(|b| b.booking_id)
+        .collect();
+    let expected: std::collections::HashSet<uuid::Uuid> = setup.creates[..kept_before]
+        .iter()
+        .chain(&setup.creates[lost..])
+        .copied()
+        .collect();
+    assert_eq!(stored, expected, "everything but the deleted round, once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_of_redelivered_events_are_published_again_unchanged() {
     let mut setup = Setup::new(&redis_url()).await;
@@ -254,9 +348,16 @@ async fn decisions_of_redelivered_events_are_published_again_unchanged() {
 
 /// Runs `consumer replay-dlq` on the setup's topics; returns its stdout.
 fn replay_dlq(setup: &Setup, args: &[&str]) -> String {
+    let mut all = vec!["replay-dlq"];
+    all.extend_from_slice(args);
+    consumer_command(setup, &all)
+}
+
+/// Runs a `consumer` subcommand on the setup's topics and store; returns its stdout.
+fn consumer_command(setup: &Setup, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_consumer"))
-        .arg("replay-dlq")
         .args(args)
+        .env("CONSUMER_STORE_DIR", setup.store_dir.path())
         .env("CONSUMER_KAFKA_BROKERS", brokers())
         .env("CONSUMER_GROUP_ID", format!("{}-group", setup.prefix))
         .env("CONSUMER_BOOKINGS_TOPIC", setup.bookings_topic())
@@ -267,7 +368,7 @@ fn replay_dlq(setup: &Setup, args: &[&str]) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "replay-dlq {args:?} failed: {stdout}{}",
+        "consumer {args:?} failed: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
     stdout

@@ -122,6 +122,34 @@ impl Setup {
         foreign.commit(&offsets, CommitMode::Sync).unwrap();
     }
 
+    /// Deletes, on every partition produced to, the records before `next(top)` (`top` is
+    /// its highest offset), as retention would: Kafka's log start moves there.
+    pub async fn delete_records(&self, next: impl Fn(i64) -> i64) {
+        use rdkafka::admin::{AdminClient, AdminOptions};
+        use rdkafka::client::DefaultClientContext;
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .unwrap();
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        for (partition, top) in &self.produced {
+            offsets
+                .add_partition_offset(
+                    &self.bookings_topic(),
+                    *partition,
+                    rdkafka::Offset::Offset(next(*top)),
+                )
+                .unwrap();
+        }
+        let deleted = admin
+            .delete_records(&offsets, &AdminOptions::new())
+            .await
+            .unwrap();
+        for element in deleted.elements() {
+            assert!(element.error().is_ok(), "{element:?}");
+        }
+    }
+
     /// Waits until every create produced has a decision on the decisions topic.
     pub async fn wait_decided(&self, within: Duration) {
         let deadline = Instant::now() + within;
