@@ -1,9 +1,11 @@
 //! One partition's batch of messages, decoded: events to apply, and dead letters for what
-//! cannot be decoded (which never blocks the partition).
+//! cannot be decoded or fails validation (which never blocks the partition). An event of a
+//! schema version this build does not know ends the batch: it and what follows wait for a
+//! consumer that knows it.
 
 use std::sync::Arc;
 
-use partitioner::Envelope;
+use partitioner::{DecodeError, Envelope};
 use rdkafka::message::{Message, OwnedMessage};
 use tracing::warn;
 
@@ -13,9 +15,13 @@ pub struct PartitionBatch {
     /// Shared, because the store applies them on the blocking pool.
     pub events: Arc<Vec<(i64, Envelope)>>,
     pub dead: Vec<DeadLetter>,
-    /// The first and last offsets in the batch, decodable or not.
+    /// The first and last offsets in the batch, decodable or not; `through` is
+    /// `first - 1` when the batch starts with an event of an unknown version.
     pub first: i64,
     pub through: i64,
+    /// The first event of a schema version this build does not know, as (offset,
+    /// version): the batch ends before it.
+    pub unknown_version: Option<(i64, u16)>,
     /// The messages as read, in offset order, for dead-lettering an event that cannot be
     /// stored with its original key and payload.
     messages: Vec<OwnedMessage>,
@@ -23,19 +29,32 @@ pub struct PartitionBatch {
 
 impl PartitionBatch {
     /// Decodes a non-empty run of one partition's messages, in offset order.
-    pub fn decode(partition: i32, messages: Vec<OwnedMessage>) -> PartitionBatch {
+    pub fn decode(partition: i32, mut messages: Vec<OwnedMessage>) -> PartitionBatch {
         let first = messages.first().map_or(-1, Message::offset);
-        let through = messages.last().map_or(-1, Message::offset);
+        let mut through = messages.last().map_or(-1, Message::offset);
         let mut events = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
-        for message in &messages {
+        let mut unknown_version = None;
+        for (index, message) in messages.iter().enumerate() {
             let decoded = match message.payload() {
-                Some(payload) => Envelope::from_json(payload).map_err(|e| e.to_string()),
-                None => Err("empty payload".to_owned()),
+                Some(payload) => Envelope::from_json(payload),
+                None => {
+                    let reason = "empty payload".to_owned();
+                    warn!(partition, offset = message.offset(), %reason, "undecodable event sent to the dead-letter topic");
+                    dead.push(dead_letter(message, reason));
+                    continue;
+                }
             };
             match decoded {
                 Ok(envelope) => events.push((message.offset(), envelope)),
-                Err(reason) => {
+                Err(DecodeError::UnknownVersion(version)) => {
+                    unknown_version = Some((message.offset(), version));
+                    through = message.offset() - 1;
+                    messages.truncate(index);
+                    break;
+                }
+                Err(error) => {
+                    let reason = error.to_string();
                     warn!(partition, offset = message.offset(), %reason, "undecodable event sent to the dead-letter topic");
                     dead.push(dead_letter(message, reason));
                 }
@@ -46,6 +65,7 @@ impl PartitionBatch {
             dead,
             first,
             through,
+            unknown_version,
             messages,
         }
     }
@@ -67,5 +87,105 @@ fn dead_letter(message: &OwnedMessage, reason: String) -> DeadLetter {
         reason,
         source_partition: message.partition(),
         source_offset: message.offset(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use partitioner::{Command, Event, EventMeta};
+    use rdkafka::Timestamp;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn allotment(property: &str) -> Envelope {
+        let night = NaiveDate::from_ymd_opt(2030, 1, 1).unwrap();
+        Envelope::new(
+            Command {
+                tenant_id: "acme".into(),
+                property_id: property.into(),
+                event: Event::SetAllotment {
+                    room_type: "DBL".into(),
+                    from: night,
+                    to: night.succ_opt().unwrap(),
+                    units: 1,
+                },
+            },
+            EventMeta {
+                event_id: Uuid::new_v4(),
+                partner_id: "ota-1".into(),
+                request_id: "r".into(),
+                received_at_ms: 0,
+                any_partner: false,
+            },
+        )
+    }
+
+    fn message(offset: i64, payload: Vec<u8>) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(payload),
+            None,
+            "bookings".into(),
+            Timestamp::NotAvailable,
+            3,
+            offset,
+            None,
+        )
+    }
+
+    fn future() -> Vec<u8> {
+        let mut envelope = allotment("p1");
+        envelope.schema_version = 99;
+        envelope.to_json()
+    }
+
+    #[test]
+    fn bad_events_become_dead_letters_and_the_rest_is_applied() {
+        let mut invalid = allotment("p1");
+        invalid.property_id = "p/1".into();
+        let batch = PartitionBatch::decode(
+            3,
+            vec![
+                message(10, allotment("p1").to_json()),
+                message(11, b"{".to_vec()),
+                message(12, invalid.to_json()),
+                message(13, allotment("p2").to_json()),
+            ],
+        );
+        let applied: Vec<i64> = batch.events.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(applied, [10, 13]);
+        let dead: Vec<i64> = batch.dead.iter().map(|d| d.source_offset).collect();
+        assert_eq!(dead, [11, 12]);
+        assert!(
+            batch.dead[1].reason.contains("property_id"),
+            "{}",
+            batch.dead[1].reason
+        );
+        assert_eq!(
+            (batch.first, batch.through, batch.unknown_version),
+            (10, 13, None)
+        );
+    }
+
+    #[test]
+    fn an_unknown_version_ends_the_batch_before_it() {
+        let batch = PartitionBatch::decode(
+            3,
+            vec![
+                message(10, allotment("p1").to_json()),
+                message(11, future()),
+                message(12, allotment("p1").to_json()),
+            ],
+        );
+        let applied: Vec<i64> = batch.events.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(applied, [10]);
+        assert!(batch.dead.is_empty());
+        assert_eq!((batch.first, batch.through), (10, 10));
+        assert_eq!(batch.unknown_version, Some((11, 99)));
+
+        let first = PartitionBatch::decode(3, vec![message(11, future())]);
+        assert!(first.events.is_empty());
+        assert_eq!((first.first, first.through), (11, 10));
     }
 }

@@ -38,8 +38,9 @@ pub const PARTITIONS_STALLED: &str = "consumer_partitions_stalled";
 pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 /// Owned partitions whose state a previous owner still holds: their worker waits for it.
 pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
-/// Owned partitions held because events they need were deleted from Kafka before they
-/// were applied: nothing more is applied until an operator runs `consumer accept-gap`.
+/// Owned partitions on which nothing more is applied, by `reason`: `events_deleted`
+/// (events deleted from Kafka before they were applied, until `consumer accept-gap`) or
+/// `unknown_schema_version` (until a consumer that knows the version takes over).
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
@@ -96,7 +97,7 @@ pub fn describe() {
     describe_gauge!(
         PARTITIONS_HELD,
         Unit::Count,
-        "Owned partitions held because events they need were deleted before being applied"
+        "Owned partitions on which nothing more is applied, by reason"
     );
 }
 

@@ -169,7 +169,7 @@ impl<S: Store> Pipeline<S> {
             predecessor,
             store: None,
             checkpoint: None,
-            held: false,
+            held: None,
             delivering: Default::default(),
             abandon: CancellationToken::new(),
             released: Some(released),

@@ -51,9 +51,10 @@ pub struct Worker<S: Store> {
     pub predecessor: Option<oneshot::Receiver<()>>,
     pub(crate) store: Option<S::Partition>,
     pub(crate) checkpoint: Option<i64>,
-    /// Events the partition needs are gone from Kafka: nothing more is applied (see
-    /// [`Worker::hold`]).
-    pub(crate) held: bool,
+    /// Why nothing more of the partition is applied, when so: events it needs are gone
+    /// from Kafka ([`Worker::hold_gap`]), or one is of an unknown schema version
+    /// ([`Worker::hold_unknown_version`]).
+    pub(crate) held: Option<&'static str>,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered, or to `None` if they were given
     /// up (after `abandon`), when no later offset may be committed either.
@@ -99,19 +100,25 @@ impl<S: Store> Worker<S> {
                     shared.assignment.stored(self.partition, self.id, next);
                 }
                 n = self.messages.recv_many(&mut messages, shared.max_batch),
-                    if self.delivering.len() < DELIVERIES_IN_FLIGHT && !self.held => {
+                    if self.delivering.len() < DELIVERIES_IN_FLIGHT && self.held.is_none() => {
                     if n == 0 {
                         break;
                     }
                     self.flow.taken(n, &*shared.consumer);
                     let batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
-                    self.process(batch).await?;
+                    let unknown_version = batch.unknown_version;
+                    if batch.through >= batch.first {
+                        self.process(batch).await?;
+                    }
+                    if let Some((offset, version)) = unknown_version {
+                        self.hold_unknown_version(offset, version);
+                    }
                 }
                 _ = refresh.tick() => self.refresh_projections().await?,
             }
         }
-        if self.held {
-            ::metrics::gauge!(metrics::PARTITIONS_HELD).decrement(1.0);
+        if let Some(reason) = self.held {
+            ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => reason).decrement(1.0);
         }
         // Release the state first: a successor may be waiting for it.
         let partition = self.partition;
@@ -284,7 +291,7 @@ impl<S: Store> Worker<S> {
         .expect("reading watermarks panicked");
         match watermarks {
             Ok((low, _)) if low > expected => {
-                self.hold(expected, low);
+                self.hold_gap(expected, low);
                 Ok(())
             }
             // Unknown: seeking is still right if the events are there, and harmless if not
@@ -323,7 +330,7 @@ impl<S: Store> Worker<S> {
     /// process goes on serving its other partitions; the partition's lag grows and its
     /// stall alert fires. Only an operator can decide: restore the partition's state from
     /// a snapshot that covers the gap, or accept the loss with `consumer accept-gap`.
-    fn hold(&mut self, expected: i64, low: i64) {
+    fn hold_gap(&mut self, expected: i64, low: i64) {
         let partition = self.partition;
         error!(
             partition,
@@ -334,8 +341,33 @@ impl<S: Store> Worker<S> {
              `consumer accept-gap --partition {partition}` (consumers stopped) and restart",
             low - 1
         );
-        self.held = true;
-        ::metrics::gauge!(metrics::PARTITIONS_HELD).increment(1.0);
+        self.hold("events_deleted");
+    }
+
+    /// The event at `offset` is of a schema version this build does not know (a newer
+    /// ingress, mid rolling upgrade). Guessing at it could decide wrongly, and applying
+    /// the property's later events without it would break their order, so the partition
+    /// waits here for a consumer that knows the version: finishing the consumers' upgrade
+    /// moves the partition to one.
+    fn hold_unknown_version(&mut self, offset: i64, version: u16) {
+        let partition = self.partition;
+        error!(
+            partition,
+            offset,
+            version,
+            known = partitioner::SCHEMA_VERSION,
+            "the event at offset {offset} of partition {partition} has schema version {version}, which this \
+             build does not know; holding the partition until a consumer that knows it takes over: upgrade \
+             the consumers (before the ingresses)"
+        );
+        self.hold("unknown_schema_version");
+    }
+
+    fn hold(&mut self, reason: &'static str) {
+        if self.held.is_none() {
+            ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => reason).increment(1.0);
+            self.held = Some(reason);
+        }
     }
 
     /// Between batches: rebuilds the partition's projections if they differ from the

@@ -469,48 +469,28 @@ async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
     assert_eq!(read.body["check_out"], "2030-06-11");
 }
 
-/// Invariant 7: an event the consumer cannot decode goes to the dead-letter topic with its
-/// reason and source, and the events behind it on the partition are still applied.
+/// Invariant 7: an event the consumer cannot decode, or that fails the validation the
+/// ingress would have applied (here an id with `/`, which no key of the store or of Redis
+/// can hold), goes to the dead-letter topic with its reason and source, and the events
+/// behind it on the partition are still applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() {
     let mut pipeline = Pipeline::start().await;
     let allotment = allot(&pipeline, "braga-4", NIGHT, "2030-06-11", 1).await;
     let (partition, _) = position(&allotment);
 
-    // A well-formed event from a future schema: this build must not guess at it.
-    let mut future_event = partitioner::Envelope::new(
-        partitioner::Command {
-            tenant_id: TENANT.into(),
-            property_id: "braga-4".into(),
-            event: partitioner::Event::CancelBooking {
-                booking_id: Uuid::new_v4(),
-                reason: None,
-            },
-        },
-        partitioner::EventMeta {
-            event_id: Uuid::new_v4(),
-            partner_id: "ota-1".into(),
-            request_id: "r".into(),
-            received_at_ms: 0,
-            any_partner: false,
-        },
-    );
-    future_event.schema_version = 99;
-    let poison = future_event.to_json();
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", support::brokers())
-        .create()
-        .unwrap();
-    producer
-        .send(
-            BaseRecord::to(&pipeline.topics.bookings)
-                .partition(partition)
-                .key("acme/braga-4")
-                .payload(&poison),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    producer.flush(Duration::from_secs(10)).unwrap();
+    let malformed = b"{\"schema_version\": 1, \"event\": ".to_vec();
+    let night: chrono::NaiveDate = NIGHT.parse().unwrap();
+    let allot_slash = partitioner::Event::SetAllotment {
+        room_type: "DBL".into(),
+        from: night,
+        to: night.succ_opt().unwrap(),
+        units: 3,
+    };
+    let mut invalid = envelope_for("braga-4", allot_slash);
+    invalid.property_id = "braga/4".into();
+    let invalid = invalid.to_json();
+    produce(&pipeline, partition, &[&malformed, &invalid]);
 
     let created = pipeline
         .client
@@ -531,9 +511,16 @@ async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() 
         Some("confirmed")
     );
 
-    let dead = read_all(&pipeline.topics.dlq, 1).await;
-    let (headers, payload) = &dead[0];
-    assert_eq!(payload, &poison);
+    let dead = read_all(&pipeline.topics.dlq, 2).await;
+    let mut payloads: Vec<&Vec<u8>> = dead.iter().map(|(_, payload)| payload).collect();
+    payloads.sort();
+    let mut expected = [&malformed, &invalid];
+    expected.sort();
+    assert_eq!(payloads, expected);
+    let (headers, _) = dead
+        .iter()
+        .find(|(_, payload)| payload == &invalid)
+        .unwrap();
     let header = |name: &str| {
         headers
             .iter()
@@ -545,9 +532,124 @@ async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() 
         header("dlq-source-topic"),
         Some(pipeline.topics.bookings.clone())
     );
-    assert!(header("dlq-reason")
-        .unwrap()
-        .contains("unknown schema version 99"));
+    let reason = header("dlq-reason").unwrap();
+    assert!(reason.contains("property_id"), "{reason}");
+}
+
+/// A well-formed event of a schema version this build does not know (a newer ingress in
+/// a rolling upgrade): the consumer must not guess at it, nor apply what follows on its
+/// partition without it. It holds that partition (nothing dead-lettered, nothing after it
+/// applied) until a consumer that knows the version takes over, and keeps applying the
+/// other partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_an_unknown_schema_version_holds_its_partition() {
+    let mut pipeline = Pipeline::start().await;
+    let allotment = allot(&pipeline, "braga-5", NIGHT, "2030-06-11", 5).await;
+    let (partition, offset) = position(&allotment);
+    pipeline.settled(partition, offset).await;
+
+    let mut future = envelope_for("braga-5", cancel_of(Uuid::new_v4()));
+    future.schema_version = 99;
+    produce(&pipeline, partition, &[&future.to_json()]);
+    let behind = pipeline
+        .client
+        .send(
+            Method::POST,
+            "/v1/bookings",
+            // Booking ids derive from keys, and Redis outlives test runs.
+            &format!("behind-future-{}", Uuid::new_v4()),
+            &stay("braga-5", NIGHT, "2030-06-11", 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(behind.status, StatusCode::ACCEPTED);
+
+    // Another partition goes on.
+    let elsewhere = (0..100)
+        .map(|i| format!("elsewhere-{i}"))
+        .find(|property| {
+            partitioner::PartitionMap::parse(support::PARTITIONS as u32, "")
+                .unwrap()
+                .partition(TENANT, property) as i32
+                != partition
+        })
+        .unwrap();
+    let other = allot(&pipeline, &elsewhere, NIGHT, "2030-06-11", 5).await;
+    let (other_partition, other_offset) = position(&other);
+    pipeline.settled(other_partition, other_offset).await;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        pipeline.booking_status(booking_id(&behind)).await,
+        None,
+        "nothing behind the unknown event is applied"
+    );
+    let (_, dlq_end) = watermarks(&pipeline.topics.dlq);
+    assert_eq!(dlq_end, 0, "nothing dead-lettered");
+}
+
+fn envelope_for(property: &str, event: partitioner::Event) -> partitioner::Envelope {
+    partitioner::Envelope::new(
+        partitioner::Command {
+            tenant_id: TENANT.into(),
+            property_id: property.into(),
+            event,
+        },
+        partitioner::EventMeta {
+            event_id: Uuid::new_v4(),
+            partner_id: "ota-1".into(),
+            request_id: "r".into(),
+            received_at_ms: 0,
+            any_partner: false,
+        },
+    )
+}
+
+fn cancel_of(booking_id: Uuid) -> partitioner::Event {
+    partitioner::Event::CancelBooking {
+        booking_id,
+        reason: None,
+    }
+}
+
+/// Produces `payloads`, in order, straight to the bookings topic's `partition`.
+fn produce(pipeline: &Pipeline, partition: i32, payloads: &[&Vec<u8>]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for payload in payloads {
+        producer
+            .send(
+                BaseRecord::to(&pipeline.topics.bookings)
+                    .partition(partition)
+                    .key("acme/braga")
+                    .payload(*payload),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// The low and high watermarks of `topic`, summed over its partitions.
+fn watermarks(topic: &str) -> (i64, i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .create()
+        .unwrap();
+    let mut total = (0, 0);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    for partition in metadata.topics()[0].partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+            .unwrap();
+        total = (total.0 + low, total.1 + high);
+    }
+    total
 }
 
 type Record = (Vec<(String, String)>, Vec<u8>);

@@ -168,12 +168,30 @@ impl Envelope {
     }
 
     /// Decodes an event read from the topic, refusing schema versions this build does not
-    /// know.
+    /// know and anything the ingress's validation would have refused
+    /// ([`Envelope::check`]).
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let envelope: Envelope = serde_json::from_slice(bytes).map_err(DecodeError::Malformed)?;
+        let envelope = match serde_json::from_slice::<Envelope>(bytes) {
+            Ok(envelope) => envelope,
+            // A newer schema may change any field but its version, so an event this build
+            // cannot read is recognised as a future one, not as malformed, by its version.
+            Err(error) => {
+                #[derive(Deserialize)]
+                struct Versioned {
+                    schema_version: u16,
+                }
+                return Err(match serde_json::from_slice::<Versioned>(bytes) {
+                    Ok(v) if v.schema_version != SCHEMA_VERSION => {
+                        DecodeError::UnknownVersion(v.schema_version)
+                    }
+                    _ => DecodeError::Malformed(error),
+                });
+            }
+        };
         if envelope.schema_version != SCHEMA_VERSION {
             return Err(DecodeError::UnknownVersion(envelope.schema_version));
         }
+        envelope.check().map_err(DecodeError::Invalid)?;
         Ok(envelope)
     }
 }
@@ -182,8 +200,20 @@ impl Envelope {
 pub enum DecodeError {
     #[error("malformed event: {0}")]
     Malformed(serde_json::Error),
+    /// Well formed, of a schema version this build does not know: a newer producer's.
     #[error("unknown schema version {0}")]
     UnknownVersion(u16),
+    #[error("invalid event: {}", describe(.0))]
+    Invalid(crate::validate::Invalid),
+}
+
+fn describe(invalid: &crate::validate::Invalid) -> String {
+    invalid
+        .errors
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -248,6 +278,28 @@ mod tests {
             Envelope::from_json(&envelope.to_json()),
             Err(DecodeError::UnknownVersion(99))
         ));
+    }
+
+    #[test]
+    fn a_future_event_is_recognised_by_its_version_even_when_unreadable() {
+        let future = br#"{"schema_version": 2, "event": {"type": "hold_room"}}"#;
+        assert!(matches!(
+            Envelope::from_json(future),
+            Err(DecodeError::UnknownVersion(2))
+        ));
+        let current = br#"{"schema_version": 1, "event": {"type": "hold_room"}}"#;
+        assert!(matches!(
+            Envelope::from_json(current),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_what_the_ingress_would_refuse() {
+        let mut envelope = sample();
+        envelope.property_id = "lisbon/1".into();
+        let error = Envelope::from_json(&envelope.to_json()).unwrap_err();
+        assert!(error.to_string().contains("property_id"), "{error}");
     }
 
     #[test]

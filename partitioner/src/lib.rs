@@ -15,6 +15,7 @@ pub mod ids;
 pub mod keys;
 pub mod partition_map;
 pub mod query;
+pub mod recheck;
 pub mod request;
 pub mod validate;
 
