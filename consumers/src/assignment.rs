@@ -41,6 +41,9 @@ struct State {
     /// Workers of revoked partitions, possibly still finishing a batch: a successor on the
     /// same partition waits for the release before it opens the partition's state.
     retiring: HashMap<i32, oneshot::Receiver<()>>,
+    /// Partitions whose state another process took over (a newer epoch) while the group
+    /// still had them here: their messages are dropped until the group assigns them again.
+    lost: BTreeSet<i32>,
     /// Per partition, the next offset to consume as of the last store commit.
     stored: BTreeMap<i32, i64>,
     /// What was last committed to Kafka, so unchanged partitions are not committed again.
@@ -70,6 +73,9 @@ impl Assignment {
     pub fn assign(&self, partitions: &[i32]) {
         let mut state = self.state();
         state.assigned.extend(partitions.iter().copied());
+        for partition in partitions {
+            state.lost.remove(partition);
+        }
         ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
     }
 
@@ -81,6 +87,7 @@ impl Assignment {
         let mut paused = Vec::new();
         for partition in partitions {
             state.assigned.remove(partition);
+            state.lost.remove(partition);
             state.stored.remove(partition);
             state.committed.remove(partition);
             if let Some(worker) = state.workers.remove(partition) {
@@ -97,7 +104,7 @@ impl Assignment {
 
     pub fn route(&self, partition: i32) -> Route {
         let mut state = self.state();
-        if !state.assigned.contains(&partition) {
+        if !state.assigned.contains(&partition) || state.lost.contains(&partition) {
             return Route::Drop;
         }
         if let Some(worker) = state.workers.get(&partition) {
@@ -121,6 +128,22 @@ impl Assignment {
         if state.workers.get(&partition).is_some_and(|w| w.id == id) {
             state.stored.insert(partition, next);
         }
+    }
+
+    /// Worker `id` found its partition taken over by another process (fenced by a newer
+    /// epoch): nothing more of it is committed or applied here until the group assigns it
+    /// again. Returns whether the worker's flow control had paused the partition's fetch,
+    /// to be resumed so the next assignment fetches.
+    pub fn lost(&self, partition: i32, id: u64) -> bool {
+        let mut state = self.state();
+        if !state.workers.get(&partition).is_some_and(|w| w.id == id) {
+            return false;
+        }
+        let worker = state.workers.remove(&partition).expect("checked above");
+        state.stored.remove(&partition);
+        state.committed.remove(&partition);
+        state.lost.insert(partition);
+        worker.flow.release()
     }
 
     /// Offsets stored since the last call, marked as committed.
@@ -219,6 +242,18 @@ mod tests {
         assert_eq!(assignment.to_commit(), [(3, 20)]);
         assignment.commit_failed(&first);
         assert_eq!(assignment.to_commit(), []);
+    }
+
+    #[test]
+    fn a_lost_partition_is_neither_routed_nor_committed_until_assigned_again() {
+        let assignment = owning(3);
+        assignment.stored(3, 1, 10);
+        assignment.lost(3, 1);
+        assert!(matches!(assignment.route(3), Route::Drop));
+        assignment.stored(3, 1, 20);
+        assert_eq!(assignment.to_commit(), []);
+        assignment.assign(&[3]);
+        assert!(matches!(assignment.route(3), Route::Start { .. }));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Both take each partition of the store over, as a new owner would: run them with the
 //! consumers stopped. The embedded store's files are locked by their owners, so a running
 //! consumer's partition is reported, not skipped silently; a ScyllaDB partition is fenced,
-//! and the consumer that owned it stops at its next write.
+//! and the consumer that owned it releases it at its next write.
 
 use std::time::Duration;
 

@@ -108,7 +108,13 @@ impl<S: Store> Worker<S> {
                     let batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
                     let unknown_version = batch.unknown_version;
                     if batch.through >= batch.first {
-                        self.process(batch).await?;
+                        match self.process(batch).await {
+                            Err(StoreError::Locked { .. }) => {
+                                self.lost();
+                                break;
+                            }
+                            other => other?,
+                        }
                     }
                     if let Some((offset, version)) = unknown_version {
                         self.hold_unknown_version(offset, version);
@@ -322,6 +328,27 @@ impl<S: Store> Worker<S> {
             warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
             StoreError::Io(format!("cannot rewind partition {partition}: {e}"))
         })
+    }
+
+    /// Another process took this partition's state over (a newer ownership epoch) while
+    /// the group still had it here: a successor mid-rebalance that this process has not
+    /// heard of yet, or a maintenance command. Its write was refused, so nothing of it was
+    /// stored. The partition is released, not the process: its other partitions go on,
+    /// and the group's next assignment of this one starts a new worker.
+    fn lost(&mut self) {
+        let partition = self.partition;
+        warn!(
+            partition,
+            "a newer owner took the partition's state over; releasing it until the group assigns it again"
+        );
+        if self.shared.assignment.lost(partition, self.id) {
+            let mut list = rdkafka::TopicPartitionList::new();
+            list.add_partition(&self.shared.topic, partition);
+            use rdkafka::consumer::Consumer;
+            if let Err(e) = self.shared.consumer.resume(&list) {
+                warn!(error = %e, partition, "could not resume the lost partition's fetch");
+            }
+        }
     }
 
     /// Events `expected..low` were deleted from Kafka (retention, or a topic recreated)

@@ -312,13 +312,18 @@ impl Setup {
     }
 
     pub async fn wait_projected(&self, within: Duration) {
+        self.wait_projected_of(&self.produced, within).await;
+    }
+
+    /// Waits until the projections of each partition in `tops` reach its offset there.
+    pub async fn wait_projected_of(&self, tops: &BTreeMap<i32, i64>, within: Duration) {
         let client = redis::Client::open(self.redis_url.as_str()).unwrap();
         let deadline = Instant::now() + within;
         loop {
             // Reconnect each round: the Redis under test may be (re)starting.
             let mut redis = client.get_multiplexed_async_connection().await.ok();
             let mut behind = Vec::new();
-            for (partition, top) in &self.produced {
+            for (partition, top) in tops {
                 let key =
                     partitioner::keys::projection_checkpoint(&self.bookings_topic(), *partition);
                 let through: Option<i64> = match redis.as_mut() {
