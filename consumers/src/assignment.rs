@@ -136,10 +136,14 @@ impl Assignment {
     /// to be resumed so the next assignment fetches.
     pub fn lost(&self, partition: i32, id: u64) -> bool {
         let mut state = self.state();
-        if !state.workers.get(&partition).is_some_and(|w| w.id == id) {
+        let Some(worker) = state.workers.remove(&partition) else {
+            return false;
+        };
+        if worker.id != id {
+            // A successor's: not this worker's to give up.
+            state.workers.insert(partition, worker);
             return false;
         }
-        let worker = state.workers.remove(&partition).expect("checked above");
         state.stored.remove(&partition);
         state.committed.remove(&partition);
         state.lost.insert(partition);
