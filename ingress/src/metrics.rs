@@ -90,7 +90,7 @@ fn describe() {
     );
     describe_counter!(
         DEDUP_FALLBACK_TOTAL,
-        "Idempotency operations decided without Redis because it was unavailable"
+        "Idempotency and signature-replay checks decided without Redis because it was unavailable"
     );
     describe_counter!(
         RATE_LIMITED_TOTAL,

@@ -258,6 +258,11 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         config.idempotency_ttl(),
         config.idempotency_lock(),
     );
+    let seen_signatures = SeenSignatures::new(
+        config.signature_replay_entries,
+        Some(redis.clone()),
+        &config.idempotency_prefix,
+    );
     Ok(AppState {
         partners,
         partitions,
@@ -267,7 +272,7 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         dedup,
         rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
         redis,
-        seen_signatures: SeenSignatures::new(config.signature_replay_entries),
+        seen_signatures,
         waiters: Arc::new(Waiters::default()),
         // The null sink stores nothing, so no decision will ever come: waiting is off.
         max_wait: match config.sink {

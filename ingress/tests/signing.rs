@@ -39,6 +39,13 @@ fn sign(timestamp: i64, method: &str, path: &str, body: &[u8]) -> String {
 
 async fn start() -> (IngressProcess, tempfile::NamedTempFile) {
     let topic = support::create_topic(support::PARTITIONS).await;
+    let partners = partners_file();
+    let ingress = IngressProcess::start(partners.path(), &support::brokers(), &topic, &[]).await;
+    (ingress, partners)
+}
+
+/// One partner, who must sign.
+fn partners_file() -> tempfile::NamedTempFile {
     let partners = tempfile::NamedTempFile::new().unwrap();
     let json = json!({"partners": [
         {"partner_id": "signer", "key_sha256": ingress::auth::sha256_hex(KEY.as_bytes()),
@@ -46,8 +53,7 @@ async fn start() -> (IngressProcess, tempfile::NamedTempFile) {
          "signing_secret": SECRET},
     ]});
     std::fs::write(partners.path(), json.to_string()).unwrap();
-    let ingress = IngressProcess::start(partners.path(), &support::brokers(), &topic, &[]).await;
-    (ingress, partners)
+    partners
 }
 
 /// POST /v1/bookings with `body`, signed as `signature`/`timestamp` when given.
@@ -167,4 +173,36 @@ async fn a_signed_read_covers_the_query_string() {
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
+}
+
+/// A captured signed request replayed to another replica, even under a fresh
+/// Idempotency-Key, is refused: the replicas share the record of signatures seen (in
+/// Redis, beside the idempotency records), so a signature is accepted once per region,
+/// not once per process.
+#[tokio::test]
+async fn a_signature_replayed_to_another_replica_is_refused() {
+    let topic = support::create_topic(support::PARTITIONS).await;
+    let partners = partners_file();
+    // Two replicas of one deployment: the same Redis prefix.
+    let prefix = format!(
+        "--idempotency-prefix=idem-test-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let brokers = support::brokers();
+    let extra = [prefix.as_str()];
+    let first = IngressProcess::start(partners.path(), &brokers, &topic, &extra).await;
+    let second = IngressProcess::start(partners.path(), &brokers, &topic, &extra).await;
+    let body = booking();
+    let timestamp = now();
+    let signature = sign(timestamp, "POST", "/v1/bookings", &body);
+
+    let accepted = create(&first, "captured-1", Some((&signature, timestamp)), &body).await;
+    assert_eq!(
+        accepted.status.as_u16(),
+        202,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let replayed = create(&second, "fresh-key-1", Some((&signature, timestamp)), &body).await;
+    assert_refused(&replayed, "signature-replayed");
 }
