@@ -36,7 +36,7 @@ fn main() {
             })
             .collect();
         // The process's own tier only: the shared record in Redis adds one `SET NX` round
-        // trip per signed request, which the live figures in PERFORMANCE include.
+        // trip per signed request, which this bench leaves out.
         let seen = SeenSignatures::new(REQUESTS as u64 * 2, None, "bench");
         let started = Instant::now();
         runtime.block_on(async {
