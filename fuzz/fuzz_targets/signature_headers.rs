@@ -7,30 +7,34 @@
 //! target reaches.
 //!
 //! The input is lines: the `X-Signature` value, the `X-Signature-Timestamp` value, the
-//! method, the path and query, and the rest is the body (so seeds are readable requests).
+//! method, the path and query, the Idempotency-Key, and the rest is the body (so seeds are
+//! readable requests).
 //!
 //! Property: the parsers never panic and accept exactly the documented shapes, checked
-//! against a plain restatement of the rules: `X-Signature` is `v1=` and 64 hex digits,
+//! against a plain restatement of the rules: `X-Signature` is `v1=` or `v2=` and 64 hex digits,
 //! `X-Signature-Timestamp` 1 to 12 decimal digits, each with optional spaces or tabs
 //! around it (HTTP's optional whitespace) and nothing else. A MAC printed as the header
-//! parses back to itself. The canonical string splits back into exactly its parts, so two
-//! different requests never share one; that needs a method and path without a line feed,
-//! which the HTTP request line cannot carry (and which, here, are lines).
+//! parses back to itself. Each scheme's canonical string splits back into exactly its parts,
+//! so two different requests never share one; that needs a method, path and key without a
+//! line feed, which the HTTP request line and a header cannot carry (and which, here, are
+//! lines).
 #![no_main]
 
 #[allow(dead_code)]
 #[path = "../../ingress/src/signing/canonical.rs"]
 mod canonical;
 
+use canonical::Scheme;
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
 
 fuzz_target!(|data: &[u8]| {
-    let mut lines = data.splitn(5, |b| *b == b'\n');
+    let mut lines = data.splitn(6, |b| *b == b'\n');
     let signature = lines.next().unwrap_or_default();
     let timestamp_header = lines.next().unwrap_or_default();
     let method = lines.next().unwrap_or_default();
     let path_and_query = lines.next().unwrap_or_default();
+    let idempotency_key = lines.next().unwrap_or_default();
     let body = lines.next().unwrap_or_default();
 
     assert_eq!(
@@ -42,14 +46,23 @@ fuzz_target!(|data: &[u8]| {
 
     // Any MAC, printed either way the header allows, parses back to itself.
     let mac: [u8; 32] = Sha256::digest(data).into();
-    let lower = format!("v1={}", hex::encode(mac));
-    assert_eq!(canonical::parse_signature(lower.as_bytes()), Some(mac));
-    let upper = format!("\tv1={} ", hex::encode_upper(mac));
-    assert_eq!(canonical::parse_signature(upper.as_bytes()), Some(mac));
+    for scheme in [Scheme::V1, Scheme::V2] {
+        let lower = format!("{}={}", scheme.as_str(), hex::encode(mac));
+        assert_eq!(
+            canonical::parse_signature(lower.as_bytes()),
+            Some((scheme, mac))
+        );
+        let upper = format!("\t{}={} ", scheme.as_str(), hex::encode_upper(mac));
+        assert_eq!(
+            canonical::parse_signature(upper.as_bytes()),
+            Some((scheme, mac))
+        );
+    }
 
-    let (Ok(method), Ok(path_and_query)) = (
+    let (Ok(method), Ok(path_and_query), Ok(idempotency_key)) = (
         std::str::from_utf8(method),
         std::str::from_utf8(path_and_query),
+        std::str::from_utf8(idempotency_key),
     ) else {
         return;
     };
@@ -57,18 +70,30 @@ fuzz_target!(|data: &[u8]| {
     // reach the canonical string.
     let timestamp =
         timestamp.unwrap_or_else(|| i64::from_le_bytes(mac[..8].try_into().expect("8 bytes")));
-    let canonical = canonical::canonical_string(timestamp, method, path_and_query, body);
+    let request = canonical::Signed {
+        timestamp,
+        method,
+        path_and_query,
+        idempotency_key,
+        body,
+    };
     let timestamp = timestamp.to_string();
     let body_sha256 = hex::encode(Sha256::digest(body));
-    let parts: Vec<&str> = canonical.split('\n').collect();
+    let v1 = canonical::canonical_string(Scheme::V1, &request);
     assert_eq!(
-        parts,
+        v1.split('\n').collect::<Vec<_>>(),
+        ["v1", &timestamp, method, path_and_query, &body_sha256]
+    );
+    let v2 = canonical::canonical_string(Scheme::V2, &request);
+    assert_eq!(
+        v2.split('\n').collect::<Vec<_>>(),
         [
-            canonical::SCHEME,
-            timestamp.as_str(),
+            "v2",
+            &timestamp,
             method,
             path_and_query,
-            body_sha256.as_str(),
+            idempotency_key,
+            &body_sha256
         ]
     );
 });
@@ -84,8 +109,13 @@ fn trim_ows(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
-fn expected_signature(value: &[u8]) -> Option<[u8; 32]> {
-    let hex_mac = trim_ows(value).strip_prefix(b"v1=")?;
+fn expected_signature(value: &[u8]) -> Option<(Scheme, [u8; 32])> {
+    let value = trim_ows(value);
+    let (scheme, hex_mac) = if let Some(rest) = value.strip_prefix(b"v1=") {
+        (Scheme::V1, rest)
+    } else {
+        (Scheme::V2, value.strip_prefix(b"v2=")?)
+    };
     if hex_mac.len() != 64 || !hex_mac.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
@@ -94,7 +124,7 @@ fn expected_signature(value: &[u8]) -> Option<[u8; 32]> {
         let digit = |d: u8| (d as char).to_digit(16).expect("checked above") as u8;
         *byte = digit(pair[0]) << 4 | digit(pair[1]);
     }
-    Some(mac)
+    Some((scheme, mac))
 }
 
 fn expected_timestamp(value: &[u8]) -> Option<i64> {

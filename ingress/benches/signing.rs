@@ -5,8 +5,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue};
-use ingress::signing::canonical::canonical_string;
-use ingress::signing::{self, SeenSignatures, SignedRequest, SigningSecret};
+use ingress::signing::{self, Scheme, SeenSignatures, Signed, SignedRequest, SigningSecret};
 use ingress::signing::{X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
 
 const REQUESTS: usize = 100_000;
@@ -27,8 +26,14 @@ fn main() {
             .map(|i| {
                 let mut body = format!("{i:012}").into_bytes();
                 body.resize(body_len, b'x');
-                let signature =
-                    secrets[0].sign(&canonical_string(now, "POST", "/v1/bookings", &body));
+                let request = Signed {
+                    timestamp: now,
+                    method: "POST",
+                    path_and_query: "/v1/bookings",
+                    idempotency_key: "",
+                    body: &body,
+                };
+                let signature = secrets[0].sign(Scheme::V2, &request);
                 let mut headers = HeaderMap::new();
                 headers.insert(&X_SIGNATURE, HeaderValue::from_str(&signature).unwrap());
                 headers.insert(&X_SIGNATURE_TIMESTAMP, HeaderValue::from(now));

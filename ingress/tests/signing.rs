@@ -7,8 +7,7 @@ mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ingress::signing::canonical::canonical_string;
-use ingress::signing::SigningSecret;
+use ingress::signing::{Scheme, Signed, SigningSecret};
 use serde_json::{json, Value};
 use support::process::IngressProcess;
 use support::Reply;
@@ -33,8 +32,27 @@ fn booking() -> Vec<u8> {
     .into_bytes()
 }
 
-fn sign(timestamp: i64, method: &str, path: &str, body: &[u8]) -> String {
-    SigningSecret::new(SECRET).sign(&canonical_string(timestamp, method, path, body))
+/// `X-Signature` of a v2 signature over the request (`key` empty for none).
+fn sign(timestamp: i64, method: &str, path: &str, key: &str, body: &[u8]) -> String {
+    sign_as(Scheme::V2, timestamp, method, path, key, body)
+}
+
+fn sign_as(
+    scheme: Scheme,
+    timestamp: i64,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &[u8],
+) -> String {
+    let request = Signed {
+        timestamp,
+        method,
+        path_and_query: path,
+        idempotency_key: key,
+        body,
+    };
+    SigningSecret::new(SECRET).sign(scheme, &request)
 }
 
 async fn start() -> (IngressProcess, tempfile::NamedTempFile) {
@@ -93,7 +111,7 @@ async fn a_signing_partner_needs_a_fresh_valid_signature() {
     let (ingress, _partners) = start().await;
     let body = booking();
     let timestamp = now();
-    let signature = sign(timestamp, "POST", "/v1/bookings", &body);
+    let signature = sign(timestamp, "POST", "/v1/bookings", "order-1", &body);
 
     let unsigned = create(&ingress, "order-1", None, &body).await;
     assert_refused(&unsigned, "signature-missing");
@@ -111,13 +129,13 @@ async fn a_signing_partner_needs_a_fresh_valid_signature() {
     assert_refused(&garbled, "signature-invalid");
 
     let stale = now() - 301;
-    let old = sign(stale, "POST", "/v1/bookings", &body);
+    let old = sign(stale, "POST", "/v1/bookings", "order-1", &body);
     assert_refused(
         &create(&ingress, "order-1", Some((&old, stale)), &body).await,
         "signature-expired",
     );
     let ahead = now() + 400;
-    let early = sign(ahead, "POST", "/v1/bookings", &body);
+    let early = sign(ahead, "POST", "/v1/bookings", "order-1", &body);
     assert_refused(
         &create(&ingress, "order-1", Some((&early, ahead)), &body).await,
         "signature-expired",
@@ -136,7 +154,7 @@ async fn a_signing_partner_needs_a_fresh_valid_signature() {
     assert_refused(&replayed, "signature-replayed");
     // Signed anew (another timestamp), the retry is an ordinary idempotent replay.
     let resigned_at = timestamp + 1;
-    let resigned = sign(resigned_at, "POST", "/v1/bookings", &body);
+    let resigned = sign(resigned_at, "POST", "/v1/bookings", "order-1", &body);
     let retry = create(&ingress, "order-1", Some((&resigned, resigned_at)), &body).await;
     assert_eq!(retry.status.as_u16(), 202);
     assert_eq!(retry.header("idempotent-replayed"), "true");
@@ -164,9 +182,9 @@ async fn a_signed_read_covers_the_query_string() {
     };
     let timestamp = now();
     // Signed over the path alone, the query string is not covered: refused.
-    let path_only = sign(timestamp, "GET", "/v1/availability", b"");
+    let path_only = sign(timestamp, "GET", "/v1/availability", "", b"");
     assert_refused(&read(path_only, timestamp).await, "signature-invalid");
-    let reply = read(sign(timestamp, "GET", path, b""), timestamp).await;
+    let reply = read(sign(timestamp, "GET", path, "", b""), timestamp).await;
     assert_eq!(
         reply.status.as_u16(),
         200,
@@ -175,10 +193,11 @@ async fn a_signed_read_covers_the_query_string() {
     );
 }
 
-/// A captured signed request replayed to another replica, even under a fresh
-/// Idempotency-Key, is refused: the replicas share the record of signatures seen (in
-/// Redis, beside the idempotency records), so a signature is accepted once per region,
-/// not once per process.
+/// A captured signed request replayed to another replica is refused: the replicas share
+/// the record of signatures seen (in Redis, beside the idempotency records), so a
+/// signature is accepted once per deployment, not once per process. A v1 signature does
+/// not cover the Idempotency-Key, so without that record the replay under a fresh key
+/// would book again; a v2 signature does, so under a fresh key it is not even valid.
 #[tokio::test]
 async fn a_signature_replayed_to_another_replica_is_refused() {
     let topic = support::create_topic(support::PARTITIONS).await;
@@ -194,15 +213,23 @@ async fn a_signature_replayed_to_another_replica_is_refused() {
     let second = IngressProcess::start(partners.path(), &brokers, &topic, &extra).await;
     let body = booking();
     let timestamp = now();
-    let signature = sign(timestamp, "POST", "/v1/bookings", &body);
 
-    let accepted = create(&first, "captured-1", Some((&signature, timestamp)), &body).await;
+    let v1 = sign_as(Scheme::V1, timestamp, "POST", "/v1/bookings", "", &body);
+    let accepted = create(&first, "captured-1", Some((&v1, timestamp)), &body).await;
     assert_eq!(
         accepted.status.as_u16(),
         202,
         "{}",
         String::from_utf8_lossy(&accepted.body)
     );
-    let replayed = create(&second, "fresh-key-1", Some((&signature, timestamp)), &body).await;
+    let replayed = create(&second, "fresh-key-1", Some((&v1, timestamp)), &body).await;
+    assert_refused(&replayed, "signature-replayed");
+
+    let v2 = sign(timestamp, "POST", "/v1/bookings", "captured-2", &body);
+    let accepted = create(&first, "captured-2", Some((&v2, timestamp)), &body).await;
+    assert_eq!(accepted.status.as_u16(), 202);
+    let rekeyed = create(&second, "fresh-key-2", Some((&v2, timestamp)), &body).await;
+    assert_refused(&rekeyed, "signature-invalid");
+    let replayed = create(&second, "captured-2", Some((&v2, timestamp)), &body).await;
     assert_refused(&replayed, "signature-replayed");
 }

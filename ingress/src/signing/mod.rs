@@ -22,10 +22,13 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 
-pub use canonical::{X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
+pub use canonical::{Scheme, Signed, X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
 pub use replay::SeenSignatures;
 
 use crate::metrics;
+
+/// The header a v2 signature covers besides the request line and body.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// How far a signature's timestamp may be from our clock, either way. Five minutes
 /// absorbs clock skew and a client's retries, and bounds how long a signature must be
@@ -53,13 +56,13 @@ impl SigningSecret {
         self.0.is_empty()
     }
 
-    /// `v1=<hex>` for `canonical`: what a partner puts in `X-Signature`.
-    pub fn sign(&self, canonical: &str) -> String {
+    /// `v2=<hex>` (or `v1=`) for `request`: what a partner puts in `X-Signature`.
+    pub fn sign(&self, scheme: Scheme, request: &Signed<'_>) -> String {
         let mut mac = self.mac();
-        mac.update(canonical.as_bytes());
+        mac.update(canonical::canonical_string(scheme, request).as_bytes());
         format!(
             "{}={}",
-            canonical::SCHEME,
+            scheme.as_str(),
             hex::encode(mac.finalize().into_bytes())
         )
     }
@@ -140,15 +143,24 @@ fn check(
     ) else {
         return Err(SignatureError::Missing);
     };
-    let mac = canonical::parse_signature(signature.as_bytes()).ok_or(SignatureError::Invalid)?;
+    let (scheme, mac) =
+        canonical::parse_signature(signature.as_bytes()).ok_or(SignatureError::Invalid)?;
     let timestamp =
         canonical::parse_timestamp(timestamp.as_bytes()).ok_or(SignatureError::Invalid)?;
-    let canonical = canonical::canonical_string(
+    // A key that is not text cannot have been signed; the mutation refuses it anyway.
+    let idempotency_key = request
+        .headers
+        .get(IDEMPOTENCY_KEY)
+        .map_or(Some(""), |key| key.to_str().ok())
+        .ok_or(SignatureError::Invalid)?;
+    let signed = Signed {
         timestamp,
-        request.method,
-        request.path_and_query,
-        request.body,
-    );
+        method: request.method,
+        path_and_query: request.path_and_query,
+        idempotency_key,
+        body: request.body,
+    };
+    let canonical = canonical::canonical_string(scheme, &signed);
     // `verify_slice` compares in constant time, so the answer's timing says nothing
     // about how many bytes of a forged MAC were right.
     let matches = secrets.iter().any(|secret| {
@@ -198,9 +210,25 @@ mod tests {
         check(&secrets, &request, NOW)
     }
 
+    /// A create signed under `scheme`, with Idempotency-Key `order-1`.
+    fn signed_as(scheme: Scheme, timestamp: i64, body: &[u8]) -> HeaderMap {
+        let request = Signed {
+            timestamp,
+            method: "POST",
+            path_and_query: "/v1/bookings",
+            idempotency_key: "order-1",
+            body,
+        };
+        let mut headers = headers(
+            &SigningSecret::new(SECRET).sign(scheme, &request),
+            timestamp,
+        );
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("order-1"));
+        headers
+    }
+
     fn signed(timestamp: i64, body: &[u8]) -> HeaderMap {
-        let canonical = canonical::canonical_string(timestamp, "POST", "/v1/bookings", body);
-        headers(&SigningSecret::new(SECRET).sign(&canonical), timestamp)
+        signed_as(Scheme::V2, timestamp, body)
     }
 
     #[test]
@@ -208,9 +236,33 @@ mod tests {
         // printf 'v1\n1700000000\nPOST\n/v1/bookings\n%s' "$(printf %s '{"rooms":1}' |
         //   sha256sum | cut -d' ' -f1)" | openssl dgst -sha256 -hmac "$SECRET"
         let expected = "v1=74f724b44fd9b38a3cc97bcb052a4e598ff6cae36bb06dddea0b3d7230efa7ab";
-        let canonical = canonical::canonical_string(NOW, "POST", "/v1/bookings", br#"{"rooms":1}"#);
-        assert_eq!(SigningSecret::new(SECRET).sign(&canonical), expected);
-        assert!(check_with(&[SECRET], &headers(expected, NOW), br#"{"rooms":1}"#).is_ok());
+        let body = br#"{"rooms":1}"#;
+        assert_eq!(signed_as(Scheme::V1, NOW, body)[&X_SIGNATURE], expected);
+        assert!(check_with(&[SECRET], &headers(expected, NOW), body).is_ok());
+        // printf 'v2\n1700000000\nPOST\n/v1/bookings\norder-1\n%s' "$(printf %s '{"rooms":1}' |
+        //   sha256sum | cut -d' ' -f1)" | openssl dgst -sha256 -hmac "$SECRET"
+        let v2 = signed_as(Scheme::V2, NOW, body);
+        assert_eq!(
+            v2[&X_SIGNATURE],
+            "v2=cf18382f431f0c7a69c98794a37380d175c52be656bf8bcf7b542c800831197d"
+        );
+        assert!(check_with(&[SECRET], &v2, body).is_ok());
+    }
+
+    #[test]
+    fn a_v2_signature_covers_the_idempotency_key() {
+        let mut rekeyed = signed(NOW, b"{}");
+        rekeyed.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("order-2"));
+        assert_eq!(
+            check_with(&[SECRET], &rekeyed, b"{}"),
+            Err(SignatureError::Invalid)
+        );
+        let mut unkeyed = signed(NOW, b"{}");
+        unkeyed.remove(IDEMPOTENCY_KEY);
+        assert_eq!(
+            check_with(&[SECRET], &unkeyed, b"{}"),
+            Err(SignatureError::Invalid)
+        );
     }
 
     #[test]
