@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rdkafka::message::OwnedMessage;
 use tokio::sync::{mpsc, oneshot};
@@ -15,6 +16,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::flow::Flow;
 use crate::metrics;
+
+/// How long a lost partition stays released while the group still assigns it here. A
+/// successor the group chose revokes it from this process within a rebalance, far sooner;
+/// past this, whatever fenced it was not the group (a maintenance command run beside the
+/// consumers), and this process, still the group's choice, takes the partition back.
+pub const RETAKE_AFTER: Duration = Duration::from_secs(30);
 
 /// The consume loop's side of one partition worker.
 pub struct WorkerHandle {
@@ -42,13 +49,21 @@ struct State {
     /// same partition waits for the release before it opens the partition's state.
     retiring: HashMap<i32, oneshot::Receiver<()>>,
     /// Partitions whose state another process took over (a newer epoch) while the group
-    /// still had them here: their messages are dropped until the group assigns them again.
-    lost: BTreeSet<i32>,
+    /// still had them here, and when: their messages are dropped until the group assigns
+    /// them again or [`RETAKE_AFTER`] passes with the group still giving them here.
+    lost: BTreeMap<i32, Instant>,
     /// Per partition, the next offset to consume as of the last store commit.
     stored: BTreeMap<i32, i64>,
     /// What was last committed to Kafka, so unchanged partitions are not committed again.
     committed: BTreeMap<i32, i64>,
     next_id: u64,
+}
+
+impl State {
+    fn count_lost(&self) {
+        ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => "fenced")
+            .set(self.lost.len() as f64);
+    }
 }
 
 /// Where a polled message goes.
@@ -76,6 +91,7 @@ impl Assignment {
         for partition in partitions {
             state.lost.remove(partition);
         }
+        state.count_lost();
         ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
     }
 
@@ -88,6 +104,7 @@ impl Assignment {
         for partition in partitions {
             state.assigned.remove(partition);
             state.lost.remove(partition);
+            state.count_lost();
             state.stored.remove(partition);
             state.committed.remove(partition);
             if let Some(worker) = state.workers.remove(partition) {
@@ -104,8 +121,15 @@ impl Assignment {
 
     pub fn route(&self, partition: i32) -> Route {
         let mut state = self.state();
-        if !state.assigned.contains(&partition) || state.lost.contains(&partition) {
+        if !state.assigned.contains(&partition) {
             return Route::Drop;
+        }
+        if let Some(since) = state.lost.get(&partition) {
+            if since.elapsed() < RETAKE_AFTER {
+                return Route::Drop;
+            }
+            state.lost.remove(&partition);
+            state.count_lost();
         }
         if let Some(worker) = state.workers.get(&partition) {
             return Route::Worker(worker.messages.clone(), worker.flow.clone());
@@ -132,22 +156,22 @@ impl Assignment {
 
     /// Worker `id` found its partition taken over by another process (fenced by a newer
     /// epoch): nothing more of it is committed or applied here until the group assigns it
-    /// again. Returns whether the worker's flow control had paused the partition's fetch,
-    /// to be resumed so the next assignment fetches.
-    pub fn lost(&self, partition: i32, id: u64) -> bool {
+    /// again, or [`RETAKE_AFTER`] passes. Its messages meanwhile are dropped; a new
+    /// worker rewinds to its store checkpoint.
+    pub fn lost(&self, partition: i32, id: u64) {
         let mut state = self.state();
         let Some(worker) = state.workers.remove(&partition) else {
-            return false;
+            return;
         };
         if worker.id != id {
             // A successor's: not this worker's to give up.
             state.workers.insert(partition, worker);
-            return false;
+            return;
         }
         state.stored.remove(&partition);
         state.committed.remove(&partition);
-        state.lost.insert(partition);
-        worker.flow.release()
+        state.lost.insert(partition, Instant::now());
+        state.count_lost();
     }
 
     /// Offsets stored since the last call, marked as committed.
@@ -258,6 +282,27 @@ mod tests {
         assert_eq!(assignment.to_commit(), []);
         assignment.assign(&[3]);
         assert!(matches!(assignment.route(3), Route::Start { .. }));
+    }
+
+    #[test]
+    fn a_lost_partition_still_assigned_here_is_taken_back_after_a_while() {
+        let assignment = owning(3);
+        assignment.lost(3, 1);
+        assert!(matches!(assignment.route(3), Route::Drop));
+        assignment
+            .state()
+            .lost
+            .insert(3, Instant::now() - RETAKE_AFTER);
+        assert!(matches!(assignment.route(3), Route::Start { .. }));
+    }
+
+    #[test]
+    fn a_successors_worker_is_not_given_up_by_its_predecessor() {
+        let assignment = owning(3);
+        assignment.lost(3, 99);
+        assert!(matches!(assignment.route(3), Route::Worker(..)));
+        assignment.stored(3, 1, 20);
+        assert_eq!(assignment.to_commit(), [(3, 20)]);
     }
 
     #[test]

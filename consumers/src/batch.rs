@@ -1,6 +1,6 @@
 //! One partition's batch of messages, decoded: events to apply, and dead letters for what
 //! cannot be decoded or fails validation (which never blocks the partition). An event of a
-//! schema version this build does not know ends the batch: it and what follows wait for a
+//! schema version newer than this build's ends the batch: it and what follows wait for a
 //! consumer that knows it.
 
 use std::sync::Arc;
@@ -134,10 +134,14 @@ mod tests {
         )
     }
 
-    fn future() -> Vec<u8> {
+    fn of_version(version: u16) -> Vec<u8> {
         let mut envelope = allotment("p1");
-        envelope.schema_version = 99;
+        envelope.schema_version = version;
         envelope.to_json()
+    }
+
+    fn future() -> Vec<u8> {
+        of_version(99)
     }
 
     #[test]
@@ -150,21 +154,23 @@ mod tests {
                 message(10, allotment("p1").to_json()),
                 message(11, b"{".to_vec()),
                 message(12, invalid.to_json()),
-                message(13, allotment("p2").to_json()),
+                message(13, of_version(0)),
+                message(14, allotment("p2").to_json()),
             ],
         );
         let applied: Vec<i64> = batch.events.iter().map(|(offset, _)| *offset).collect();
-        assert_eq!(applied, [10, 13]);
+        assert_eq!(applied, [10, 14]);
         let dead: Vec<i64> = batch.dead.iter().map(|d| d.source_offset).collect();
-        assert_eq!(dead, [11, 12]);
+        assert_eq!(dead, [11, 12, 13]);
         assert!(
             batch.dead[1].reason.contains("property_id"),
             "{}",
             batch.dead[1].reason
         );
+        assert!(batch.dead[2].reason.contains("retired schema version 0"));
         assert_eq!(
             (batch.first, batch.through, batch.unknown_version),
-            (10, 13, None)
+            (10, 14, None)
         );
     }
 

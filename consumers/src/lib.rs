@@ -53,6 +53,8 @@ pub enum Error {
     Redis(#[from] redis::RedisError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("consumer group {0} has {1} members running; stop the consumers first")]
+    GroupActive(String, usize),
 }
 
 /// Consumes until `shutdown` resolves, then finishes the batches in hand, commits, releases

@@ -66,15 +66,31 @@ pub fn accept_gap<S: Store>(config: &Config, store: &S, partition: i32) -> Resul
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .create()?;
+    let timeout = Duration::from_secs(10);
+    // A running consumer would be fenced (CQL store) or hold the partition: refuse.
+    let groups = kafka.fetch_group_list(Some(&config.group_id), timeout)?;
+    if let Some(group) = groups.groups().iter().find(|g| !g.members().is_empty()) {
+        return Err(Error::GroupActive(
+            group.name().to_owned(),
+            group.members().len(),
+        ));
+    }
     let (first_available, _) =
-        kafka.fetch_watermarks(&config.bookings_topic, partition, Duration::from_secs(10))?;
+        kafka.fetch_watermarks(&config.bookings_topic, partition, timeout)?;
+    let no_gap = |next| Gap::None {
+        next,
+        first_available,
+    };
+    // Decide before taking the partition over, so finding no gap changes nothing.
+    let next = store.peek_checkpoint(partition)?.map_or(0, |c| c + 1);
+    if first_available <= next {
+        return Ok(no_gap(next));
+    }
     let mut state = store.open(partition)?;
+    // Taking it over may have completed a batch committed by its last owner: decide again.
     let next = state.checkpoint()?.map_or(0, |c| c + 1);
     if first_available <= next {
-        return Ok(Gap::None {
-            next,
-            first_available,
-        });
+        return Ok(no_gap(next));
     }
     // An empty batch moves the checkpoint, exactly as past an event that was never stored.
     state.apply_batch(&[], first_available - 1)?;

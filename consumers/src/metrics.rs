@@ -39,8 +39,9 @@ pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 /// Owned partitions whose state a previous owner still holds: their worker waits for it.
 pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 /// Owned partitions on which nothing more is applied, by `reason`: `events_deleted`
-/// (events deleted from Kafka before they were applied, until `consumer accept-gap`) or
-/// `unknown_schema_version` (until a consumer that knows the version takes over).
+/// (events deleted from Kafka before they were applied, until `consumer accept-gap`),
+/// `unknown_schema_version` (until a consumer that knows the version takes over) or
+/// `fenced` (another process took the state over; for at most `RETAKE_AFTER`).
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.

@@ -123,7 +123,6 @@ impl Projections {
         self.clear_stale(partition);
     }
 
-    /// Whether the next write of `partition` is a rebuild, which needs a [`Snapshot`].
     /// The store committed effects of `partition` that never reached Redis (a commit
     /// whose answer was lost, found already applied by its retry): the partition's
     /// projections are rebuilt from the store by the next write.
@@ -136,6 +135,7 @@ impl Projections {
         }
     }
 
+    /// Whether the next write of `partition` is a rebuild, which needs a [`Snapshot`].
     pub fn needs_snapshot(&self, partition: i32) -> bool {
         self.stale().contains(&partition) && !self.resting()
     }

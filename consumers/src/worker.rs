@@ -334,21 +334,17 @@ impl<S: Store> Worker<S> {
     /// the group still had it here: a successor mid-rebalance that this process has not
     /// heard of yet, or a maintenance command. Its write was refused, so nothing of it was
     /// stored. The partition is released, not the process: its other partitions go on,
-    /// and the group's next assignment of this one starts a new worker.
+    /// and the group's next assignment of this one, or
+    /// [`RETAKE_AFTER`](crate::assignment::RETAKE_AFTER) with the group
+    /// still giving it here, starts a new worker (gauge `consumer_partitions_held`,
+    /// reason `fenced`, meanwhile).
     fn lost(&mut self) {
         let partition = self.partition;
         warn!(
             partition,
             "a newer owner took the partition's state over; releasing it until the group assigns it again"
         );
-        if self.shared.assignment.lost(partition, self.id) {
-            let mut list = rdkafka::TopicPartitionList::new();
-            list.add_partition(&self.shared.topic, partition);
-            use rdkafka::consumer::Consumer;
-            if let Err(e) = self.shared.consumer.resume(&list) {
-                warn!(error = %e, partition, "could not resume the lost partition's fetch");
-            }
-        }
+        self.shared.assignment.lost(partition, self.id);
     }
 
     /// Events `expected..low` were deleted from Kafka (retention, or a topic recreated)

@@ -142,6 +142,11 @@ async fn a_fenced_partition_is_released_and_the_process_goes_on() {
         setup.produced.get(&0),
         "partition 0 had new events"
     );
+    assert_eq!(
+        setup.projected(0).await,
+        before.get(&0).copied(),
+        "nothing of partition 0 applied after the fence"
+    );
     drop(fenced);
 
     // The next rebalance hands partition 0 out again, and it is applied.

@@ -70,6 +70,10 @@ impl Store for FaultyStore {
         })
     }
 
+    fn peek_checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError> {
+        self.inner.peek_checkpoint(partition)
+    }
+
     fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         self.inner.partitions()
     }

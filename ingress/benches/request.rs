@@ -105,11 +105,20 @@ fn command(case: &Case) -> Command {
     .expect("the sample body is valid")
 }
 
+/// The request path of a sample request.
+fn path(case: &Case) -> &'static str {
+    match case.kind {
+        Kind::Create => "/v1/bookings",
+        Kind::Modify => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/modify",
+        Kind::Cancel => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/cancel",
+    }
+}
+
 /// What the ingress hands the producer: partition, key, payload; and the fingerprint the
 /// dedup tiers store.
 fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
     let command = command(case);
-    let fingerprint = RequestFingerprint::of_command(&command).current;
+    let fingerprint = RequestFingerprint::new(&command, "POST", path(case), case.body).command;
     let event_id = partitioner::event_id(&command.tenant_id, PARTNER, IDEMPOTENCY_KEY);
     let partition = map.partition(&command.tenant_id, &command.property_id) as i32;
     let key = routing_key(&command.tenant_id, &command.property_id);
@@ -128,8 +137,16 @@ fn fingerprints(c: &mut Criterion) {
     let mut group = c.benchmark_group("fingerprint");
     for case in cases() {
         let command = command(&case);
+        group.throughput(Throughput::Bytes(case.body.len() as u64));
         group.bench_function(case.name, |b| {
-            b.iter(|| RequestFingerprint::of_command(black_box(&command)))
+            b.iter(|| {
+                RequestFingerprint::new(
+                    black_box(&command),
+                    "POST",
+                    path(&case),
+                    black_box(case.body),
+                )
+            })
         });
     }
     group.finish();

@@ -83,12 +83,8 @@ pub async fn mutate(
     // record, so fixing a bad request and resending it under the same key just works.
     // The fingerprint is the validated command's, so requests that mean the same thing
     // (`2` or `2.0`, keys in any order) are the same request.
-    let fingerprint = RequestFingerprint::new(
-        &command,
-        parts.method.as_str(),
-        parts.uri.path(),
-        body.clone(),
-    );
+    let fingerprint =
+        RequestFingerprint::new(&command, parts.method.as_str(), parts.uri.path(), &body);
     let ticket = match state.dedup.claim(partner_id, key, fingerprint).await? {
         Claim::Replay(stored) => return Ok(replayed(stored)),
         Claim::Fresh(ticket) => ticket,

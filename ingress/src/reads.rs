@@ -66,8 +66,9 @@ pub async fn booking(
     let mut fields: HashMap<String, String> = redis.query(&cmd).await.map_err(unavailable)?;
     let mut take = |name: &str| fields.remove(name).unwrap_or_default();
     let tenant_id = take("tenant_id");
-    // A projection written before bookings recorded their owner has no `partner_id`: it
-    // is nobody's until `consumer rebuild` rewrites it (OPERATIONS, upgrades).
+    // A projection written before bookings recorded their owner has no `partner_id`: only
+    // a `bookings:any-partner` key reads it until `consumer rebuild` rewrites it
+    // (OPERATIONS, upgrades).
     let owner = take("partner_id");
     if tenant_id.is_empty() || !partner.may_act_on(&owner, &tenant_id) {
         return Err(ApiError::BookingNotFound);

@@ -154,9 +154,17 @@ async fn a_key_held_elsewhere_is_busy_and_concurrent_sends_publish_once() {
     let request: partitioner::BookingRequest = serde_json::from_value(body.clone()).unwrap();
     let booking_id = partitioner::booking_id("acme", "ota-1", "busy-1");
     let command = request.into_create(booking_id).unwrap();
-    let fingerprint = ingress::dedup::RequestFingerprint::of_command(&command).current;
+    let fingerprint = ingress::dedup::RequestFingerprint::new(
+        &command,
+        "POST",
+        "/v1/bookings",
+        body.to_string().as_bytes(),
+    )
+    .stored();
     let key = format!("{}:ota-1:busy-1", ingress.idem_prefix);
-    let marker = json!({"fp": fingerprint, "token": "elsewhere"}).to_string();
+    let marker =
+        json!({"fp": fingerprint.legacy, "cmd": fingerprint.command, "token": "elsewhere"})
+            .to_string();
     let mut redis = own_redis::connect(&support::redis_url()).await;
     let _: () = redis.set_ex(&key, marker, 60).await.unwrap();
     let busy = ingress

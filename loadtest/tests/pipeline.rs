@@ -536,58 +536,6 @@ async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() 
     assert!(reason.contains("property_id"), "{reason}");
 }
 
-/// A well-formed event of a schema version this build does not know (a newer ingress in
-/// a rolling upgrade): the consumer must not guess at it, nor apply what follows on its
-/// partition without it. It holds that partition (nothing dead-lettered, nothing after it
-/// applied) until a consumer that knows the version takes over, and keeps applying the
-/// other partitions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_of_an_unknown_schema_version_holds_its_partition() {
-    let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "braga-5", NIGHT, "2030-06-11", 5).await;
-    let (partition, offset) = position(&allotment);
-    pipeline.settled(partition, offset).await;
-
-    let mut future = envelope_for("braga-5", cancel_of(Uuid::new_v4()));
-    future.schema_version = 99;
-    produce(&pipeline, partition, &[&future.to_json()]);
-    let behind = pipeline
-        .client
-        .send(
-            Method::POST,
-            "/v1/bookings",
-            // Booking ids derive from keys, and Redis outlives test runs.
-            &format!("behind-future-{}", Uuid::new_v4()),
-            &stay("braga-5", NIGHT, "2030-06-11", 1),
-        )
-        .await
-        .unwrap();
-    assert_eq!(behind.status, StatusCode::ACCEPTED);
-
-    // Another partition goes on.
-    let elsewhere = (0..100)
-        .map(|i| format!("elsewhere-{i}"))
-        .find(|property| {
-            partitioner::PartitionMap::parse(support::PARTITIONS as u32, "")
-                .unwrap()
-                .partition(TENANT, property) as i32
-                != partition
-        })
-        .unwrap();
-    let other = allot(&pipeline, &elsewhere, NIGHT, "2030-06-11", 5).await;
-    let (other_partition, other_offset) = position(&other);
-    pipeline.settled(other_partition, other_offset).await;
-
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        pipeline.booking_status(booking_id(&behind)).await,
-        None,
-        "nothing behind the unknown event is applied"
-    );
-    let (_, dlq_end) = watermarks(&pipeline.topics.dlq);
-    assert_eq!(dlq_end, 0, "nothing dead-lettered");
-}
-
 fn envelope_for(property: &str, event: partitioner::Event) -> partitioner::Envelope {
     partitioner::Envelope::new(
         partitioner::Command {
@@ -603,13 +551,6 @@ fn envelope_for(property: &str, event: partitioner::Event) -> partitioner::Envel
             any_partner: false,
         },
     )
-}
-
-fn cancel_of(booking_id: Uuid) -> partitioner::Event {
-    partitioner::Event::CancelBooking {
-        booking_id,
-        reason: None,
-    }
 }
 
 /// Produces `payloads`, in order, straight to the bookings topic's `partition`.
@@ -631,25 +572,6 @@ fn produce(pipeline: &Pipeline, partition: i32, payloads: &[&Vec<u8>]) {
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
-}
-
-/// The low and high watermarks of `topic`, summed over its partitions.
-fn watermarks(topic: &str) -> (i64, i64) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", support::brokers())
-        .create()
-        .unwrap();
-    let mut total = (0, 0);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    for partition in metadata.topics()[0].partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
-            .unwrap();
-        total = (total.0 + low, total.1 + high);
-    }
-    total
 }
 
 type Record = (Vec<(String, String)>, Vec<u8>);

@@ -181,15 +181,13 @@ impl Envelope {
                     schema_version: u16,
                 }
                 return Err(match serde_json::from_slice::<Versioned>(bytes) {
-                    Ok(v) if v.schema_version != SCHEMA_VERSION => {
-                        DecodeError::UnknownVersion(v.schema_version)
-                    }
+                    Ok(v) if v.schema_version != SCHEMA_VERSION => version_error(v.schema_version),
                     _ => DecodeError::Malformed(error),
                 });
             }
         };
         if envelope.schema_version != SCHEMA_VERSION {
-            return Err(DecodeError::UnknownVersion(envelope.schema_version));
+            return Err(version_error(envelope.schema_version));
         }
         envelope.check().map_err(DecodeError::Invalid)?;
         Ok(envelope)
@@ -200,11 +198,25 @@ impl Envelope {
 pub enum DecodeError {
     #[error("malformed event: {0}")]
     Malformed(serde_json::Error),
-    /// Well formed, of a schema version this build does not know: a newer producer's.
+    /// Of a schema version newer than this build's: a newer producer's, which a newer
+    /// consumer will read.
     #[error("unknown schema version {0}")]
     UnknownVersion(u16),
+    /// Of a version below any this build reads: no consumer will ever apply it.
+    #[error("retired schema version {0}")]
+    RetiredVersion(u16),
     #[error("invalid event: {}", describe(.0))]
     Invalid(crate::validate::Invalid),
+}
+
+/// Why an event of `version` (not this build's) is not read: newer ones wait for a newer
+/// consumer, older ones never will be.
+fn version_error(version: u16) -> DecodeError {
+    if version > SCHEMA_VERSION {
+        DecodeError::UnknownVersion(version)
+    } else {
+        DecodeError::RetiredVersion(version)
+    }
 }
 
 fn describe(invalid: &crate::validate::Invalid) -> String {
@@ -291,6 +303,12 @@ mod tests {
         assert!(matches!(
             Envelope::from_json(current),
             Err(DecodeError::Malformed(_))
+        ));
+        // Only a newer version waits for a newer consumer; an older one never will be read.
+        let retired = br#"{"schema_version": 0, "event": {"type": "hold_room"}}"#;
+        assert!(matches!(
+            Envelope::from_json(retired),
+            Err(DecodeError::RetiredVersion(0))
         ));
     }
 

@@ -8,7 +8,7 @@
 //! the very converters the ingress uses and accepts it only if the result is the command
 //! itself: one set of rules, applied on both sides.
 
-use crate::event::{Command, Envelope, Event};
+use crate::event::{Command, Envelope, Event, Money, Stay};
 use crate::request::{AllotmentRequest, BookingRequest, CancelRequest};
 use crate::validate::{id_problem, FieldError, Invalid};
 
@@ -46,42 +46,30 @@ impl Envelope {
 fn as_request(command: &Command) -> Result<Command, Invalid> {
     let tenant_id = Some(command.tenant_id.clone());
     let property_id = Some(command.property_id.clone());
+    let booking = |stay: &Stay, price: &Money, guest_name: Option<String>| BookingRequest {
+        tenant_id: tenant_id.clone(),
+        property_id: property_id.clone(),
+        room_type: Some(stay.room_type.clone()),
+        check_in: Some(stay.check_in.to_string()),
+        check_out: Some(stay.check_out.to_string()),
+        rooms: Some(i64::from(stay.rooms)),
+        guests: Some(i64::from(stay.guests)),
+        amount_minor: Some(price.amount_minor),
+        currency: Some(price.currency.clone()),
+        guest_name,
+    };
     match &command.event {
         Event::CreateBooking {
             booking_id,
             stay,
             price,
             guest_name,
-        } => BookingRequest {
-            tenant_id,
-            property_id,
-            room_type: Some(stay.room_type.clone()),
-            check_in: Some(stay.check_in.to_string()),
-            check_out: Some(stay.check_out.to_string()),
-            rooms: Some(i64::from(stay.rooms)),
-            guests: Some(i64::from(stay.guests)),
-            amount_minor: Some(price.amount_minor),
-            currency: Some(price.currency.clone()),
-            guest_name: guest_name.clone(),
-        }
-        .into_create(*booking_id),
+        } => booking(stay, price, guest_name.clone()).into_create(*booking_id),
         Event::ModifyBooking {
             booking_id,
             stay,
             price,
-        } => BookingRequest {
-            tenant_id,
-            property_id,
-            room_type: Some(stay.room_type.clone()),
-            check_in: Some(stay.check_in.to_string()),
-            check_out: Some(stay.check_out.to_string()),
-            rooms: Some(i64::from(stay.rooms)),
-            guests: Some(i64::from(stay.guests)),
-            amount_minor: Some(price.amount_minor),
-            currency: Some(price.currency.clone()),
-            guest_name: None,
-        }
-        .into_modify(*booking_id),
+        } => booking(stay, price, None).into_modify(*booking_id),
         Event::CancelBooking { booking_id, reason } => CancelRequest {
             tenant_id,
             property_id,

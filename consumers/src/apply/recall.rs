@@ -15,7 +15,8 @@
 //! An id comes back with another command only when its sender reused an Idempotency-Key
 //! that every cache had forgotten (event ids derive from the key). That event was never
 //! applied; it is rejected as `idempotency_key_reused`, at its own offset, and never told
-//! the first command's decision.
+//! the first command's decision. A store sees the ids applied on its own scope only: the
+//! embedded store one partition, the CQL store the whole topic.
 
 use partitioner::{Decision, Envelope, Event, Fingerprint, Outcome, RejectReason};
 

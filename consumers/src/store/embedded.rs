@@ -56,6 +56,15 @@ impl Store for EmbeddedStore {
         EmbeddedPartition::open(&self.path(partition), partition)
     }
 
+    /// Opening takes the file's lock, so a running owner makes this `Locked`; a partition
+    /// without a file has no checkpoint, and none is created.
+    fn peek_checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError> {
+        if !self.path(partition).exists() {
+            return Ok(None);
+        }
+        self.open(partition)?.checkpoint()
+    }
+
     /// Partitions that have a file in this directory.
     fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         let mut partitions = Vec::new();

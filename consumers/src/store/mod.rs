@@ -55,6 +55,11 @@ pub trait Store: Send + Sync + 'static {
     type Partition: PartitionStore;
     fn open(&self, partition: i32) -> Result<Self::Partition, StoreError>;
 
+    /// The partition's checkpoint, read without taking the partition over (no new owner
+    /// epoch on the CQL store, no file created on the embedded one): for a command that
+    /// decides whether to act at all.
+    fn peek_checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError>;
+
     /// Every partition that has state, in order: for maintenance and verification.
     fn partitions(&self) -> Result<Vec<i32>, StoreError>;
 }

@@ -125,6 +125,14 @@ impl Store for ScyllaStore {
         })
     }
 
+    fn peek_checkpoint(&self, partition: i32) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .inner
+            .bridge
+            .block_on(self.inner.db.read_partition(partition))?;
+        Ok(row.checkpoint)
+    }
+
     fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         self.inner.bridge.block_on(self.inner.db.list_partitions())
     }

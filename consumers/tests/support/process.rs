@@ -210,8 +210,25 @@ impl Setup {
         if let Event::CreateBooking { booking_id, .. } = &envelope.event {
             self.creates.push(*booking_id);
         }
-        let partition = self.map.partition(TENANT, property) as i32;
-        let payload = envelope.to_json();
+        self.publish_payload(property, envelope.to_json()).await;
+    }
+
+    /// The partition `property`'s events go to.
+    pub fn partition_of(&self, property: &str) -> i32 {
+        self.map.partition(TENANT, property) as i32
+    }
+
+    /// The projection checkpoint of `partition` in Redis.
+    pub async fn projected(&self, partition: i32) -> Option<i64> {
+        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
+        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+        let key = partitioner::keys::projection_checkpoint(&self.bookings_topic(), partition);
+        redis.get(key).await.unwrap()
+    }
+
+    /// `payload` as it is, on `property`'s partition.
+    pub async fn publish_payload(&mut self, property: &str, payload: Vec<u8>) {
+        let partition = self.partition_of(property);
         let key = format!("{TENANT}/{property}");
         let topic = self.bookings_topic();
         let record = FutureRecord::to(&topic)

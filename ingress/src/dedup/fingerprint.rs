@@ -6,12 +6,13 @@
 //! business, not a change of intent. The consumers compare the same digest when an event
 //! id comes back, so the ingress and the store agree on what a resend is.
 //!
-//! Records written by earlier builds hold a digest of the route and the canonical JSON
-//! body instead, untagged. Until they expire (`INGRESS_IDEMPOTENCY_TTL_SECS` after an
-//! upgrade) a request met with one is compared the old way, so a partner's retry across
-//! the upgrade is still a retry.
+//! Builds before the command fingerprint stored, as `fp`, a digest of the route and the
+//! canonical JSON body. So that a retry stays a retry across a rolling upgrade and a
+//! rollback, records carry both for now: `fp` keeps the earlier digest, which earlier
+//! builds compare, and `cmd` the command's, which this build compares; a record without
+//! `cmd` (an earlier build's) is compared the old way. Drop `fp` once no earlier build can
+//! run beside this one and the records it wrote have expired (`INGRESS_IDEMPOTENCY_TTL_SECS`).
 
-use bytes::Bytes;
 use partitioner::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -19,27 +20,27 @@ use sha2::{Digest, Sha256};
 /// Marks a fingerprint of the validated command.
 const COMMAND_SCHEME: &str = "cmd1:";
 
-/// What a stored record's fingerprint is compared with.
+/// The fingerprints a record carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFingerprint {
+    /// The validated command's; absent in records of earlier builds.
+    pub command: Option<String>,
+    /// The route and canonical body's, which earlier builds compare.
+    pub legacy: String,
+}
+
+/// A request's fingerprints, to store and to compare with a stored record.
+#[derive(Clone, Debug)]
 pub struct RequestFingerprint {
-    /// The fingerprint new records carry.
-    pub current: String,
-    /// The route and body, for records of earlier builds only.
-    legacy: Option<(String, String, Bytes)>,
+    pub command: String,
+    legacy: String,
 }
 
 impl RequestFingerprint {
-    pub fn new(command: &Command, method: &str, path: &str, body: Bytes) -> Self {
+    pub fn new(command: &Command, method: &str, path: &str, body: &[u8]) -> Self {
         RequestFingerprint {
-            legacy: Some((method.to_owned(), path.to_owned(), body)),
-            ..Self::of_command(command)
-        }
-    }
-
-    /// Without the request's route and body, which only old records need.
-    pub fn of_command(command: &Command) -> Self {
-        RequestFingerprint {
-            current: format!("{COMMAND_SCHEME}{}", command.fingerprint()),
-            legacy: None,
+            command: format!("{COMMAND_SCHEME}{}", command.fingerprint()),
+            legacy: legacy_fingerprint(method, path, body),
         }
     }
 
@@ -47,19 +48,26 @@ impl RequestFingerprint {
     #[cfg(test)]
     pub(crate) fn named(name: &str) -> Self {
         RequestFingerprint {
-            current: format!("{COMMAND_SCHEME}{name}"),
-            legacy: None,
+            command: format!("{COMMAND_SCHEME}{name}"),
+            legacy: format!("legacy-{name}"),
         }
     }
 
-    /// Whether a record with fingerprint `stored` was made by the same request.
-    pub fn matches(&self, stored: &str) -> bool {
-        if stored.starts_with(COMMAND_SCHEME) {
-            return stored == self.current;
+    /// What a record made by this request carries.
+    pub fn stored(&self) -> StoredFingerprint {
+        StoredFingerprint {
+            command: Some(self.command.clone()),
+            legacy: self.legacy.clone(),
         }
-        self.legacy
-            .as_ref()
-            .is_some_and(|(method, path, body)| legacy_fingerprint(method, path, body) == stored)
+    }
+
+    /// Whether the record with `stored` was made by the same request: by the command
+    /// when the record has one, else the way the build that wrote it compared.
+    pub fn matches(&self, stored: &StoredFingerprint) -> bool {
+        match &stored.command {
+            Some(command) => *command == self.command,
+            None => stored.legacy == self.legacy,
+        }
     }
 }
 
@@ -142,24 +150,38 @@ mod tests {
 
     #[test]
     fn requests_that_validate_alike_match() {
-        let stored = RequestFingerprint::of_command(&create(BODY)).current;
+        let stored =
+            RequestFingerprint::new(&create(BODY), "POST", "/v1/bookings", BODY.as_bytes())
+                .stored();
         let same = BODY.replace(r#""rooms":2"#, r#""rooms":2.0"#);
         let fingerprint =
-            RequestFingerprint::new(&create(&same), "POST", "/v1/bookings", same.into());
+            RequestFingerprint::new(&create(&same), "POST", "/v1/bookings", same.as_bytes());
         assert!(fingerprint.matches(&stored));
         let other = BODY.replace(r#""rooms":2"#, r#""rooms":1"#);
-        assert!(!RequestFingerprint::of_command(&create(&other)).matches(&stored));
+        let other =
+            RequestFingerprint::new(&create(&other), "POST", "/v1/bookings", other.as_bytes());
+        assert!(!other.matches(&stored));
     }
 
     #[test]
-    fn records_of_earlier_builds_are_compared_the_old_way() {
-        let stored = legacy_fingerprint("POST", "/v1/bookings", BODY.as_bytes());
-        let same = RequestFingerprint::new(&create(BODY), "POST", "/v1/bookings", BODY.into());
-        assert!(same.matches(&stored));
+    fn records_keep_the_earlier_digest_and_earlier_records_are_compared_with_it() {
+        let request =
+            RequestFingerprint::new(&create(BODY), "POST", "/v1/bookings", BODY.as_bytes());
+        // What an earlier build reads from a record of this one: its own digest.
+        assert_eq!(
+            request.stored().legacy,
+            legacy_fingerprint("POST", "/v1/bookings", BODY.as_bytes())
+        );
+        // A record an earlier build wrote: compared the old way.
+        let earlier = StoredFingerprint {
+            command: None,
+            legacy: legacy_fingerprint("POST", "/v1/bookings", BODY.as_bytes()),
+        };
+        assert!(request.matches(&earlier));
         let other = BODY.replace(r#""rooms":2"#, r#""rooms":1"#);
-        let other = RequestFingerprint::new(&create(&other), "POST", "/v1/bookings", other.into());
-        assert!(!other.matches(&stored));
-        assert!(!RequestFingerprint::of_command(&create(BODY)).matches(&stored));
+        let other =
+            RequestFingerprint::new(&create(&other), "POST", "/v1/bookings", other.as_bytes());
+        assert!(!other.matches(&earlier));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::metrics;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
 
-pub use fingerprint::{canonical_json, legacy_fingerprint, RequestFingerprint};
+pub use fingerprint::{canonical_json, legacy_fingerprint, RequestFingerprint, StoredFingerprint};
 
 /// A stored 2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,15 +43,18 @@ pub struct StoredResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// A request holds the key; `token` tells its own marker from a later claimant's.
-    InFlight { fingerprint: String, token: String },
+    InFlight {
+        fingerprint: StoredFingerprint,
+        token: String,
+    },
     Completed {
-        fingerprint: String,
+        fingerprint: StoredFingerprint,
         response: StoredResponse,
     },
 }
 
 impl Record {
-    fn fingerprint(&self) -> &str {
+    fn fingerprint(&self) -> &StoredFingerprint {
         match self {
             Record::InFlight { fingerprint, .. } | Record::Completed { fingerprint, .. } => {
                 fingerprint
@@ -81,7 +84,7 @@ pub enum Claim {
 /// the background, so the partner's retry is not told "in flight" for the lock time.
 pub struct Ticket {
     key: String,
-    fingerprint: String,
+    fingerprint: StoredFingerprint,
     token: String,
     /// The tiers to release from on drop; taken once the ticket is completed or released.
     armed: Option<Tiers>,
@@ -157,7 +160,7 @@ impl Dedup {
         let key = format!("{}:{partner}:{key}", self.prefix);
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mine = Record::InFlight {
-            fingerprint: fingerprint.current.clone(),
+            fingerprint: fingerprint.stored(),
             token: token.clone(),
         };
         // The local claim is atomic per key (moka serialises computes on one key), so two
@@ -189,7 +192,7 @@ impl Dedup {
         }
         let mut ticket = Ticket {
             key,
-            fingerprint: fingerprint.current.clone(),
+            fingerprint: fingerprint.stored(),
             token,
             armed: Some(Tiers {
                 local: self.local.clone(),

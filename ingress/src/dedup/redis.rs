@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{Record, StoredResponse};
+use super::{Record, StoredFingerprint, StoredResponse};
 use crate::redis_link::{RedisDown, RedisLink};
 
 /// Sets the marker when the key is free (answering nil), else answers the current record.
@@ -32,7 +32,11 @@ static RELEASE: LazyLock<::redis::Script> = LazyLock::new(|| {
 
 #[derive(Serialize, Deserialize)]
 struct Wire {
+    /// The route-and-body digest earlier builds compare ([`super::fingerprint`]).
     fp: String,
+    /// The validated command's fingerprint; absent in records of earlier builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cmd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +48,8 @@ struct Wire {
 pub(super) fn encode(record: &Record) -> String {
     let wire = match record {
         Record::InFlight { fingerprint, token } => Wire {
-            fp: fingerprint.clone(),
+            fp: fingerprint.legacy.clone(),
+            cmd: fingerprint.command.clone(),
             token: Some(token.clone()),
             status: None,
             body: None,
@@ -53,7 +58,8 @@ pub(super) fn encode(record: &Record) -> String {
             fingerprint,
             response,
         } => Wire {
-            fp: fingerprint.clone(),
+            fp: fingerprint.legacy.clone(),
+            cmd: fingerprint.command.clone(),
             token: None,
             status: Some(response.status),
             body: Some(String::from_utf8_lossy(&response.body).into_owned()),
@@ -66,18 +72,19 @@ pub(super) fn encode(record: &Record) -> String {
 /// duplicate through to the consumers' own duplicate check.
 pub(super) fn decode(text: &str) -> Option<Record> {
     let wire: Wire = serde_json::from_str(text).ok()?;
+    let fingerprint = StoredFingerprint {
+        command: wire.cmd,
+        legacy: wire.fp,
+    };
     Some(match (wire.status, wire.body, wire.token) {
         (Some(status), Some(body), _) => Record::Completed {
-            fingerprint: wire.fp,
+            fingerprint,
             response: StoredResponse {
                 status,
                 body: Bytes::from(body),
             },
         },
-        (_, _, Some(token)) => Record::InFlight {
-            fingerprint: wire.fp,
-            token,
-        },
+        (_, _, Some(token)) => Record::InFlight { fingerprint, token },
         _ => return None,
     })
 }
@@ -126,11 +133,17 @@ mod tests {
     fn records_survive_the_wire() {
         let records = [
             Record::InFlight {
-                fingerprint: "f1".into(),
+                fingerprint: StoredFingerprint {
+                    command: Some("cmd1:f1".into()),
+                    legacy: "f1".into(),
+                },
                 token: "t1".into(),
             },
             Record::Completed {
-                fingerprint: "f2".into(),
+                fingerprint: StoredFingerprint {
+                    command: None,
+                    legacy: "f2".into(),
+                },
                 response: StoredResponse {
                     status: 202,
                     body: Bytes::from_static(br#"{"status":"accepted"}"#),
@@ -140,6 +153,17 @@ mod tests {
         for record in records {
             assert_eq!(decode(&encode(&record)), Some(record));
         }
+        // An earlier build reads `fp` and ignores `cmd`.
+        let both = StoredFingerprint {
+            command: Some("cmd1:x".into()),
+            legacy: "x".into(),
+        };
+        let marker = encode(&Record::InFlight {
+            fingerprint: both,
+            token: "t".into(),
+        });
+        let earlier: serde_json::Value = serde_json::from_str(&marker).unwrap();
+        assert_eq!(earlier["fp"], "x");
         assert_eq!(decode("not json"), None);
         assert_eq!(decode(r#"{"fp":"f"}"#), None);
     }

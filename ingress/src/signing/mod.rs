@@ -25,10 +25,8 @@ use sha2::Sha256;
 pub use canonical::{Scheme, Signed, X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
 pub use replay::SeenSignatures;
 
+use crate::headers::IDEMPOTENCY_KEY;
 use crate::metrics;
-
-/// The header a v2 signature covers besides the request line and body.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// How far a signature's timestamp may be from our clock, either way. Five minutes
 /// absorbs clock skew and a client's retries, and bounds how long a signature must be
@@ -150,7 +148,7 @@ fn check(
     // A key that is not text cannot have been signed; the mutation refuses it anyway.
     let idempotency_key = request
         .headers
-        .get(IDEMPOTENCY_KEY)
+        .get(&IDEMPOTENCY_KEY)
         .map_or(Some(""), |key| key.to_str().ok())
         .ok_or(SignatureError::Invalid)?;
     let signed = Signed {
@@ -223,7 +221,7 @@ mod tests {
             &SigningSecret::new(SECRET).sign(scheme, &request),
             timestamp,
         );
-        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("order-1"));
+        headers.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static("order-1"));
         headers
     }
 
@@ -252,13 +250,13 @@ mod tests {
     #[test]
     fn a_v2_signature_covers_the_idempotency_key() {
         let mut rekeyed = signed(NOW, b"{}");
-        rekeyed.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("order-2"));
+        rekeyed.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static("order-2"));
         assert_eq!(
             check_with(&[SECRET], &rekeyed, b"{}"),
             Err(SignatureError::Invalid)
         );
         let mut unkeyed = signed(NOW, b"{}");
-        unkeyed.remove(IDEMPOTENCY_KEY);
+        unkeyed.remove(&IDEMPOTENCY_KEY);
         assert_eq!(
             check_with(&[SECRET], &unkeyed, b"{}"),
             Err(SignatureError::Invalid)
