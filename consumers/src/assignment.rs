@@ -157,21 +157,23 @@ impl Assignment {
     /// Worker `id` found its partition taken over by another process (fenced by a newer
     /// epoch): nothing more of it is committed or applied here until the group assigns it
     /// again, or [`RETAKE_AFTER`] passes. Its messages meanwhile are dropped; a new
-    /// worker rewinds to its store checkpoint.
-    pub fn lost(&self, partition: i32, id: u64) {
+    /// worker rewinds to its store checkpoint. Returns whether the worker's flow control
+    /// had paused the partition's fetch, to be resumed: the retake needs messages.
+    pub fn lost(&self, partition: i32, id: u64) -> bool {
         let mut state = self.state();
         let Some(worker) = state.workers.remove(&partition) else {
-            return;
+            return false;
         };
         if worker.id != id {
             // A successor's: not this worker's to give up.
             state.workers.insert(partition, worker);
-            return;
+            return false;
         }
         state.stored.remove(&partition);
         state.committed.remove(&partition);
         state.lost.insert(partition, Instant::now());
         state.count_lost();
+        worker.flow.release()
     }
 
     /// Offsets stored since the last call, marked as committed.

@@ -344,7 +344,14 @@ impl<S: Store> Worker<S> {
             partition,
             "a newer owner took the partition's state over; releasing it until the group assigns it again"
         );
-        self.shared.assignment.lost(partition, self.id);
+        if self.shared.assignment.lost(partition, self.id) {
+            use rdkafka::consumer::Consumer;
+            let mut list = rdkafka::TopicPartitionList::new();
+            list.add_partition(&self.shared.topic, partition);
+            if let Err(e) = self.shared.consumer.resume(&list) {
+                warn!(error = %e, partition, "could not resume the lost partition's fetch");
+            }
+        }
     }
 
     /// Events `expected..low` were deleted from Kafka (retention, or a topic recreated)
