@@ -322,7 +322,7 @@ impl Step<'_> {
             booking
         });
         Effects {
-            decision: decision(envelope, outcome, reason, self.at),
+            decision: decision(envelope, outcome, reason, self.at, self.at.offset),
             booking,
             nights: self.nights,
         }
@@ -340,12 +340,14 @@ fn may_act_on(booking: &Booking, envelope: &Envelope) -> bool {
     }
 }
 
-/// The decision on `envelope`, taken at position `at`.
+/// The decision on `envelope`, taken at position `at`, answering its copy at
+/// `record_offset` of the same partition.
 fn decision(
     envelope: &Envelope,
     outcome: Outcome,
     reason: Option<RejectReason>,
     at: Position,
+    record_offset: i64,
 ) -> Decision {
     Decision {
         event_id: envelope.event_id,
@@ -357,6 +359,7 @@ fn decision(
         reason,
         partition: at.partition,
         offset: at.offset,
+        record_offset: Some(record_offset),
     }
 }
 

@@ -4,7 +4,10 @@
 //! partition at the high watermark it found when it started, outside any consumer group
 //! and without commits, because a process only ever cares about decisions for requests
 //! it is holding right now. Each decision is handed to the [`Waiters`] entry registered
-//! under its event id, if any; all others are dropped.
+//! under its event id, if any; all others are dropped. The request takes only the
+//! decision naming the record it published ([`Decision::answers`]): an event id is shared
+//! by every copy sent under one Idempotency-Key, and a late decision on an earlier copy
+//! (the outbox sends until delivered) may be for another command.
 //!
 //! A request registers its waiter before it publishes, so even a decision that arrives
 //! before the delivery report is not missed. The reader never affects readiness: while it
@@ -23,7 +26,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -31,6 +34,11 @@ use uuid::Uuid;
 const SETUP_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait for the decisions topic's metadata and watermarks per attempt.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many decisions for one event id a waiter holds before it reads them: a request
+/// sees its own decision and, rarely, late copies of decisions on other copies of its
+/// event (see [`Decision::answers`]); more than this are dropped.
+const DECISIONS_PER_WAITER: usize = 8;
 
 /// Requests waiting for their decision, by event id.
 #[derive(Default)]
@@ -41,7 +49,7 @@ pub struct Waiters {
 
 struct Entry {
     token: u64,
-    reply: oneshot::Sender<Decision>,
+    reply: mpsc::Sender<Decision>,
 }
 
 /// One registered wait. Dropping it (timeout, or the client hung up and hyper dropped the
@@ -50,15 +58,15 @@ pub struct Waiter {
     waiters: Arc<Waiters>,
     event_id: Uuid,
     token: u64,
-    decision: oneshot::Receiver<Decision>,
+    decisions: mpsc::Receiver<Decision>,
 }
 
 impl Waiters {
-    /// Registers interest in `event_id`'s decision. A second registration for the same id
+    /// Registers interest in `event_id`'s decisions. A second registration for the same id
     /// replaces the first, whose wait then ends without a decision.
     pub fn register(self: &Arc<Self>, event_id: Uuid) -> Waiter {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
-        let (reply, decision) = oneshot::channel();
+        let (reply, decisions) = mpsc::channel(DECISIONS_PER_WAITER);
         self.entries
             .lock()
             .expect("waiters lock")
@@ -67,19 +75,16 @@ impl Waiters {
             waiters: self.clone(),
             event_id,
             token,
-            decision,
+            decisions,
         }
     }
 
-    /// Hands `decision` to the request waiting for it; false if none is.
+    /// Hands `decision` to the request waiting on its event id; false if none is. The
+    /// request decides whether the decision answers its own copy of the event.
     pub fn deliver(&self, decision: Decision) -> bool {
-        let entry = self
-            .entries
-            .lock()
-            .expect("waiters lock")
-            .remove(&decision.event_id);
-        match entry {
-            Some(entry) => entry.reply.send(decision).is_ok(),
+        let entries = self.entries.lock().expect("waiters lock");
+        match entries.get(&decision.event_id) {
+            Some(entry) => entry.reply.try_send(decision).is_ok(),
             None => false,
         }
     }
@@ -95,13 +100,30 @@ impl Waiters {
 }
 
 impl Waiter {
-    /// The decision, or `None` once `limit` passes.
-    pub async fn decision(mut self, limit: Duration) -> Option<Decision> {
-        match tokio::time::timeout(limit, &mut self.decision).await {
-            Ok(Ok(decision)) => Some(decision),
-            // Replaced by a later registration for the same id, or out of time.
-            Ok(Err(_)) | Err(_) => None,
-        }
+    /// The decision answering the record published at `offset` of `partition`, or `None`
+    /// once `limit` passes. Decisions on other copies of the event are skipped: they may
+    /// belong to another command sent under the same key.
+    pub async fn decision(
+        mut self,
+        limit: Duration,
+        partition: i32,
+        offset: i64,
+    ) -> Option<Decision> {
+        let own = async {
+            while let Some(decision) = self.decisions.recv().await {
+                if decision.answers(partition, offset) {
+                    return Some(decision);
+                }
+                tracing::debug!(
+                    event_id = %decision.event_id,
+                    decided_offset = decision.offset,
+                    "a decision on another copy of a waited-for event skipped"
+                );
+            }
+            // Replaced by a later registration for the same id.
+            None
+        };
+        tokio::time::timeout(limit, own).await.ok().flatten()
     }
 }
 
@@ -244,6 +266,7 @@ mod tests {
             reason: None,
             partition: 0,
             offset: 7,
+            record_offset: Some(7),
         }
     }
 
@@ -254,9 +277,44 @@ mod tests {
         let waiter = waiters.register(id);
         assert!(!waiters.deliver(decision(Uuid::new_v4())));
         assert!(waiters.deliver(decision(id)));
-        let got = waiter.decision(Duration::from_secs(5)).await.unwrap();
+        let got = waiter.decision(Duration::from_secs(5), 0, 7).await.unwrap();
         assert_eq!(got.event_id, id);
         assert!(waiters.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_takes_only_the_decision_on_its_own_record() {
+        let waiters = Arc::new(Waiters::default());
+        let id = Uuid::new_v4();
+        let waiter = waiters.register(id);
+        let earlier_copy = decision(id);
+        let own = Decision {
+            outcome: Outcome::Rejected,
+            reason: Some(partitioner::RejectReason::IdempotencyKeyReused),
+            offset: 9,
+            record_offset: Some(9),
+            ..decision(id)
+        };
+        assert!(waiters.deliver(earlier_copy));
+        assert!(waiters.deliver(own.clone()));
+        let got = waiter.decision(Duration::from_secs(5), 0, 9).await;
+        assert_eq!(got, Some(own));
+    }
+
+    #[tokio::test]
+    async fn a_decision_from_a_consumer_that_names_no_record_answers_any_copy() {
+        let waiters = Arc::new(Waiters::default());
+        let id = Uuid::new_v4();
+        let waiter = waiters.register(id);
+        let unnamed = Decision {
+            record_offset: None,
+            ..decision(id)
+        };
+        assert!(waiters.deliver(unnamed));
+        assert!(waiter
+            .decision(Duration::from_secs(5), 0, 12)
+            .await
+            .is_some());
     }
 
     #[tokio::test]
@@ -264,7 +322,7 @@ mod tests {
         let waiters = Arc::new(Waiters::default());
         let timed_out = waiters.register(Uuid::new_v4());
         assert_eq!(waiters.len(), 1);
-        assert!(timed_out.decision(Duration::ZERO).await.is_none());
+        assert!(timed_out.decision(Duration::ZERO, 0, 7).await.is_none());
         assert!(waiters.is_empty());
 
         let hung_up = waiters.register(Uuid::new_v4());
@@ -278,9 +336,12 @@ mod tests {
         let id = Uuid::new_v4();
         let first = waiters.register(id);
         let second = waiters.register(id);
-        assert!(first.decision(Duration::from_secs(5)).await.is_none());
+        assert!(first.decision(Duration::from_secs(5), 0, 7).await.is_none());
         assert_eq!(waiters.len(), 1);
         assert!(waiters.deliver(decision(id)));
-        assert!(second.decision(Duration::from_secs(5)).await.is_some());
+        assert!(second
+            .decision(Duration::from_secs(5), 0, 7)
+            .await
+            .is_some());
     }
 }

@@ -139,7 +139,10 @@ pub async fn mutate(
     state.dedup.complete(ticket, stored).await;
     if let Some((limit, waiter)) = wait {
         // The in-flight slot stays taken while waiting, so waits are bounded like any work.
-        match waiter.decision(limit).await {
+        match waiter
+            .decision(limit, delivered.partition, delivered.offset)
+            .await
+        {
             Some(decision) => {
                 metrics::wait_done("decided");
                 let path = parts.uri.path();

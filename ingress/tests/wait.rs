@@ -21,6 +21,10 @@ use tokio::task::JoinHandle;
 const SILENT: &str = "silent-1";
 /// Properties whose bookings the echo rejects as sold out.
 const FULL: &str = "full-1";
+/// Properties on which the echo plays a reused idempotency key: every event after the
+/// property's first is preceded by a late copy of the first one's "confirmed" (a decision
+/// the outbox sent again) under the same event id, then rejected as a reuse.
+const REUSED: &str = "reused-1";
 
 fn booking(property: &str) -> Value {
     json!({
@@ -71,7 +75,25 @@ async fn echo(bookings: String, decisions: String) {
         if envelope.property_id == SILENT {
             continue;
         }
+        let reused = envelope.property_id == REUSED && message.offset() > 0;
+        if reused {
+            let first = message.offset() - 1;
+            let late = json!({
+                "event_id": envelope.event_id, "booking_id": envelope.event.booking_id(),
+                "tenant_id": envelope.tenant_id, "property_id": envelope.property_id,
+                "event_type": envelope.event.kind(), "outcome": "confirmed",
+                "partition": message.partition(), "offset": first, "record_offset": first,
+            });
+            let key = envelope.event_id.to_string();
+            let payload = serde_json::to_vec(&late).unwrap();
+            let record = FutureRecord::to(&decisions).key(&key).payload(&payload);
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .expect("echo publishes the late decision");
+        }
         let (outcome, reason) = match (&envelope.event, envelope.property_id.as_str()) {
+            _ if reused => (Outcome::Rejected, Some(RejectReason::IdempotencyKeyReused)),
             (_, FULL) => (Outcome::Rejected, Some(RejectReason::SoldOut)),
             (Event::CreateBooking { .. }, _) => (Outcome::Confirmed, None),
             (Event::ModifyBooking { .. }, _) => (Outcome::Modified, None),
@@ -88,6 +110,7 @@ async fn echo(bookings: String, decisions: String) {
             reason,
             partition: message.partition(),
             offset: message.offset(),
+            record_offset: Some(message.offset()),
         };
         let payload = serde_json::to_vec(&decision).unwrap();
         let key = decision.event_id.to_string();
@@ -178,6 +201,27 @@ async fn a_rejected_booking_is_a_conflict_naming_the_reason() {
     assert_eq!(problem["type"], "/problems/booking-rejected");
     assert_eq!(problem["reason"], "sold_out");
     assert!(problem["detail"].as_str().unwrap().contains("sold_out"));
+    echo.abort();
+    ingress.stop().await.unwrap();
+}
+
+/// A decision names the copy of the event it answers: a waiting request takes only the
+/// one for the record it published, never a late decision on an earlier copy under the
+/// same event id (which a reused Idempotency-Key shares).
+#[tokio::test]
+async fn a_waiting_partner_gets_the_decision_on_its_own_copy_only() {
+    let (ingress, echo) = start().await;
+    // The property's first event, so the next one on its partition has an earlier copy.
+    let first = ingress.post("/v1/bookings").json(&booking(REUSED)).await;
+    assert_eq!(assert_status(&first, 202)["offset"], 0);
+
+    let reused = ingress
+        .post("/v1/bookings")
+        .header("prefer", "wait=5")
+        .json(&booking(REUSED))
+        .await;
+    let problem = assert_status(&reused, 409);
+    assert_eq!(problem["reason"], "idempotency_key_reused");
     echo.abort();
     ingress.stop().await.unwrap();
 }

@@ -19,10 +19,29 @@ pub struct Decision {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RejectReason>,
-    /// Where the event was read from: the decision for one event is the same however often
-    /// it is replayed.
+    /// Where the event was decided: the decision for one event is the same however often
+    /// it is replayed. A booking's events share a partition, so its decisions are ordered
+    /// by `offset`: one with a lower offset than a decision already seen for the booking is
+    /// a late copy (the outbox sends a decision again until delivered, after later ones
+    /// may have landed) and says nothing new.
     pub partition: i32,
     pub offset: i64,
+    /// The offset of the record this decision answers, in the same partition: `offset`
+    /// for an event decided when first read, a later offset for a copy the partner sent
+    /// again (answered with the first copy's decision, or rejected when it carries another
+    /// command under a reused key). A request waiting for its decision knows the offset
+    /// of the record it published and takes only the decision naming it. Absent from
+    /// decisions published by consumers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_offset: Option<i64>,
+}
+
+impl Decision {
+    /// Whether this decision answers the record at `offset` of `partition`. A decision
+    /// that does not name its record (from an older consumer) answers every copy.
+    pub fn answers(&self, partition: i32, offset: i64) -> bool {
+        self.partition == partition && self.record_offset.is_none_or(|own| own == offset)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -42,7 +42,7 @@ pub fn recall(
     applied: AppliedEvent,
     booking: Option<&Booking>,
 ) -> Option<Decision> {
-    let decided = |outcome, reason, at| decision(envelope, outcome, reason, at);
+    let decided = |outcome, reason, at| decision(envelope, outcome, reason, at, copy_at.offset);
     if applied
         .fingerprint
         .is_some_and(|first| first != envelope.fingerprint())
