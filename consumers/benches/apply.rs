@@ -73,6 +73,7 @@ fn envelope(seq: u128, event: Event) -> Envelope {
         request_id: format!("req-01HZY8K3M2Q{seq}"),
         received_at_ms: 1_800_000_000_000,
         any_partner: false,
+        placement: None,
         event,
     }
 }

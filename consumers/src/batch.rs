@@ -70,6 +70,18 @@ impl PartitionBatch {
         }
     }
 
+    /// Ends the batch before `offset`: it and what follows are left unapplied, to be read
+    /// again by whoever applies the partition next.
+    pub fn end_before(&mut self, offset: i64) {
+        Arc::make_mut(&mut self.events).retain(|(at, _)| *at < offset);
+        self.dead.retain(|letter| letter.source_offset < offset);
+        self.messages.retain(|message| message.offset() < offset);
+        self.through = self.through.min(offset - 1);
+        if self.unknown_version.is_some_and(|(at, _)| at >= offset) {
+            self.unknown_version = None;
+        }
+    }
+
     /// The dead letter for the message at `offset`, which could not be stored.
     pub fn dead_letter(&self, offset: i64, reason: String) -> Option<DeadLetter> {
         let index = self
@@ -193,5 +205,29 @@ mod tests {
         let first = PartitionBatch::decode(3, vec![message(11, future())]);
         assert!(first.events.is_empty());
         assert_eq!((first.first, first.through), (11, 10));
+    }
+
+    #[test]
+    fn a_batch_ended_early_keeps_nothing_from_there_on() {
+        let mut batch = PartitionBatch::decode(
+            3,
+            vec![
+                message(10, allotment("p1").to_json()),
+                message(11, b"{".to_vec()),
+                message(12, allotment("p1").to_json()),
+                message(13, b"{".to_vec()),
+                message(14, future()),
+            ],
+        );
+        batch.end_before(12);
+        let applied: Vec<i64> = batch.events.iter().map(|(offset, _)| *offset).collect();
+        assert_eq!(applied, [10]);
+        let dead: Vec<i64> = batch.dead.iter().map(|d| d.source_offset).collect();
+        assert_eq!(dead, [11]);
+        assert_eq!(
+            (batch.first, batch.through, batch.unknown_version),
+            (10, 11, None)
+        );
+        assert!(batch.dead_letter(12, "x".into()).is_none());
     }
 }

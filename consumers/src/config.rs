@@ -40,6 +40,19 @@ pub enum Command {
     /// applied: it resumes at the first event Kafka still has (consumers of the store
     /// stopped).
     AcceptGap(AcceptGapArgs),
+    /// Accept a new partition map (partition count and hot-tenant overrides) for the
+    /// topic's state, releasing the partitions held because it moved a property there:
+    /// only once the moved properties' state is dealt with (consumers of the store
+    /// stopped).
+    AcceptPlacement(AcceptPlacementArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct AcceptPlacementArgs {
+    /// The map's placement, as the held partition's log line names it: the partition
+    /// count, then `:` and the overrides if any (`24` or `24:acme=0..4,globex=4..6`).
+    #[arg(long)]
+    pub placement: String,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
+pub mod placement;
 pub mod projection;
 pub mod replay;
 pub mod stalled;
@@ -55,6 +56,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error("consumer group {0} has {1} members running; stop the consumers first")]
     GroupActive(String, usize),
+    #[error("{0:?} is not a partition map: {1}")]
+    Placement(String, partitioner::partition_map::PartitionMapError),
 }
 
 /// Consumes until `shutdown` resolves, then finishes the batches in hand, commits, releases
@@ -109,6 +112,7 @@ pub async fn run<S: Store>(
         topic: topic.clone(),
         max_batch: config.max_batch.max(1),
         poison_tries: config.poison_tries,
+        placement: Default::default(),
         stopping: CancellationToken::new(),
     });
     let ready = Arc::new(AtomicBool::new(true));

@@ -67,6 +67,11 @@ async fn main() -> ExitCode {
             Ok(Opened::Scylla(store)) => accept_gap(&cli.config, &store, &args.partitions),
             Err(code) => code,
         },
+        Command::AcceptPlacement(args) => match open_store(&cli.config).await {
+            Ok(Opened::Embedded(store)) => accept_placement(&cli.config, &store, &args.placement),
+            Ok(Opened::Scylla(store)) => accept_placement(&cli.config, &store, &args.placement),
+            Err(code) => code,
+        },
         command @ (Command::Rebuild | Command::Reconcile) => match open_store(&cli.config).await {
             Ok(Opened::Embedded(store)) => maintain(&command, &cli.config, &store).await,
             Ok(Opened::Scylla(store)) => maintain(&command, &cli.config, &store).await,
@@ -149,6 +154,21 @@ fn accept_gap<S: Store>(config: &consumers::Config, store: &S, partitions: &[i32
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `accept-placement`, printing the map replaced and the one accepted.
+fn accept_placement<S: Store>(config: &consumers::Config, store: &S, placement: &str) -> ExitCode {
+    match consumers::maintenance::accept_placement(config, store, placement) {
+        Ok((previous, accepted)) => {
+            let previous = previous.as_deref().unwrap_or("none");
+            println!("accepted partition map {accepted} (was {previous}); start the consumers");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!(error = %e, "accept-placement failed");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `rebuild` or `reconcile` on `store`.

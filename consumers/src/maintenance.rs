@@ -1,6 +1,8 @@
 //! Offline maintenance: `rebuild` rewrites every Redis projection from the store,
 //! `reconcile` reports every projection that disagrees with it, `accept-gap` lets a held
-//! partition resume past events Kafka deleted before they were applied.
+//! partition resume past events Kafka deleted before they were applied, and
+//! `accept-placement` lets partitions held for a property moved by a new partition map
+//! resume under that map.
 //!
 //! Both take each partition of the store over, as a new owner would: run them with the
 //! consumers stopped. The embedded store's files are locked by their owners, so a running
@@ -9,6 +11,7 @@
 
 use std::time::Duration;
 
+use partitioner::PartitionMap;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use tracing::info;
@@ -46,6 +49,52 @@ pub async fn reconcile<S: Store>(config: &Config, store: &S) -> Result<Vec<Strin
     Ok(mismatches)
 }
 
+/// Fails when the consumer group has members: a running consumer owns the state a command
+/// is about to change.
+fn refuse_while_the_group_runs(
+    kafka: &BaseConsumer,
+    config: &Config,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let groups = kafka.fetch_group_list(Some(&config.group_id), timeout)?;
+    match groups.groups().iter().find(|g| !g.members().is_empty()) {
+        Some(group) => Err(Error::GroupActive(
+            group.name().to_owned(),
+            group.members().len(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Makes `placement` the partition map the topic's state is taken to be built under, and
+/// returns the one it replaces and the new one, as the store now holds it (canonical). Partitions held because the old map kept a property
+/// elsewhere resume at the next start, applying that property's events from what the
+/// partition holds: the operator's decision, taken once the moved properties' state was
+/// moved or written off. Refused while the group runs: its members read the map once.
+pub fn accept_placement<S: Store>(
+    config: &Config,
+    store: &S,
+    placement: &str,
+) -> Result<(Option<String>, String), Error> {
+    let map = placement
+        .parse::<PartitionMap>()
+        .map_err(|problem| Error::Placement(placement.to_owned(), problem))?;
+    let kafka: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    refuse_while_the_group_runs(&kafka, config, Duration::from_secs(10))?;
+    let previous = store.accepted_placement()?;
+    store.accept_placement(map.placement())?;
+    info!(
+        ?previous,
+        accepted = map.placement(),
+        "partition map accepted"
+    );
+    Ok((previous, map.placement().to_owned()))
+}
+
 /// What `accept-gap` found for one partition.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Gap {
@@ -68,13 +117,7 @@ pub fn accept_gap<S: Store>(config: &Config, store: &S, partition: i32) -> Resul
         .create()?;
     let timeout = Duration::from_secs(10);
     // A running consumer would be fenced (CQL store) or hold the partition: refuse.
-    let groups = kafka.fetch_group_list(Some(&config.group_id), timeout)?;
-    if let Some(group) = groups.groups().iter().find(|g| !g.members().is_empty()) {
-        return Err(Error::GroupActive(
-            group.name().to_owned(),
-            group.members().len(),
-        ));
-    }
+    refuse_while_the_group_runs(&kafka, config, timeout)?;
     let (first_available, _) =
         kafka.fetch_watermarks(&config.bookings_topic, partition, timeout)?;
     let no_gap = |next| Gap::None {

@@ -40,8 +40,10 @@ pub const OWNED_PARTITIONS: &str = "consumer_owned_partitions";
 pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 /// Owned partitions on which nothing more is applied, by `reason`: `events_deleted`
 /// (events deleted from Kafka before they were applied, until `consumer accept-gap`),
-/// `unknown_schema_version` (until a consumer that knows the version takes over) or
-/// `fenced` (another process took the state over; for at most `RETAKE_AFTER`).
+/// `unknown_schema_version` (until a consumer that knows the version takes over),
+/// `property_moved` (a new partition map moved a property there without its state, until
+/// `consumer accept-placement`) or `fenced` (another process took the state over; for at
+/// most `RETAKE_AFTER`).
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.

@@ -26,6 +26,7 @@ use crate::context::OwnershipContext;
 use crate::flow::Flow;
 use crate::metrics;
 use crate::outbox::Outbox;
+use crate::placement::AcceptedPlacement;
 use crate::projection::Projections;
 use crate::store::{Store, StoreError};
 use crate::worker::Worker;
@@ -48,6 +49,8 @@ pub struct Shared<S: Store> {
     /// How many times an event that fails to store deterministically is tried on its own
     /// before it is dead-lettered.
     pub poison_tries: u32,
+    /// The partition map the topic's state was built under, read once.
+    pub placement: AcceptedPlacement,
     /// Cancelled at shutdown: workers finish the batch in hand and stop.
     pub stopping: CancellationToken,
 }

@@ -27,6 +27,7 @@ use crate::flow::Flow;
 use crate::metrics;
 use crate::outbox::DeadLetter;
 use crate::pipeline::Shared;
+use crate::placement::{self, Moved};
 use crate::projection::Snapshot;
 use crate::store::{PartitionStore, Store, StoreError};
 
@@ -52,8 +53,9 @@ pub struct Worker<S: Store> {
     pub(crate) store: Option<S::Partition>,
     pub(crate) checkpoint: Option<i64>,
     /// Why nothing more of the partition is applied, when so: events it needs are gone
-    /// from Kafka ([`Worker::hold_gap`]), or one is of an unknown schema version
-    /// ([`Worker::hold_unknown_version`]).
+    /// from Kafka ([`Worker::hold_gap`]), one is of an unknown schema version
+    /// ([`Worker::hold_unknown_version`]), or one is for a property whose state is on
+    /// another partition ([`Worker::hold_moved`]).
     pub(crate) held: Option<&'static str>,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered, or to `None` if they were given
@@ -105,7 +107,11 @@ impl<S: Store> Worker<S> {
                         break;
                     }
                     self.flow.taken(n, &*shared.consumer);
-                    let batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
+                    let mut batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
+                    let moved = first_moved(&shared, self.partition, &batch).await?;
+                    if let Some(moved) = &moved {
+                        batch.end_before(moved.offset);
+                    }
                     let unknown_version = batch.unknown_version;
                     if batch.through >= batch.first {
                         match self.process(batch).await {
@@ -118,6 +124,9 @@ impl<S: Store> Worker<S> {
                     }
                     if let Some((offset, version)) = unknown_version {
                         self.hold_unknown_version(offset, version);
+                    }
+                    if let Some(moved) = moved {
+                        self.hold_moved(moved);
                     }
                 }
                 _ = refresh.tick() => self.refresh_projections().await?,
@@ -393,6 +402,28 @@ impl<S: Store> Worker<S> {
         self.hold("unknown_schema_version");
     }
 
+    /// The event at `moved.offset` is for a property that the accepted partition map keeps
+    /// on another partition, with its nights and bookings: deciding it here would start
+    /// from nothing and could sell rooms already sold. The partition waits here until an
+    /// operator has moved or written off that state and accepted the new map.
+    fn hold_moved(&mut self, moved: Moved) {
+        let partition = self.partition;
+        error!(
+            partition,
+            offset = moved.offset,
+            tenant = %moved.tenant_id,
+            property = %moved.property_id,
+            placement = %moved.placement,
+            home = moved.home,
+            "the event at offset {} of partition {partition} is for property {}/{}, which the partition map \
+             {} moved here from partition {}, where its state is; holding the partition. Stop the consumers \
+             and run `consumer accept-placement --placement '{}'` once that state is dealt with \
+             (docs/OPERATIONS.md, \"Changing the partition map\"), or go back to the accepted map",
+            moved.offset, moved.tenant_id, moved.property_id, moved.placement, moved.home, moved.placement
+        );
+        self.hold("property_moved");
+    }
+
     fn hold(&mut self, reason: &'static str) {
         if self.held.is_none() {
             ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => reason).increment(1.0);
@@ -451,6 +482,29 @@ impl<S: Store> Worker<S> {
         self.store = Some(store);
         out
     }
+}
+
+/// The first event of `batch` whose property the accepted partition map keeps on
+/// another partition (see [`crate::placement`]).
+async fn first_moved<S: Store>(
+    shared: &Arc<Shared<S>>,
+    partition: i32,
+    batch: &PartitionBatch,
+) -> Result<Option<Moved>, StoreError> {
+    if batch.events.iter().all(|(_, e)| e.placement.is_none()) {
+        return Ok(None);
+    }
+    let accepted = match shared.placement.cached() {
+        Some(map) => Some(map),
+        None => {
+            let shared = shared.clone();
+            let events = batch.events.clone();
+            tokio::task::spawn_blocking(move || shared.placement.load(&shared.store, &events))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        }
+    };
+    Ok(accepted.and_then(|map| placement::first_moved(&map, partition, &batch.events)))
 }
 
 /// Records acceptance-to-store latency, from the ingress's timestamp in each event.

@@ -77,6 +77,18 @@ impl Store for FaultyStore {
     fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         self.inner.partitions()
     }
+
+    fn accepted_placement(&self) -> Result<Option<String>, StoreError> {
+        self.inner.accepted_placement()
+    }
+
+    fn adopt_placement(&self, placement: &str) -> Result<String, StoreError> {
+        self.inner.adopt_placement(placement)
+    }
+
+    fn accept_placement(&self, placement: &str) -> Result<(), StoreError> {
+        self.inner.accept_placement(placement)
+    }
 }
 
 impl PartitionStore for FaultyPartition {

@@ -303,6 +303,78 @@ async fn events_deleted_before_they_were_applied_hold_their_partition_until_acce
     assert_eq!(stored, expected, "everything but the deleted events, once");
 }
 
+/// A new partition map (here a hot-tenant override) moves a property to a partition that
+/// does not have its state. Applied there, an allotment sent again would start from
+/// nothing sold and sell the property's last room a second time; instead the partition
+/// holds at the first event of the moved property, naming the fix, until an operator
+/// accepts the new map with `consumer accept-placement`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_moved_by_a_new_partition_map_holds_its_partition_until_accepted() {
+    let mut setup = Setup::new(&redis_url()).await;
+    let old_map = setup.map.clone();
+    let old = PARTITIONS.to_string();
+    let night = chrono::NaiveDate::from_ymd_opt(2030, 7, 1).unwrap();
+    let one_room = || partitioner::Event::SetAllotment {
+        room_type: "DBL".into(),
+        from: night,
+        to: night + chrono::Days::new(1),
+        units: 1,
+    };
+    setup.publish_placed(&old_map, &old, "p0", one_room()).await;
+    setup
+        .publish_placed(&old_map, &old, "p0", create_booking(night, 1))
+        .await;
+    let mut consumer = setup.spawn("before");
+    setup.wait_decided(Duration::from_secs(60)).await;
+    consumer.stop();
+    let first = setup.creates[0];
+    assert!(setup
+        .decisions()
+        .iter()
+        .any(|d| d.booking_id == Some(first) && d.outcome == partitioner::Outcome::Confirmed));
+
+    // The tenant pinned to one partition that is not p0's.
+    let home = setup.partition_of("p0");
+    let pinned = (home + 1) % PARTITIONS;
+    let pin = format!("{TENANT}={pinned}..{}", pinned + 1);
+    let new = format!("{PARTITIONS}:{pin}");
+    let new_map = partitioner::PartitionMap::parse(PARTITIONS as u32, &pin).unwrap();
+    assert_eq!(new_map.partition(TENANT, "p0") as i32, pinned);
+    setup.publish_placed(&new_map, &new, "p0", one_room()).await;
+    setup
+        .publish_placed(&new_map, &new, "p0", create_booking(night, 1))
+        .await;
+    let second = setup.creates[1];
+
+    let mut consumer = setup.spawn("held");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.metric("consumer_partitions_held").await < 1.0 {
+        let oversold = setup
+            .decisions()
+            .iter()
+            .any(|d| d.booking_id == Some(second) && d.outcome == partitioner::Outcome::Confirmed);
+        assert!(
+            !oversold,
+            "the last room was sold again on partition {pinned}"
+        );
+        assert!(consumer.alive(), "the consumer exited instead of holding");
+        assert!(Instant::now() < deadline, "partition {pinned} not held");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    consumer.stop();
+    let log = std::fs::read_to_string(setup.log_path("held")).unwrap();
+    assert!(log.contains("accept-placement"), "the fix is named: {log}");
+    let store = EmbeddedStore::new(setup.store_dir.path()).unwrap();
+    assert_eq!(store.open(pinned).unwrap().checkpoint().unwrap(), None);
+
+    // The operator has dealt with p0's state (here: written it off) and accepts the map.
+    let accepted = consumer_command(&setup, &["accept-placement", "--placement", &new]);
+    assert!(accepted.contains(&new), "{accepted}");
+    let mut consumer = setup.spawn("accepted");
+    setup.wait_decided(Duration::from_secs(60)).await;
+    consumer.stop();
+}
+
 /// A well-formed event of a newer schema version (a newer ingress, mid rolling upgrade):
 /// the consumer neither guesses at it nor applies what follows it on its partition. It
 /// holds that partition there (nothing dead-lettered, the store's checkpoint just before

@@ -179,7 +179,8 @@ fn outbound(
         .partitions
         .partition(&command.tenant_id, &command.property_id) as i32;
     let key = routing_key(&command.tenant_id, &command.property_id);
-    let envelope = Envelope::new(command, meta);
+    let mut envelope = Envelope::new(command, meta);
+    envelope.placement = Some(state.partitions.placement().to_owned());
     let booking_id = envelope.event.booking_id();
     let event = OutboundEvent {
         partition,

@@ -45,6 +45,11 @@ pub struct Envelope {
     /// earlier builds, which carried no such authority.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub any_partner: bool,
+    /// The partition map that placed the event ([`crate::PartitionMap`]'s text form): a
+    /// consumer holds a partition that receives a property the accepted map put on another
+    /// partition, whose state it does not have. Absent in events of earlier builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
     pub event: Event,
 }
 
@@ -159,6 +164,7 @@ impl Envelope {
             request_id: meta.request_id,
             received_at_ms: meta.received_at_ms,
             any_partner: meta.any_partner,
+            placement: None,
             event: command.event,
         }
     }
@@ -246,6 +252,7 @@ mod tests {
             request_id: "req-1".into(),
             received_at_ms: 1_700_000_000_000,
             any_partner: false,
+            placement: Some("12:acme=0..4".into()),
             event: Event::CreateBooking {
                 booking_id: Uuid::nil(),
                 stay: Stay {

@@ -13,9 +13,13 @@
 //! Overrides confine a tenant; they do not reserve partitions. Tenants without an override
 //! still hash over the whole topic, so two overrides may overlap: fencing a hot tenant off from
 //! everyone else needs an operator's decision about which tenants go where, not a rule here.
-//! Changing the partition count or an override moves properties to other partitions, which can
-//! reorder a property's events in flight, so it is a deploy-time change made with the topic
-//! drained, exactly like adding partitions to any keyed Kafka topic.
+//! Changing the partition count or an override moves properties to other partitions. A
+//! property's state (its nights and bookings) does not move with it, so the consumers must
+//! not decide its events on the new partition as if it had none: the ingress stamps every
+//! event with the map that placed it (its [`Display`](fmt::Display) form, the
+//! *placement*), and the consumers hold a partition that receives a property the accepted
+//! placement put elsewhere, until an operator accepts the new one (docs/OPERATIONS.md,
+//! "Changing the partition map").
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -45,6 +49,8 @@ pub fn routing_key(tenant_id: &str, property_id: &str) -> String {
 pub enum PartitionMapError {
     #[error("the topic must have at least one partition")]
     NoPartitions,
+    #[error("{text:?} is not a partition count")]
+    BadCount { text: String, source: ParseIntError },
     #[error("a kafka topic has at most {MAX_PARTITIONS} partitions, not {total}")]
     TooManyPartitions { total: u32 },
     #[error("the override list has an empty entry at position {position}")]
@@ -214,12 +220,18 @@ impl fmt::Display for Overrides {
 ///
 /// Invariant: `partition(..) < partitions() <= i32::MAX`, so a partition converts to the `i32`
 /// Kafka clients use without loss.
+///
+/// `Display` prints the map's placement, `N` or `N:tenant=start..end,...` with the
+/// overrides sorted by tenant, so two maps that place every property alike print alike;
+/// `FromStr` parses it back.
 #[derive(Debug, Clone)]
 pub struct PartitionMap {
     total: NonZeroU32,
     overrides: Overrides,
     /// The same ranges as `overrides`, keyed by tenant for the lookup done on every event.
     pinned: HashMap<String, (u32, NonZeroU32)>,
+    /// The `Display` form, computed once: every event carries it.
+    placement: String,
 }
 
 impl PartitionMap {
@@ -243,10 +255,18 @@ impl PartitionMap {
             }
             pinned.insert(rule.tenant.clone(), (rule.start, rule.count()));
         }
+        let mut sorted: Vec<&TenantOverride> = overrides.iter().collect();
+        sorted.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        let mut placement = total.to_string();
+        for (index, rule) in sorted.iter().enumerate() {
+            placement.push(if index == 0 { ':' } else { ',' });
+            placement.push_str(&rule.to_string());
+        }
         Ok(Self {
             total,
             overrides,
             pinned,
+            placement,
         })
     }
 
@@ -273,6 +293,43 @@ impl PartitionMap {
 
     pub fn overrides(&self) -> &Overrides {
         &self.overrides
+    }
+
+    /// The canonical text of the map (see [`PartitionMap`]), as events carry it.
+    pub fn placement(&self) -> &str {
+        &self.placement
+    }
+}
+
+impl PartialEq for PartitionMap {
+    /// Maps are equal when they place every property alike.
+    fn eq(&self, other: &Self) -> bool {
+        self.placement == other.placement
+    }
+}
+
+impl Eq for PartitionMap {}
+
+impl fmt::Display for PartitionMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.placement)
+    }
+}
+
+impl FromStr for PartitionMap {
+    type Err = PartitionMapError;
+
+    /// Parses a placement, `N` or `N:overrides`.
+    fn from_str(placement: &str) -> Result<Self, Self::Err> {
+        let (total, spec) = placement.split_once(':').unwrap_or((placement, ""));
+        let total = total
+            .trim()
+            .parse::<u32>()
+            .map_err(|source| PartitionMapError::BadCount {
+                text: total.to_owned(),
+                source,
+            })?;
+        Self::parse(total, spec)
     }
 }
 
@@ -543,5 +600,30 @@ mod tests {
                 E::OutOfRange { entry: spec.clone(), total }
             );
         }
+    }
+
+    #[test]
+    fn a_placement_prints_canonically_and_parses_back() {
+        let plain = PartitionMap::parse(12, "").unwrap();
+        assert_eq!(plain.placement(), "12");
+        let pinned = PartitionMap::parse(12, " globex=4..6, acme=0..4").unwrap();
+        assert_eq!(pinned.to_string(), "12:acme=0..4,globex=4..6");
+        // The same overrides in another order place every property alike.
+        assert_eq!(
+            pinned,
+            PartitionMap::parse(12, "acme=0..4,globex=4..6").unwrap()
+        );
+        assert_ne!(pinned, plain);
+        for map in [plain, pinned] {
+            assert_eq!(map.placement().parse::<PartitionMap>().unwrap(), map);
+        }
+        assert!(matches!(
+            "twelve".parse::<PartitionMap>(),
+            Err(E::BadCount { .. })
+        ));
+        assert!(matches!(
+            "4:acme=0..8".parse::<PartitionMap>(),
+            Err(E::OutOfRange { .. })
+        ));
     }
 }

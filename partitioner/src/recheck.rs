@@ -24,6 +24,16 @@ impl Envelope {
                 }],
             });
         }
+        if let Some(placement) = &self.placement {
+            if let Err(problem) = placement.parse::<crate::PartitionMap>() {
+                return Err(Invalid {
+                    errors: vec![FieldError {
+                        field: "placement".into(),
+                        detail: format!("is not a partition map: {problem}"),
+                    }],
+                });
+            }
+        }
         let command = Command {
             tenant_id: self.tenant_id.clone(),
             property_id: self.property_id.clone(),
@@ -152,5 +162,11 @@ mod tests {
         let mut partner = allotment("p1", "2030-01-01", "2030-01-10", 5);
         partner.partner_id = "ota:1".into();
         assert!(partner.check().is_err());
+        let mut placement = allotment("p1", "2030-01-01", "2030-01-10", 5);
+        placement.placement = Some("12:acme=0..20".into());
+        let invalid = placement.check().unwrap_err();
+        assert!(invalid.fields().any(|f| f == "placement"), "{invalid:?}");
+        placement.placement = Some("12:acme=0..4".into());
+        assert_eq!(placement.check(), Ok(()));
     }
 }

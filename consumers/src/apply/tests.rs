@@ -145,6 +145,7 @@ fn envelope(event: Event, seq: i64) -> Envelope {
         request_id: format!("req-{seq}"),
         received_at_ms: 0,
         any_partner: false,
+        placement: None,
         event,
     }
 }

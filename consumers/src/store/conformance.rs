@@ -20,6 +20,7 @@ pub fn run_all<S: Store>(new_store: impl Fn() -> S) {
     a_partition_has_one_owner_at_a_time(&new_store());
     modify_and_cancel_move_inventory_across_batches(&new_store());
     every_partition_with_state_is_listed(&new_store());
+    the_first_placement_is_kept_until_one_is_accepted(&new_store());
 }
 
 /// An event of tenant `acme`, property `p1`, whose id is `seq`.
@@ -33,6 +34,7 @@ pub(crate) fn envelope(seq: u128, event: Event) -> Envelope {
         request_id: format!("req-{seq}"),
         received_at_ms: 0,
         any_partner: false,
+        placement: None,
         event,
     }
 }
@@ -243,4 +245,18 @@ fn every_partition_with_state_is_listed<S: Store>(store: &S) {
         p.apply_batch(&[(0, allot(1, 5))], 0).unwrap();
     }
     assert_eq!(store.partitions().unwrap(), [2, 7]);
+}
+
+fn the_first_placement_is_kept_until_one_is_accepted<S: Store>(store: &S) {
+    assert_eq!(store.accepted_placement().unwrap(), None);
+    assert_eq!(store.adopt_placement("12").unwrap(), "12");
+    // A later adopter (another process, another partition) learns the first one's map.
+    assert_eq!(store.adopt_placement("24").unwrap(), "12");
+    assert_eq!(store.accepted_placement().unwrap().as_deref(), Some("12"));
+    store.accept_placement("24:acme=0..4").unwrap();
+    assert_eq!(
+        store.accepted_placement().unwrap().as_deref(),
+        Some("24:acme=0..4")
+    );
+    assert_eq!(store.adopt_placement("12").unwrap(), "24:acme=0..4");
 }

@@ -30,6 +30,8 @@ const FINGERPRINTS: TableDefinition<u128, &[u8]> = TableDefinition::new("applied
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 const CHECKPOINT: &str = "checkpoint";
 const EPOCH: &str = "epoch";
+/// See [`EmbeddedStore::placement_path`].
+const PLACEMENT_FILE: &str = "placement";
 
 /// A directory holding one file per partition.
 #[derive(Clone, Debug)]
@@ -46,6 +48,12 @@ impl EmbeddedStore {
 
     pub fn path(&self, partition: i32) -> PathBuf {
         self.dir.join(format!("partition-{partition:04}.redb"))
+    }
+
+    /// The accepted placement, a one-line text file beside the partitions' files: it is
+    /// topic-wide, so no partition's database can hold it.
+    fn placement_path(&self) -> PathBuf {
+        self.dir.join(PLACEMENT_FILE)
     }
 }
 
@@ -83,6 +91,39 @@ impl Store for EmbeddedStore {
         }
         partitions.sort_unstable();
         Ok(partitions)
+    }
+
+    fn accepted_placement(&self) -> Result<Option<String>, StoreError> {
+        match std::fs::read_to_string(self.placement_path()) {
+            Ok(text) => Ok(Some(text.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io(e.to_string())),
+        }
+    }
+
+    fn adopt_placement(&self, placement: &str) -> Result<String, StoreError> {
+        let path = self.placement_path();
+        write_new(&path, |staged| {
+            std::fs::write(staged, format!("{placement}\n"))
+                .map_err(|e| StoreError::Io(e.to_string()))
+        })?;
+        self.accepted_placement()?.ok_or_else(|| {
+            StoreError::Io(format!("{} vanished after it was written", path.display()))
+        })
+    }
+
+    fn accept_placement(&self, placement: &str) -> Result<(), StoreError> {
+        let path = self.placement_path();
+        let staged = staged_name(&path);
+        let result = (|| {
+            std::fs::write(&staged, format!("{placement}\n"))
+                .and_then(|()| std::fs::File::open(&staged)?.sync_all())
+                .and_then(|()| std::fs::rename(&staged, &path))
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+            sync_dir(&path)
+        })();
+        let _ = std::fs::remove_file(&staged);
+        result
     }
 }
 
@@ -126,15 +167,26 @@ impl EmbeddedPartition {
     }
 }
 
-/// Creates an empty database file at `path` all at once or not at all. Written in place, a
-/// creation cut short (a full disk, a crash) would leave a file that is not a database and
-/// that no later open could read. So the database is created under a name of this
-/// process's own, synced, and linked to `path` only if `path` still does not exist: a
-/// concurrent creator that got there first wins, and its file is never replaced.
+/// Creates an empty database file at `path` all at once or not at all (see [`write_new`]).
 fn create_file(path: &Path) -> Result<(), StoreError> {
-    let staged = path.with_extension(format!("redb.new-{}", std::process::id()));
+    write_new(path, |staged| {
+        drop(Database::create(staged).map_err(|e| StoreError::Io(e.to_string()))?);
+        Ok(())
+    })
+}
+
+/// Creates the file at `path` with what `write` puts in it, all at once or not at all.
+/// Written in place, a creation cut short (a full disk, a crash) would leave a file no
+/// later read could use. So it is written under a name of this process's own, synced, and
+/// linked to `path` only if `path` still does not exist: a concurrent creator that got
+/// there first wins, and its file is never replaced.
+fn write_new(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let staged = staged_name(path);
     let result = (|| {
-        drop(Database::create(&staged).map_err(|e| StoreError::Io(e.to_string()))?);
+        write(&staged)?;
         std::fs::File::open(&staged)
             .and_then(|f| f.sync_all())
             .map_err(|e| StoreError::Io(e.to_string()))?;
@@ -146,6 +198,13 @@ fn create_file(path: &Path) -> Result<(), StoreError> {
     })();
     let _ = std::fs::remove_file(&staged);
     result
+}
+
+/// A name beside `path` that only this process writes.
+fn staged_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".new-{}", std::process::id()));
+    PathBuf::from(name)
 }
 
 /// Makes a new directory entry durable.

@@ -62,6 +62,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every partition that has state, in order: for maintenance and verification.
     fn partitions(&self) -> Result<Vec<i32>, StoreError>;
+
+    /// The partition map the topic's state was built under (a placement, see
+    /// [`partitioner::PartitionMap`]), topic-wide: `None` before the first event that
+    /// carries one.
+    fn accepted_placement(&self) -> Result<Option<String>, StoreError>;
+
+    /// Accepts `placement` unless a map is accepted already, and returns the accepted one:
+    /// the first of concurrent callers wins, and every caller sees what it won with.
+    fn adopt_placement(&self, placement: &str) -> Result<String, StoreError>;
+
+    /// Replaces the accepted map, whatever it was: `consumer accept-placement`, once an
+    /// operator has dealt with the state of the properties the new map moves.
+    fn accept_placement(&self, placement: &str) -> Result<(), StoreError>;
 }
 
 /// The state of one partition, owned by one consumer at a time.

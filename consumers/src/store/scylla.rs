@@ -136,6 +136,32 @@ impl Store for ScyllaStore {
     fn partitions(&self) -> Result<Vec<i32>, StoreError> {
         self.inner.bridge.block_on(self.inner.db.list_partitions())
     }
+
+    fn accepted_placement(&self) -> Result<Option<String>, StoreError> {
+        self.inner.bridge.block_on(self.inner.db.read_placement())
+    }
+
+    fn adopt_placement(&self, placement: &str) -> Result<String, StoreError> {
+        let db = &self.inner.db;
+        self.inner.bridge.block_on(async {
+            db.adopt_placement(placement).await?;
+            // Ours or the first writer's: a SERIAL read sees whichever won.
+            db.read_placement()
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("placement row without a partition map".into()))
+        })
+    }
+
+    fn accept_placement(&self, placement: &str) -> Result<(), StoreError> {
+        let db = &self.inner.db;
+        self.inner.bridge.block_on(async {
+            // Both writes are conditional: the row is only ever written with Paxos.
+            if !db.replace_placement(placement).await? {
+                db.adopt_placement(placement).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Bumps the partition's epoch with a lightweight transaction and returns ours.

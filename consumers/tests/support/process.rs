@@ -226,9 +226,34 @@ impl Setup {
         redis.get(key).await.unwrap()
     }
 
+    /// `event` for `property` as an ingress placing events by `map` would publish it:
+    /// stamped with the map's placement `placement`, on the partition `map` gives it.
+    pub async fn publish_placed(
+        &mut self,
+        map: &PartitionMap,
+        placement: &str,
+        property: &str,
+        event: Event,
+    ) {
+        let envelope = envelope(property, event);
+        if let Event::CreateBooking { booking_id, .. } = &envelope.event {
+            self.creates.push(*booking_id);
+        }
+        let mut stamped: serde_json::Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        stamped["placement"] = placement.into();
+        let partition = map.partition(TENANT, property) as i32;
+        let payload = serde_json::to_vec(&stamped).unwrap();
+        self.publish_to(partition, property, payload).await;
+    }
+
     /// `payload` as it is, on `property`'s partition.
     pub async fn publish_payload(&mut self, property: &str, payload: Vec<u8>) {
-        let partition = self.partition_of(property);
+        self.publish_to(self.partition_of(property), property, payload)
+            .await;
+    }
+
+    /// `payload` as it is, on `partition`, keyed as `property`'s events are.
+    async fn publish_to(&mut self, partition: i32, property: &str, payload: Vec<u8>) {
         let key = format!("{TENANT}/{property}");
         let topic = self.bookings_topic();
         let record = FutureRecord::to(&topic)

@@ -66,7 +66,16 @@ pub struct Statements {
     pub list_bookings: String,
     pub list_nights: String,
     pub list_partitions: String,
+    /// The accepted placement, read at SERIAL consistency like ownership.
+    pub read_placement: String,
+    /// Accepts a placement when none is.
+    pub adopt_placement: String,
+    /// Replaces the accepted placement (`consumer accept-placement`).
+    pub replace_placement: String,
 }
+
+/// The key of the one row of the `placement` table.
+pub const PLACEMENT_SCOPE: &str = "topic";
 
 impl Statements {
     pub fn new(ks: &str) -> Self {
@@ -123,11 +132,18 @@ impl Statements {
                  FROM {ks}.nights WHERE topic_partition = ? ALLOW FILTERING"
             ),
             list_partitions: format!("SELECT topic_partition FROM {ks}.partitions"),
+            read_placement: format!("SELECT partition_map FROM {ks}.placement WHERE scope = ?"),
+            adopt_placement: format!(
+                "INSERT INTO {ks}.placement (scope, partition_map) VALUES (?, ?) IF NOT EXISTS"
+            ),
+            replace_placement: format!(
+                "UPDATE {ks}.placement SET partition_map = ? WHERE scope = ? IF EXISTS"
+            ),
         }
     }
 
     /// Every statement with its field name, for tests and for preparing them all.
-    pub fn all(&self) -> [(&'static str, &str); 15] {
+    pub fn all(&self) -> [(&'static str, &str); 18] {
         [
             ("claim_new", &self.claim_new),
             ("bump_epoch", &self.bump_epoch),
@@ -144,6 +160,9 @@ impl Statements {
             ("list_bookings", &self.list_bookings),
             ("list_nights", &self.list_nights),
             ("list_partitions", &self.list_partitions),
+            ("read_placement", &self.read_placement),
+            ("adopt_placement", &self.adopt_placement),
+            ("replace_placement", &self.replace_placement),
         ]
     }
 }

@@ -124,6 +124,9 @@ prepared!(
     list_bookings,
     list_nights,
     list_partitions,
+    read_placement,
+    adopt_placement,
+    replace_placement,
 );
 
 pub struct Db {
@@ -162,6 +165,9 @@ impl Db {
         // latest epoch and checkpoint.
         prepared
             .read_partition
+            .set_consistency(Consistency::LocalSerial);
+        prepared
+            .read_placement
             .set_consistency(Consistency::LocalSerial);
         // Timestamped writes and plain reads give the same result when retried.
         for statement in [
@@ -367,6 +373,32 @@ impl Db {
             offset,
             fingerprint,
         }))
+    }
+
+    pub async fn read_placement(&self) -> Result<Option<String>, StoreError> {
+        let result = self
+            .exec(&self.prepared.read_placement, (cql::PLACEMENT_SCOPE,))
+            .await?;
+        let row = result
+            .into_rows_result()
+            .map_err(io)?
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(io)?;
+        Ok(row.and_then(|(placement,)| placement))
+    }
+
+    /// Writes `placement` if the row does not exist; whether it did.
+    pub async fn adopt_placement(&self, placement: &str) -> Result<bool, StoreError> {
+        let values = (cql::PLACEMENT_SCOPE, placement);
+        let result = self.exec(&self.prepared.adopt_placement, values).await?;
+        Ok(lwt(result)?.applied)
+    }
+
+    /// Overwrites the row if it exists; whether it did.
+    pub async fn replace_placement(&self, placement: &str) -> Result<bool, StoreError> {
+        let values = (placement, cql::PLACEMENT_SCOPE);
+        let result = self.exec(&self.prepared.replace_placement, values).await?;
+        Ok(lwt(result)?.applied)
     }
 
     /// The server's release, e.g. `5.0.9` for Apache Cassandra, `2025.1.0` for ScyllaDB.

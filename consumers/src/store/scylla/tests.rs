@@ -67,8 +67,8 @@ fn the_schema_creates_every_table_the_statements_use() {
     let created = schema_tables(KS);
     assert_eq!(
         created.len(),
-        5,
-        "partitions, staged_effects, bookings, nights, applied_events"
+        6,
+        "partitions, staged_effects, bookings, nights, applied_events, placement"
     );
     for (name, statement) in Statements::new(KS).all() {
         for table in tables_of(statement) {
@@ -112,6 +112,9 @@ fn ownership_writes_are_conditional_and_effects_are_timestamped() {
         assert!(!statement.contains(" IF "), "{statement}");
     }
     assert!(!st.stage.contains(" IF "));
+    // The placement row is only ever written with Paxos, never mixed with plain writes.
+    assert!(st.adopt_placement.ends_with("IF NOT EXISTS"));
+    assert!(st.replace_placement.ends_with("IF EXISTS"));
 }
 
 #[test]
@@ -126,6 +129,9 @@ fn statements_bind_every_value_they_need() {
     assert_eq!(markers(&st.write_night), 8);
     assert_eq!(markers(&st.write_applied), 5);
     assert_eq!(markers(&st.read_night), 4);
+    assert_eq!(markers(&st.read_placement), 1);
+    assert_eq!(markers(&st.adopt_placement), 2);
+    assert_eq!(markers(&st.replace_placement), 2);
 }
 
 #[test]
