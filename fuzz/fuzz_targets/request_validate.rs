@@ -1,6 +1,7 @@
-//! Request validation, from the body bytes a partner sends to the event the ingress
-//! publishes, as `ingress/src/mutate.rs` runs it: decode the JSON into the route's request
-//! type, validate it into a command, wrap it into an envelope.
+//! The ingress's request step (`partitioner::intake::prepare`, the very function
+//! `ingress/src/mutate.rs` calls), from the body bytes a partner sends to the event the
+//! ingress publishes: decode the JSON into the route's request type, validate it into a
+//! command, derive the ids, choose the partition, wrap it into its envelope.
 //!
 //! The first input byte picks the route (create, modify, cancel, inventory); the rest is
 //! the body. Property: nothing panics; a refusal names at least one field of that route's
@@ -12,15 +13,13 @@
 
 use chrono::NaiveDate;
 use libfuzzer_sys::fuzz_target;
-use partitioner::partition_map::routing_key;
 use partitioner::validate::{
     id_problem, MAX_AMOUNT_MINOR, MAX_GUESTS_PER_ROOM, MAX_ROOMS, MAX_STAY_NIGHTS,
 };
 use partitioner::{
-    AllotmentRequest, BookingRequest, CancelRequest, Command, Envelope, Event, EventMeta, Invalid,
-    Money, PartitionMap, Stay,
+    intake, AllotmentRequest, BookingRequest, Envelope, Event, Money, Mutation, PartitionMap,
+    Prepared, RequestError, Sender, Stay,
 };
-use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 const BOOKING_FIELDS: &[&str] = &[
@@ -50,97 +49,25 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let booking_id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
-    match route % 4 {
-        0 => {
-            let Some(req) = decode::<BookingRequest>(body) else {
-                return;
-            };
-            let dates = (req.check_in.clone(), req.check_out.clone());
-            let outcome = req.into_create(booking_id);
-            if let Ok(Command {
-                event:
-                    Event::CreateBooking {
-                        stay,
-                        price,
-                        guest_name,
-                        ..
-                    },
-                ..
-            }) = &outcome
-            {
-                check_stay(stay, &dates);
-                check_price(price);
-                check_text(guest_name.as_deref(), 200);
-            }
-            check(outcome, BOOKING_FIELDS);
-        }
-        1 => {
-            let Some(req) = decode::<BookingRequest>(body) else {
-                return;
-            };
-            let dates = (req.check_in.clone(), req.check_out.clone());
-            let outcome = req.into_modify(booking_id);
-            if let Ok(Command {
-                event: Event::ModifyBooking { stay, price, .. },
-                ..
-            }) = &outcome
-            {
-                check_stay(stay, &dates);
-                check_price(price);
-            }
-            check(outcome, BOOKING_FIELDS);
-        }
-        2 => {
-            let Some(req) = decode::<CancelRequest>(body) else {
-                return;
-            };
-            let outcome = req.into_cancel(booking_id);
-            if let Ok(Command {
-                event: Event::CancelBooking { reason, .. },
-                ..
-            }) = &outcome
-            {
-                check_text(reason.as_deref(), 500);
-            }
-            check(outcome, CANCEL_FIELDS);
-        }
-        _ => {
-            let Some(req) = decode::<AllotmentRequest>(body) else {
-                return;
-            };
-            let dates = (req.from.clone(), req.to.clone());
-            let outcome = req.into_allotment();
-            if let Ok(Command {
-                event:
-                    Event::SetAllotment {
-                        room_type,
-                        from,
-                        to,
-                        units,
-                    },
-                ..
-            }) = &outcome
-            {
-                assert_eq!(id_problem(room_type), None);
-                check_dates(*from, *to, &dates, 366);
-                assert!(*units <= 100_000);
-            }
-            check(outcome, ALLOTMENT_FIELDS);
-        }
-    }
-});
-
-/// The ingress decodes with `serde_path_to_error` over `serde_json`, which accepts and
-/// refuses exactly what `serde_json` alone does; a refusal there is a 400 and ends here.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
-    serde_json::from_slice(body).ok()
-}
-
-/// What holds for every route's outcome.
-fn check(outcome: Result<Command, Invalid>, fields: &[&str]) {
-    let command = match outcome {
-        Ok(command) => command,
-        Err(invalid) => {
+    let (mutation, fields) = match route % 4 {
+        0 => (Mutation::CreateBooking, BOOKING_FIELDS),
+        1 => (Mutation::ModifyBooking(booking_id), BOOKING_FIELDS),
+        2 => (Mutation::CancelBooking(booking_id), CANCEL_FIELDS),
+        _ => (Mutation::SetInventory, ALLOTMENT_FIELDS),
+    };
+    let sender = Sender {
+        partner_id: "ota-1",
+        any_partner: false,
+        idempotency_key: "key-1",
+        request_id: "req-1",
+        received_at_ms: 1_700_000_000_000,
+    };
+    let map = PartitionMap::parse(12, "").expect("a plain map builds");
+    let prepared = match intake::prepare(mutation, &sender, body, &map) {
+        Ok(prepared) => prepared,
+        // Not the route's JSON: a 400, and the end of this input.
+        Err(RequestError::Malformed(_)) => return,
+        Err(RequestError::Invalid(invalid)) => {
             assert!(!invalid.errors.is_empty(), "a refusal names no field");
             for field in invalid.fields() {
                 assert!(
@@ -151,27 +78,54 @@ fn check(outcome: Result<Command, Invalid>, fields: &[&str]) {
             return;
         }
     };
-    assert_eq!(id_problem(&command.tenant_id), None);
-    assert_eq!(id_problem(&command.property_id), None);
+    // What was accepted, against what the partner sent (which therefore decodes).
+    match &prepared.envelope.event {
+        Event::CreateBooking {
+            stay,
+            price,
+            guest_name,
+            ..
+        } => {
+            let sent: BookingRequest = serde_json::from_slice(body).expect("it was accepted");
+            check_stay(stay, &(sent.check_in, sent.check_out));
+            check_price(price);
+            check_text(guest_name.as_deref(), 200);
+        }
+        Event::ModifyBooking { stay, price, .. } => {
+            let sent: BookingRequest = serde_json::from_slice(body).expect("it was accepted");
+            check_stay(stay, &(sent.check_in, sent.check_out));
+            check_price(price);
+        }
+        Event::CancelBooking { reason, .. } => check_text(reason.as_deref(), 500),
+        Event::SetAllotment {
+            room_type,
+            from,
+            to,
+            units,
+        } => {
+            let sent: AllotmentRequest = serde_json::from_slice(body).expect("it was accepted");
+            assert_eq!(id_problem(room_type), None);
+            check_dates(*from, *to, &(sent.from, sent.to), 366);
+            assert!(*units <= 100_000);
+        }
+    }
+    check(&prepared);
+});
+
+/// What holds for every accepted request's event.
+fn check(prepared: &Prepared) {
+    let envelope = &prepared.envelope;
+    assert_eq!(id_problem(&envelope.tenant_id), None);
+    assert_eq!(id_problem(&envelope.property_id), None);
     // The Kafka key and the Redis key parts: the pair must come back out unambiguously.
-    let key = routing_key(&command.tenant_id, &command.property_id);
     assert_eq!(
-        key.split_once('/'),
-        Some((command.tenant_id.as_str(), command.property_id.as_str()))
+        prepared.routing_key.split_once('/'),
+        Some((envelope.tenant_id.as_str(), envelope.property_id.as_str()))
     );
-    let map = PartitionMap::parse(12, "").expect("a plain map builds");
-    assert!(map.partition(&command.tenant_id, &command.property_id) < 12);
+    assert!((0..12).contains(&prepared.partition));
     // What the consumers will read is what the ingress validated.
-    let meta = EventMeta {
-        event_id: Uuid::nil(),
-        partner_id: "ota-1".to_owned(),
-        request_id: "req-1".to_owned(),
-        received_at_ms: 1_700_000_000_000,
-        any_partner: false,
-    };
-    let envelope = Envelope::new(command, meta);
     let decoded = Envelope::from_json(&envelope.to_json()).expect("a validated event decodes");
-    assert_eq!(decoded, envelope);
+    assert_eq!(&decoded, envelope);
 }
 
 fn check_stay(stay: &Stay, sent: &(Option<String>, Option<String>)) {

@@ -3,18 +3,17 @@
 //! producer (decode, booking id, validation, fingerprint, event id, partition, envelope and
 //! its JSON), for a create, a modify and a cancel.
 //!
-//! Run with `cargo bench -p ingress --bench request`. The second group repeats the steps of
-//! `ingress::mutate::mutate` in the same order, leaving out what needs I/O or a clock
-//! (authentication, the dedup tiers, the publish); it is the CPU floor of one request.
+//! Run with `cargo bench -p ingress --bench request`. The second group runs what
+//! `ingress::mutate::mutate` computes without I/O: the contract's request step
+//! (`partitioner::intake::prepare`), the fingerprints and the envelope's JSON, leaving out
+//! authentication, the dedup tiers and the publish; it is the CPU floor of one request.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ingress::dedup::RequestFingerprint;
-use partitioner::partition_map::routing_key;
-use partitioner::{BookingRequest, CancelRequest, Command, Envelope, EventMeta, PartitionMap};
-use serde::de::DeserializeOwned;
+use partitioner::{intake, Mutation, PartitionMap, Sender};
 use uuid::Uuid;
 
 const CREATE: &[u8] = br#"{
@@ -50,93 +49,73 @@ const CANCEL: &[u8] = br#"{
 const PARTNER: &str = "ota-booking-1";
 const IDEMPOTENCY_KEY: &str = "7f3c9a2e-5b1d-4c8f-9e6a-2d4b8f1c3a57";
 
-#[derive(Clone, Copy)]
-enum Kind {
-    Create,
-    Modify,
-    Cancel,
-}
-
 struct Case {
     name: &'static str,
-    kind: Kind,
+    mutation: Mutation,
     body: &'static [u8],
 }
 
 fn cases() -> [Case; 3] {
+    let id = Uuid::from_u128(0x5628_7654_0a0a_554b_96c2_038e_c2af_81ed);
     [
         Case {
             name: "create",
-            kind: Kind::Create,
+            mutation: Mutation::CreateBooking,
             body: CREATE,
         },
         Case {
             name: "modify",
-            kind: Kind::Modify,
+            mutation: Mutation::ModifyBooking(id),
             body: MODIFY,
         },
         Case {
             name: "cancel",
-            kind: Kind::Cancel,
+            mutation: Mutation::CancelBooking(id),
             body: CANCEL,
         },
     ]
 }
 
-/// The ingress's decode: serde with the path of the first bad field kept for the answer.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> T {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).expect("the sample body decodes")
-}
-
-/// The validated command of a sample request, as the ingress builds it.
-fn command(case: &Case) -> Command {
-    let booking_id = Uuid::from_u128(0x5628_7654_0a0a_554b_96c2_038e_c2af_81ed);
-    match case.kind {
-        Kind::Create => {
-            let request: BookingRequest = decode(case.body);
-            let tenant = request.tenant_id.as_deref().unwrap_or_default();
-            let booking_id = partitioner::booking_id(tenant, PARTNER, IDEMPOTENCY_KEY);
-            request.into_create(booking_id)
-        }
-        Kind::Modify => decode::<BookingRequest>(case.body).into_modify(booking_id),
-        Kind::Cancel => decode::<CancelRequest>(case.body).into_cancel(booking_id),
+fn sender() -> Sender<'static> {
+    Sender {
+        partner_id: PARTNER,
+        any_partner: false,
+        idempotency_key: IDEMPOTENCY_KEY,
+        request_id: "req-01HZY8K3M2Q4",
+        received_at_ms: 1_800_000_000_000,
     }
-    .expect("the sample body is valid")
 }
 
 /// The request path of a sample request.
 fn path(case: &Case) -> &'static str {
-    match case.kind {
-        Kind::Create => "/v1/bookings",
-        Kind::Modify => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/modify",
-        Kind::Cancel => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/cancel",
+    match case.mutation {
+        Mutation::ModifyBooking(_) => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/modify",
+        Mutation::CancelBooking(_) => "/v1/bookings/56287654-0a0a-554b-96c2-038ec2af81ed/cancel",
+        Mutation::CreateBooking | Mutation::SetInventory => "/v1/bookings",
     }
 }
 
-/// What the ingress hands the producer: partition, key, payload; and the fingerprint the
-/// dedup tiers store.
-fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, String) {
-    let command = command(case);
-    let fingerprint = RequestFingerprint::new(&command, "POST", path(case), case.body).command;
-    let event_id = partitioner::event_id(&command.tenant_id, PARTNER, IDEMPOTENCY_KEY);
-    let partition = map.partition(&command.tenant_id, &command.property_id) as i32;
-    let key = routing_key(&command.tenant_id, &command.property_id);
-    let meta = EventMeta {
-        event_id,
-        partner_id: PARTNER.to_owned(),
-        request_id: "req-01HZY8K3M2Q4".to_owned(),
-        received_at_ms: 1_800_000_000_000,
-        any_partner: false,
-    };
-    let payload = Envelope::new(command, meta).to_json();
-    (partition, key, payload, fingerprint)
+/// What the ingress computes between reading the body and publishing: the request step,
+/// the fingerprints the dedup tiers store, and the payload the producer sends.
+fn prepare(case: &Case, map: &PartitionMap) -> (i32, String, Vec<u8>, RequestFingerprint) {
+    let prepared =
+        intake::prepare(case.mutation, &sender(), case.body, map).expect("the sample is valid");
+    let fingerprint =
+        RequestFingerprint::with(&prepared.fingerprint, "POST", path(case), case.body);
+    let payload = prepared.envelope.to_json();
+    (
+        prepared.partition,
+        prepared.routing_key,
+        payload,
+        fingerprint,
+    )
 }
 
 fn fingerprints(c: &mut Criterion) {
     let mut group = c.benchmark_group("fingerprint");
     for case in cases() {
-        let command = command(&case);
+        let command =
+            intake::command(case.mutation, &sender(), case.body).expect("the sample body is valid");
         group.throughput(Throughput::Bytes(case.body.len() as u64));
         group.bench_function(case.name, |b| {
             b.iter(|| {

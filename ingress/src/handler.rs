@@ -7,50 +7,47 @@
 //! runs. Every failure becomes one problem+json answer here.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use partitioner::PartitionMap;
-use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::auth::LivePartners;
-use crate::decisions::Waiters;
-use crate::dedup::Dedup;
+use crate::body::{read_body, RequestBody};
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
-use crate::mutate::RequestBody;
+use crate::mutate::Mutations;
 use crate::problem::ApiError;
-use crate::publish::EventSink;
 use crate::ratelimit::{Allowance, RateLimits};
-use crate::redis_link::RedisLink;
+use crate::reads::Reads;
 use crate::routes::{self, Route};
 use crate::signing::{self, SeenSignatures, SignedRequest};
 use crate::{mutate, openapi, reads};
 
-/// Everything a request needs, shared by all connections.
+/// Everything a request needs, shared by all connections: the gate every request passes,
+/// then what its route's stage uses.
 pub struct AppState {
+    pub gate: Gate,
+    pub mutations: Mutations,
+    pub reads: Reads,
+}
+
+/// What every request passes before its route runs.
+pub struct Gate {
     /// The partners table, swapped whole on reload.
     pub partners: LivePartners,
-    pub partitions: PartitionMap,
-    pub sink: Arc<dyn EventSink>,
-    pub max_body_bytes: usize,
     /// Caps requests in progress; a request that finds it empty is refused with 503
     /// rather than queued, so overload shows up as fast retries instead of latency.
     pub in_flight: Semaphore,
-    pub dedup: Dedup,
     pub rate_limits: RateLimits,
-    /// Redis for the read endpoints (the same connection the dedup tier uses).
-    pub redis: Arc<RedisLink>,
     /// Signatures already used, so none is accepted twice.
     pub seen_signatures: SeenSignatures,
-    /// Requests holding out for their decision (`Prefer: wait`), fed by the decisions reader.
-    pub waiters: Arc<Waiters>,
-    /// The longest such a wait may last; zero when waiting is turned off.
-    pub max_wait: Duration,
+    /// The most body a signed request may have: its signature covers the body, which is
+    /// read here.
+    pub max_body_bytes: usize,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.
@@ -66,7 +63,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     let result = match route {
         Err(error) => Err(error),
         Ok(Route::OpenApi) => Ok(openapi::response()),
-        Ok(route) => match state.in_flight.try_acquire() {
+        Ok(route) => match state.gate.in_flight.try_acquire() {
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
@@ -102,25 +99,26 @@ async fn dispatch(
     request_id: &str,
     allowance: &mut Option<Allowance>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
+    let gate = &state.gate;
     let (parts, body) = request.into_parts();
     // The table current now serves the whole request, even if a reload swaps it meanwhile.
-    let partners = state.partners.current();
+    let partners = gate.partners.current();
     let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
-    *allowance = Some(state.rate_limits.check(&partner.partner_id)?);
+    *allowance = Some(gate.rate_limits.check(&partner.partner_id)?);
     let body = if partner.signing_secrets().is_empty() {
         RequestBody::Unread(body)
     } else {
         // The signature covers the body, so it is read (under the same limit) first.
-        let bytes = mutate::read_body(RequestBody::Unread(body), state.max_body_bytes).await?;
+        let bytes = read_body(RequestBody::Unread(body), gate.max_body_bytes).await?;
         let signed = SignedRequest {
             headers: &parts.headers,
             method: parts.method.as_str(),
             path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
             body: &bytes,
         };
-        signing::verify(partner.signing_secrets(), &signed, &state.seen_signatures).await?;
+        signing::verify(partner.signing_secrets(), &signed, &gate.seen_signatures).await?;
         RequestBody::Read(bytes)
     };
     // After the signature, so a caller holding only a signing partner's bearer key
@@ -129,32 +127,12 @@ async fn dispatch(
         partner.require_scope(scope)?;
     }
     match route {
-        Route::GetBooking(id) => {
-            let booking = reads::booking(&state.redis, partner, id).await?;
-            Ok(json_response(StatusCode::OK, &booking))
+        Route::Read(read) => reads::read(&state.reads, read, partner, parts.uri.query()).await,
+        Route::Mutation(mutation) => {
+            mutate::mutate(&state.mutations, mutation, partner, parts, body, request_id).await
         }
-        Route::Availability => {
-            let nights = reads::availability(&state.redis, partner, parts.uri.query()).await?;
-            Ok(json_response(StatusCode::OK, &nights))
-        }
-        _ => mutate::mutate(state, route, partner, parts, body, request_id).await,
+        Route::OpenApi => Ok(openapi::response()),
     }
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let json = serde_json::to_vec(body).expect("response bodies always serialize");
-    json_bytes(status, Bytes::from(json))
-}
-
-/// A JSON response; `body` must already be JSON.
-pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 /// Partner mistakes are routine and logged at debug; our own failures at warn or error.

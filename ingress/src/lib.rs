@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod broker_watch;
 pub mod config;
 pub mod decisions;
@@ -27,6 +28,7 @@ pub mod publish;
 pub mod ratelimit;
 pub mod reads;
 pub mod redis_link;
+pub mod response;
 pub mod routes;
 pub mod server;
 pub mod signing;

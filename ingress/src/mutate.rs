@@ -1,53 +1,46 @@
 //! Mutations: from a checked request to an acknowledged event in the log.
 //!
 //! The steps run cheapest and least revealing first: media type and `Idempotency-Key`,
-//! the body under a size limit, decode, validate, tenant; only then is the key claimed
-//! ([`crate::dedup`]), the event id derived, the partition chosen, the event published
-//! and its delivery report awaited. Nothing reaches the log before every check passed.
+//! the body under a size limit, then the contract's request step ([`partitioner::intake`]:
+//! decode, validate, derive the ids, choose the partition, build the envelope, with no
+//! I/O), then the tenant; only then is the key claimed ([`crate::dedup`]), the event
+//! published and its delivery report awaited. Nothing reaches the log before every check passed.
 //! A partner that asked to wait ([`crate::wait`]) then gets the consumer's decision
 //! instead of the 202, if it arrives in time.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Incoming};
-use partitioner::partition_map::routing_key;
-use partitioner::{AllotmentRequest, BookingRequest, CancelRequest, Command, Envelope, EventMeta};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use uuid::Uuid;
+use http_body_util::Full;
+use partitioner::{intake, Mutation, PartitionMap, Sender};
 
 use crate::auth::Partner;
-use crate::dedup::{Claim, RequestFingerprint, StoredResponse};
-use crate::handler::{json_bytes, AppState};
+use crate::body::{read_body, RequestBody};
+use crate::decisions::Waiters;
+use crate::dedup::{Claim, Dedup, RequestFingerprint, StoredResponse};
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
-use crate::publish::OutboundEvent;
-use crate::routes::Route;
+use crate::publish::{EventSink, OutboundEvent};
+use crate::response::{json_bytes, Accepted};
 use crate::{metrics, wait};
 
-/// The 202 body: where the event went, so a partner can quote it and a verifier can find it.
-#[derive(Debug, Serialize)]
-pub struct Accepted {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub booking_id: Option<Uuid>,
-    pub event_id: Uuid,
-    pub status: &'static str,
-    pub partition: i32,
-    pub offset: i64,
-}
-
-/// A request body: still on the wire, or already read because a signature covers it.
-pub enum RequestBody {
-    Unread(Incoming),
-    Read(Bytes),
+/// What the mutations need, shared by all connections.
+pub struct Mutations {
+    pub dedup: Dedup,
+    pub sink: Arc<dyn EventSink>,
+    pub partitions: PartitionMap,
+    pub max_body_bytes: usize,
+    /// Requests holding out for their decision (`Prefer: wait`), fed by the decisions reader.
+    pub waiters: Arc<Waiters>,
+    /// The longest such a wait may last; zero when waiting is turned off.
+    pub max_wait: Duration,
 }
 
 pub async fn mutate(
-    state: &AppState,
-    route: Route,
+    state: &Mutations,
+    mutation: Mutation,
     partner: &Partner,
     parts: http::request::Parts,
     body: RequestBody,
@@ -57,55 +50,53 @@ pub async fn mutate(
     let key = headers::idempotency_key(&parts.headers)?;
     let body = read_body(body, state.max_body_bytes).await?;
 
-    let partner_id = partner.partner_id.as_str();
-    let command = match route {
-        Route::CreateBooking => {
-            let req: BookingRequest = decode(&body)?;
-            // An invalid tenant fails validation below, so the id made from it is never used.
-            let tenant = req.tenant_id.as_deref().unwrap_or_default();
-            let booking_id = partitioner::booking_id(tenant, partner_id, key);
-            req.into_create(booking_id)?
-        }
-        Route::ModifyBooking(booking_id) => {
-            decode::<BookingRequest>(&body)?.into_modify(booking_id)?
-        }
-        Route::CancelBooking(booking_id) => {
-            decode::<CancelRequest>(&body)?.into_cancel(booking_id)?
-        }
-        Route::SetInventory => decode::<AllotmentRequest>(&body)?.into_allotment()?,
-        Route::GetBooking(_) | Route::Availability | Route::OpenApi => {
-            return Err(ApiError::Internal(format!("{route:?} is not a mutation")));
-        }
+    let sender = Sender {
+        partner_id: &partner.partner_id,
+        any_partner: partner.acts_for_any_partner(),
+        idempotency_key: key,
+        request_id,
+        received_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
     };
-    partner.require_tenant(&command.tenant_id)?;
+    let prepared = intake::prepare(mutation, &sender, &body, &state.partitions)?;
+    let envelope = prepared.envelope;
+    partner.require_tenant(&envelope.tenant_id)?;
 
     // Only a request that would be published claims its key: refused requests leave no
     // record, so fixing a bad request and resending it under the same key just works.
     // The fingerprint is the validated command's, so requests that mean the same thing
     // (`2` or `2.0`, keys in any order) are the same request.
-    let fingerprint =
-        RequestFingerprint::new(&command, parts.method.as_str(), parts.uri.path(), &body);
-    let ticket = match state.dedup.claim(partner_id, key, fingerprint).await? {
+    let fingerprint = RequestFingerprint::with(
+        &prepared.fingerprint,
+        parts.method.as_str(),
+        parts.uri.path(),
+        &body,
+    );
+    let ticket = match state
+        .dedup
+        .claim(&partner.partner_id, key, fingerprint)
+        .await?
+    {
         Claim::Replay(stored) => return Ok(replayed(stored)),
         Claim::Fresh(ticket) => ticket,
     };
 
-    let event_id = partitioner::event_id(&command.tenant_id, partner_id, key);
+    let event_id = envelope.event_id;
     // Registered before publishing, so a decision that outruns the delivery report still
     // finds its request.
-    let wait = wait::requested(&parts.headers, &route, state.max_wait)
+    let wait = wait::requested(&parts.headers, mutation, state.max_wait)
         .map(|limit| (limit, state.waiters.register(event_id)));
-    let traceparent = headers::traceparent(&parts.headers).map(str::to_owned);
-    let meta = EventMeta {
-        event_id,
-        partner_id: partner_id.to_owned(),
-        request_id: request_id.to_owned(),
-        received_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
-        any_partner: partner.acts_for_any_partner(),
+    let booking_id = envelope.event.booking_id();
+    let event = OutboundEvent {
+        partition: prepared.partition,
+        key: prepared.routing_key,
+        payload: envelope.to_json(),
+        event_type: envelope.event.kind(),
+        request_id: envelope.request_id,
+        partner_id: envelope.partner_id,
+        traceparent: headers::traceparent(&parts.headers).map(str::to_owned),
     };
-    let (event, booking_id) = outbound(state, command, meta, traceparent);
     let delivered = match state.sink.publish(event).await {
         Ok(delivered) => delivered,
         Err(error) => {
@@ -165,105 +156,4 @@ fn replayed(stored: StoredResponse) -> Response<Full<Bytes>> {
         HeaderValue::from_static("true"),
     );
     response
-}
-
-/// Wraps a validated command into its envelope and chooses its partition.
-fn outbound(
-    state: &AppState,
-    command: Command,
-    meta: EventMeta,
-    traceparent: Option<String>,
-) -> (OutboundEvent, Option<Uuid>) {
-    // The partition map keeps partitions below i32::MAX, Kafka's own limit.
-    let partition = state
-        .partitions
-        .partition(&command.tenant_id, &command.property_id) as i32;
-    let key = routing_key(&command.tenant_id, &command.property_id);
-    let mut envelope = Envelope::new(command, meta);
-    envelope.placement = Some(state.partitions.placement().to_owned());
-    let booking_id = envelope.event.booking_id();
-    let event = OutboundEvent {
-        partition,
-        key,
-        payload: envelope.to_json(),
-        event_type: envelope.event.kind(),
-        request_id: envelope.request_id,
-        partner_id: envelope.partner_id,
-        traceparent,
-    };
-    (event, booking_id)
-}
-
-/// Reads the whole body, refusing more than `limit` bytes: up front when Content-Length
-/// already says so, else as soon as the stream passes the limit.
-pub async fn read_body(body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
-    let body = match body {
-        RequestBody::Read(bytes) => return Ok(bytes),
-        RequestBody::Unread(body) => body,
-    };
-    let too_large = ApiError::PayloadTooLarge { limit };
-    if body.size_hint().lower() > limit as u64 {
-        return Err(too_large);
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large),
-        Err(error) => Err(ApiError::MalformedJson(format!(
-            "could not read the body: {error}"
-        ))),
-    }
-}
-
-/// Decodes JSON, naming the path of the first field serde could not read.
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if path == "." {
-            ApiError::MalformedJson(inner.to_string())
-        } else {
-            ApiError::MalformedJson(format!("{path}: {inner}"))
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decode_names_the_bad_field() {
-        let error =
-            decode::<BookingRequest>(br#"{"tenant_id": "acme", "rooms": "two"}"#).unwrap_err();
-        let ApiError::MalformedJson(detail) = error else {
-            panic!("{error:?}")
-        };
-        assert!(detail.starts_with("rooms: "), "{detail}");
-
-        let error = decode::<BookingRequest>(b"{not json").unwrap_err();
-        assert!(matches!(error, ApiError::MalformedJson(_)));
-
-        let error = decode::<CancelRequest>(br#"{"tenant_id": "a", "surprise": 1}"#).unwrap_err();
-        let ApiError::MalformedJson(detail) = error else {
-            panic!("{error:?}")
-        };
-        assert!(detail.contains("surprise"), "{detail}");
-    }
-
-    #[test]
-    fn accepted_body_omits_booking_id_for_inventory() {
-        let accepted = Accepted {
-            booking_id: None,
-            event_id: Uuid::nil(),
-            status: "accepted",
-            partition: 3,
-            offset: 42,
-        };
-        let json = serde_json::to_value(&accepted).unwrap();
-        assert!(json.get("booking_id").is_none());
-        assert_eq!(json["partition"], 3);
-        assert_eq!(json["offset"], 42);
-        assert_eq!(json["status"], "accepted");
-    }
 }

@@ -29,7 +29,7 @@ mod tests {
 
     use super::*;
     use crate::problem::ApiError;
-    use crate::routes::Route;
+    use crate::routes::{Mutation, Read, Route};
 
     /// One of each `ApiError` variant. [`variant`] matches exhaustively, so a new variant
     /// does not compile until it is placed there, and then this list is checked against it.
@@ -66,18 +66,10 @@ mod tests {
     /// once per variant. `None` means no route at all (answered for unknown requests).
     fn can_come_from(error: &ApiError, route: &Route) -> Option<bool> {
         let authenticated = route.scope().is_some();
-        let mutation = matches!(
-            route,
-            Route::CreateBooking
-                | Route::ModifyBooking(_)
-                | Route::CancelBooking(_)
-                | Route::SetInventory
-        );
-        let read = matches!(route, Route::GetBooking(_) | Route::Availability);
-        let booking_mutation = matches!(
-            route,
-            Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_)
-        );
+        let mutation = matches!(route, Route::Mutation(_));
+        let read = matches!(route, Route::Read(_));
+        let booking_mutation =
+            matches!(route, Route::Mutation(mutation) if mutation.concerns_a_booking());
         Some(match error {
             ApiError::Unauthorized
             | ApiError::Signature(_)
@@ -94,10 +86,10 @@ mod tests {
             | ApiError::IdempotencyKeyInFlight
             | ApiError::BrokerUnavailable(_)
             | ApiError::DeliveryTimeout => mutation,
-            ApiError::Invalid(_) => mutation || *route == Route::Availability,
+            ApiError::Invalid(_) => mutation || *route == Route::Read(Read::Availability),
             // A path id that is not a UUID names no booking.
             ApiError::NotFound => route.template().contains("{id}"),
-            ApiError::BookingNotFound => matches!(route, Route::GetBooking(_)),
+            ApiError::BookingNotFound => matches!(route, Route::Read(Read::Booking(_))),
             ApiError::BookingRejected { .. } => booking_mutation,
             ApiError::ProjectionsUnavailable(_) => read,
             // Answers a request that matched no route's method; the spec says so in prose.
@@ -160,9 +152,7 @@ mod tests {
                 operation.is_object(),
                 "{method} {template} is not in the spec"
             );
-            let success = if route.scope().is_none()
-                || matches!(route, Route::GetBooking(_) | Route::Availability)
-            {
+            let success = if route.scope().is_none() || matches!(route, Route::Read(_)) {
                 200
             } else {
                 202
@@ -170,8 +160,10 @@ mod tests {
             let mut statuses = vec![success];
             // The synchronous answers to `Prefer: wait` (see `crate::wait`).
             match route {
-                Route::CreateBooking => statuses.push(201),
-                Route::ModifyBooking(_) | Route::CancelBooking(_) => statuses.push(200),
+                Route::Mutation(Mutation::CreateBooking) => statuses.push(201),
+                Route::Mutation(Mutation::ModifyBooking(_) | Mutation::CancelBooking(_)) => {
+                    statuses.push(200)
+                }
                 _ => {}
             }
             for error in samples() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use partitioner::{FieldError, Invalid};
+use partitioner::{FieldError, Invalid, RequestError};
 use serde::Serialize;
 
 use crate::signing::SignatureError;
@@ -78,6 +78,15 @@ pub enum ApiError {
     /// A bug or an impossible state; the detail is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Malformed(detail) => ApiError::MalformedJson(detail),
+            RequestError::Invalid(invalid) => ApiError::Invalid(invalid),
+        }
+    }
 }
 
 impl ApiError {

@@ -9,7 +9,11 @@
 //! known" and "sold out" mean different things to a partner.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
 use partitioner::{keys, AvailabilityQuery, FieldError, Invalid};
 use serde::Serialize;
 use uuid::Uuid;
@@ -17,6 +21,14 @@ use uuid::Uuid;
 use crate::auth::Partner;
 use crate::problem::ApiError;
 use crate::redis_link::{RedisDown, RedisLink};
+use crate::response::json_response;
+use crate::routes::Read;
+
+/// What the reads need, shared by all connections.
+pub struct Reads {
+    /// The consumers' projections (the connection the idempotency tier shares).
+    pub redis: Arc<RedisLink>,
+}
 
 /// The body of `GET /v1/bookings/{id}`.
 #[derive(Debug, Serialize)]
@@ -50,6 +62,25 @@ pub struct Night {
     pub date: String,
     /// Remaining units; `None` (JSON `null`) when no projection exists for the night.
     pub remaining: Option<i64>,
+}
+
+/// Answers `read` for `partner`; `query` is the request's query string.
+pub async fn read(
+    state: &Reads,
+    read: Read,
+    partner: &Partner,
+    query: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    match read {
+        Read::Booking(id) => {
+            let booking = booking(&state.redis, partner, id).await?;
+            Ok(json_response(StatusCode::OK, &booking))
+        }
+        Read::Availability => {
+            let nights = availability(&state.redis, partner, query).await?;
+            Ok(json_response(StatusCode::OK, &nights))
+        }
+    }
 }
 
 fn unavailable(error: RedisDown) -> ApiError {

@@ -2,9 +2,11 @@
 //!
 //! A handful of routes do not justify a router framework, and a plain `match` keeps the whole
 //! table visible in one screen. [`Route::template`] gives the bounded label used in
-//! metrics and logs; ids never become labels.
+//! metrics and logs; ids never become labels. Whether a route writes or reads is its type:
+//! a write is one of the contract's [`Mutation`]s, handed to [`crate::mutate`] as such.
 
 use http::Method;
+pub use partitioner::Mutation;
 use uuid::Uuid;
 
 use crate::auth::Scope;
@@ -12,15 +14,22 @@ use crate::problem::ApiError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    CreateBooking,
-    ModifyBooking(Uuid),
-    CancelBooking(Uuid),
-    SetInventory,
-    GetBooking(Uuid),
-    Availability,
+    Mutation(Mutation),
+    Read(Read),
     /// The OpenAPI document: public, no key needed.
     OpenApi,
 }
+
+/// The reads a partner can make, served from the consumers' projections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    Booking(Uuid),
+    Availability,
+}
+
+// Short names for the table below and the tests.
+use Mutation::{CancelBooking, CreateBooking, ModifyBooking, SetInventory};
+use Read::{Availability, Booking};
 
 impl Route {
     /// Resolves a request line: 404 for unknown paths (including booking paths whose id
@@ -29,22 +38,22 @@ impl Route {
     pub fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or("\0").split('/').collect();
         let (route, allow) = match segments.as_slice() {
-            ["v1", "bookings"] => (Route::CreateBooking, "POST"),
+            ["v1", "bookings"] => (Route::Mutation(CreateBooking), "POST"),
             ["v1", "bookings", id, action @ ("modify" | "cancel")] => {
                 let id = Uuid::try_parse(id).map_err(|_| ApiError::NotFound)?;
-                let route = if *action == "modify" {
-                    Route::ModifyBooking(id)
+                let mutation = if *action == "modify" {
+                    ModifyBooking(id)
                 } else {
-                    Route::CancelBooking(id)
+                    CancelBooking(id)
                 };
-                (route, "POST")
+                (Route::Mutation(mutation), "POST")
             }
             ["v1", "bookings", id] => {
                 let id = Uuid::try_parse(id).map_err(|_| ApiError::NotFound)?;
-                (Route::GetBooking(id), "GET")
+                (Route::Read(Booking(id)), "GET")
             }
-            ["v1", "inventory"] => (Route::SetInventory, "PUT"),
-            ["v1", "availability"] => (Route::Availability, "GET"),
+            ["v1", "inventory"] => (Route::Mutation(SetInventory), "PUT"),
+            ["v1", "availability"] => (Route::Read(Availability), "GET"),
             ["openapi.json"] => (Route::OpenApi, "GET"),
             _ => return Err(ApiError::NotFound),
         };
@@ -58,12 +67,12 @@ impl Route {
     /// The route template: a metric label from a small fixed set.
     pub fn template(&self) -> &'static str {
         match self {
-            Route::CreateBooking => "/v1/bookings",
-            Route::ModifyBooking(_) => "/v1/bookings/{id}/modify",
-            Route::CancelBooking(_) => "/v1/bookings/{id}/cancel",
-            Route::SetInventory => "/v1/inventory",
-            Route::GetBooking(_) => "/v1/bookings/{id}",
-            Route::Availability => "/v1/availability",
+            Route::Mutation(CreateBooking) => "/v1/bookings",
+            Route::Mutation(ModifyBooking(_)) => "/v1/bookings/{id}/modify",
+            Route::Mutation(CancelBooking(_)) => "/v1/bookings/{id}/cancel",
+            Route::Mutation(SetInventory) => "/v1/inventory",
+            Route::Read(Booking(_)) => "/v1/bookings/{id}",
+            Route::Read(Availability) => "/v1/availability",
             Route::OpenApi => "/openapi.json",
         }
     }
@@ -71,11 +80,9 @@ impl Route {
     /// The scope a partner's key needs, or `None` for a public route.
     pub fn scope(&self) -> Option<Scope> {
         match self {
-            Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_) => {
-                Some(Scope::BookingsWrite)
-            }
-            Route::SetInventory => Some(Scope::InventoryWrite),
-            Route::GetBooking(_) | Route::Availability => Some(Scope::BookingsRead),
+            Route::Mutation(SetInventory) => Some(Scope::InventoryWrite),
+            Route::Mutation(_) => Some(Scope::BookingsWrite),
+            Route::Read(_) => Some(Scope::BookingsRead),
             Route::OpenApi => None,
         }
     }
@@ -110,27 +117,27 @@ mod tests {
         let id = Uuid::parse_str(ID).unwrap();
         assert_eq!(
             parse(Method::POST, "/v1/bookings").unwrap(),
-            Route::CreateBooking
+            Route::Mutation(CreateBooking)
         );
         assert_eq!(
             parse(Method::POST, &format!("/v1/bookings/{ID}/modify")).unwrap(),
-            Route::ModifyBooking(id)
+            Route::Mutation(ModifyBooking(id))
         );
         assert_eq!(
             parse(Method::POST, &format!("/v1/bookings/{ID}/cancel")).unwrap(),
-            Route::CancelBooking(id)
+            Route::Mutation(CancelBooking(id))
         );
         assert_eq!(
             parse(Method::PUT, "/v1/inventory").unwrap(),
-            Route::SetInventory
+            Route::Mutation(SetInventory)
         );
         assert_eq!(
             parse(Method::GET, &format!("/v1/bookings/{ID}")).unwrap(),
-            Route::GetBooking(id)
+            Route::Read(Booking(id))
         );
         assert_eq!(
             parse(Method::GET, "/v1/availability").unwrap(),
-            Route::Availability
+            Route::Read(Availability)
         );
         assert_eq!(parse(Method::GET, "/openapi.json").unwrap(), Route::OpenApi);
     }
@@ -139,12 +146,12 @@ mod tests {
     fn the_table_lists_every_route_with_its_method() {
         let id = Uuid::parse_str(ID).unwrap();
         let routes = [
-            Route::CreateBooking,
-            Route::ModifyBooking(id),
-            Route::CancelBooking(id),
-            Route::SetInventory,
-            Route::GetBooking(id),
-            Route::Availability,
+            Route::Mutation(CreateBooking),
+            Route::Mutation(ModifyBooking(id)),
+            Route::Mutation(CancelBooking(id)),
+            Route::Mutation(SetInventory),
+            Route::Read(Booking(id)),
+            Route::Read(Availability),
             Route::OpenApi,
         ];
         assert_eq!(routes.len(), Route::TABLE.len());
@@ -201,8 +208,11 @@ mod tests {
         let route = parse(Method::POST, &format!("/v1/bookings/{ID}/cancel")).unwrap();
         assert_eq!(route.template(), "/v1/bookings/{id}/cancel");
         assert_eq!(route.scope(), Some(Scope::BookingsWrite));
-        assert_eq!(Route::SetInventory.scope(), Some(Scope::InventoryWrite));
-        assert_eq!(Route::Availability.scope(), Some(Scope::BookingsRead));
+        assert_eq!(
+            Route::Mutation(SetInventory).scope(),
+            Some(Scope::InventoryWrite)
+        );
+        assert_eq!(Route::Read(Availability).scope(), Some(Scope::BookingsRead));
         assert_eq!(Route::OpenApi.scope(), None);
     }
 }

@@ -33,10 +33,12 @@ use crate::broker_watch::watch_broker;
 use crate::config::{Config, SinkKind};
 use crate::decisions::{start_reader, Waiters};
 use crate::dedup::Dedup;
-use crate::handler::{self, AppState};
+use crate::handler::{self, AppState, Gate};
+use crate::mutate::Mutations;
 use crate::null_sink::{NullSink, NULL_SINK_PARTITIONS};
 use crate::publish::{EventSink, KafkaSettings, KafkaSink, TopicError};
 use crate::ratelimit::RateLimits;
+use crate::reads::Reads;
 use crate::redis_link::RedisLink;
 use crate::signing::SeenSignatures;
 use crate::Error;
@@ -104,23 +106,23 @@ pub async fn run_with_reload(
     };
     // Only when waiting is on. A decisions topic that cannot be read yet never stops the
     // API: the reader keeps trying on its own while waits simply run out.
-    let decisions_reader = if state.max_wait.is_zero() {
+    let decisions_reader = if state.mutations.max_wait.is_zero() {
         None
     } else {
         let topic = config.decisions_topic.clone();
         let brokers = config.kafka_brokers.clone();
-        Some(start_reader(brokers, topic, state.waiters.clone()).await)
+        Some(start_reader(brokers, topic, state.mutations.waiters.clone()).await)
     };
     health.set_ready(true);
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
-        partitions = state.partitions.partitions(),
-        partners = state.partners.current().len(),
+        partitions = state.mutations.partitions.partitions(),
+        partners = state.gate.partners.current().len(),
         "ingress ready"
     );
     let reloader = tokio::spawn(reload_partners(state.clone(), reload));
     let broker_watch = tokio::spawn(watch_broker(
-        state.sink.clone(),
+        state.mutations.sink.clone(),
         health.clone(),
         config.broker_probe_interval(),
     ));
@@ -130,7 +132,7 @@ pub async fn run_with_reload(
     health.set_ready(false);
     reloader.abort();
     broker_watch.abort();
-    drain(&config, graceful, connections, state.sink.clone()).await;
+    drain(&config, graceful, connections, state.mutations.sink.clone()).await;
     // After the drain, so requests still waiting for a decision can get it.
     if let Some(reader) = decisions_reader {
         reader.abort();
@@ -188,7 +190,8 @@ async fn reload_partners(state: Arc<AppState>, reload: impl Stream<Item = ()> + 
     while reload.next().await.is_some() {
         let state = state.clone();
         // Reading the file blocks; keep it off the async workers.
-        if let Err(error) = tokio::task::spawn_blocking(move || state.partners.reload()).await {
+        if let Err(error) = tokio::task::spawn_blocking(move || state.gate.partners.reload()).await
+        {
             tracing::error!(%error, "partners reload task failed");
         }
     }
@@ -264,21 +267,26 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         &config.idempotency_prefix,
     );
     Ok(AppState {
-        partners,
-        partitions,
-        sink,
-        max_body_bytes: config.max_body_bytes,
-        in_flight: Semaphore::new(config.max_in_flight),
-        dedup,
-        rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
-        redis,
-        seen_signatures,
-        waiters: Arc::new(Waiters::default()),
-        // The null sink stores nothing, so no decision will ever come: waiting is off.
-        max_wait: match config.sink {
-            SinkKind::Kafka => config.max_wait(),
-            SinkKind::Null => Duration::ZERO,
+        gate: Gate {
+            partners,
+            in_flight: Semaphore::new(config.max_in_flight),
+            rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            seen_signatures,
+            max_body_bytes: config.max_body_bytes,
         },
+        mutations: Mutations {
+            dedup,
+            sink,
+            partitions,
+            max_body_bytes: config.max_body_bytes,
+            waiters: Arc::new(Waiters::default()),
+            // The null sink stores nothing, so no decision will ever come: waiting is off.
+            max_wait: match config.sink {
+                SinkKind::Kafka => config.max_wait(),
+                SinkKind::Null => Duration::ZERO,
+            },
+        },
+        reads: Reads { redis },
     })
 }
 

@@ -19,14 +19,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use partitioner::{Decision, Outcome};
+use partitioner::{Decision, Mutation, Outcome};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::handler::json_response;
-use crate::mutate::Accepted;
 use crate::problem::ApiError;
-use crate::routes::Route;
+use crate::response::{json_response, Accepted};
 
 /// The most any request may wait, whatever it asks: each waiting request holds an
 /// in-flight slot, so this bounds how long overload can take to clear.
@@ -34,15 +32,11 @@ pub const CEILING: Duration = Duration::from_secs(5);
 
 pub static PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 
-/// How long `route`'s request should wait for its decision, if at all: the `wait`
-/// preference clamped to `max` (itself at most [`CEILING`]).
-pub fn requested(headers: &HeaderMap, route: &Route, max: Duration) -> Option<Duration> {
-    let waits_for_decision = matches!(
-        route,
-        Route::CreateBooking | Route::ModifyBooking(_) | Route::CancelBooking(_)
-    );
+/// How long the request for `mutation` should wait for its decision, if at all: the
+/// `wait` preference clamped to `max` (itself at most [`CEILING`]).
+pub fn requested(headers: &HeaderMap, mutation: Mutation, max: Duration) -> Option<Duration> {
     let max = max.min(CEILING);
-    if !waits_for_decision || max.is_zero() {
+    if !mutation.concerns_a_booking() || max.is_zero() {
         return None;
     }
     let seconds = preferred_wait_seconds(headers)?;
@@ -134,7 +128,7 @@ mod tests {
     }
 
     fn create(values: &[&str], max: Duration) -> Option<Duration> {
-        requested(&prefer(values), &Route::CreateBooking, max)
+        requested(&prefer(values), Mutation::CreateBooking, max)
     }
 
     #[test]
@@ -173,12 +167,12 @@ mod tests {
     fn waiting_can_be_off_and_inventory_never_waits() {
         assert_eq!(create(&["wait=3"], Duration::ZERO), None);
         assert_eq!(
-            requested(&prefer(&["wait=3"]), &Route::SetInventory, MAX),
+            requested(&prefer(&["wait=3"]), Mutation::SetInventory, MAX),
             None
         );
         let id = Uuid::nil();
-        for route in [Route::ModifyBooking(id), Route::CancelBooking(id)] {
-            assert!(requested(&prefer(&["wait=3"]), &route, MAX).is_some());
+        for mutation in [Mutation::ModifyBooking(id), Mutation::CancelBooking(id)] {
+            assert!(requested(&prefer(&["wait=3"]), mutation, MAX).is_some());
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What the contract's hot pure functions cost per call: request validation from body bytes
-//! to an envelope, partition choice, deterministic ids and the envelope's JSON codec, which
+//! What the contract's hot pure functions cost per call: the request step from body bytes
+//! to a placed envelope (`intake::prepare`, as the ingress runs it), partition choice, deterministic ids and the envelope's JSON codec, which
 //! every event pays twice (the ingress encodes, the consumer decodes).
 //!
 //! Run with `cargo bench -p partitioner --bench contract`; criterion prints the time per
@@ -13,9 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use partitioner::hash::murmur2;
 use partitioner::partition_map::routing_key;
-use partitioner::{
-    BookingRequest, CancelRequest, Command, Envelope, EventMeta, Invalid, PartitionMap,
-};
+use partitioner::{intake, Envelope, Mutation, PartitionMap, Sender};
 use uuid::Uuid;
 
 const CREATE: &[u8] = br#"{
@@ -58,49 +56,40 @@ fn booking_id() -> Uuid {
     partitioner::booking_id(TENANT, PARTNER, IDEMPOTENCY_KEY)
 }
 
-fn meta() -> EventMeta {
-    EventMeta {
-        event_id: booking_id(),
-        partner_id: PARTNER.to_owned(),
-        request_id: "req-01HZY8K3M2Q4".to_owned(),
-        received_at_ms: 1_800_000_000_000,
+fn sender() -> Sender<'static> {
+    Sender {
+        partner_id: PARTNER,
         any_partner: false,
+        idempotency_key: IDEMPOTENCY_KEY,
+        request_id: "req-01HZY8K3M2Q4",
+        received_at_ms: 1_800_000_000_000,
     }
 }
 
-/// Body bytes to envelope, as the ingress runs it: decode, validate, wrap.
-fn create_envelope(body: &[u8], booking_id: Uuid) -> Result<Envelope, Invalid> {
-    let request: BookingRequest = serde_json::from_slice(body).expect("the body is JSON");
-    Ok(Envelope::new(request.into_create(booking_id)?, meta()))
+/// The request step the ingress runs: body bytes to the placed envelope.
+fn prepare(mutation: Mutation, body: &[u8], map: &PartitionMap) -> Envelope {
+    intake::prepare(mutation, &sender(), body, map)
+        .expect("the sample body is valid")
+        .envelope
 }
 
-fn modify_envelope(body: &[u8], booking_id: Uuid) -> Result<Envelope, Invalid> {
-    let request: BookingRequest = serde_json::from_slice(body).expect("the body is JSON");
-    Ok(Envelope::new(request.into_modify(booking_id)?, meta()))
-}
-
-fn cancel_envelope(body: &[u8], booking_id: Uuid) -> Result<Envelope, Invalid> {
-    let request: CancelRequest = serde_json::from_slice(body).expect("the body is JSON");
-    let command: Command = request.into_cancel(booking_id)?;
-    Ok(Envelope::new(command, meta()))
-}
-
-type Build = fn(&[u8], Uuid) -> Result<Envelope, Invalid>;
-
-const REQUESTS: [(&str, &[u8], Build); 3] = [
-    ("create", CREATE, create_envelope),
-    ("modify", MODIFY, modify_envelope),
-    ("cancel", CANCEL, cancel_envelope),
-];
-
-fn validation(c: &mut Criterion) {
-    let mut group = c.benchmark_group("validate");
+fn requests() -> [(&'static str, &'static [u8], Mutation); 3] {
     let id = booking_id();
-    for (name, body, build) in REQUESTS {
-        // Fail here, not in a number: a benchmark of a rejected request measures the wrong path.
-        build(body, id).expect("the sample body is valid");
+    [
+        ("create", CREATE, Mutation::CreateBooking),
+        ("modify", MODIFY, Mutation::ModifyBooking(id)),
+        ("cancel", CANCEL, Mutation::CancelBooking(id)),
+    ]
+}
+
+fn request_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request step");
+    let map = PartitionMap::parse(12, "").expect("a plain 12-partition map");
+    for (name, body, mutation) in requests() {
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_function(name, |b| b.iter(|| build(black_box(body), id)));
+        group.bench_function(name, |b| {
+            b.iter(|| intake::prepare(mutation, &sender(), black_box(body), &map))
+        });
     }
     group.finish();
 }
@@ -133,10 +122,10 @@ fn hashing(c: &mut Criterion) {
 }
 
 fn codec(c: &mut Criterion) {
-    let id = booking_id();
-    let envelopes: Vec<(&str, Envelope)> = REQUESTS
-        .iter()
-        .map(|(name, body, build)| (*name, build(body, id).expect("the sample body is valid")))
+    let map = PartitionMap::parse(12, "").expect("a plain 12-partition map");
+    let envelopes: Vec<(&str, Envelope)> = requests()
+        .into_iter()
+        .map(|(name, body, mutation)| (name, prepare(mutation, body, &map)))
         .collect();
 
     let mut group = c.benchmark_group("envelope to_json");
@@ -165,6 +154,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = validation, hashing, codec
+    targets = request_step, hashing, codec
 }
 criterion_main!(benches);

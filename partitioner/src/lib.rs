@@ -2,8 +2,8 @@
 //!
 //! Everything both sides must agree on lives here and only here: the versioned event
 //! envelope that travels on the `bookings` topic, the partner-facing request bodies and their
-//! validation, the deterministic booking id, Kafka-compatible key hashing and the partition
-//! map. Keeping it pure means the ingress and every consumer version can be tested against
+//! validation, the request step that makes a body into its event ([`intake`]), the
+//! deterministic booking id, Kafka-compatible key hashing and the partition map. Keeping it pure means the ingress and every consumer version can be tested against
 //! the same functions, and a change to the wire format is a change to one crate.
 #![forbid(unsafe_code)]
 
@@ -12,6 +12,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod hash;
 pub mod ids;
+pub mod intake;
 pub mod keys;
 pub mod partition_map;
 pub mod query;
@@ -23,6 +24,7 @@ pub use decision::{Decision, Outcome, RejectReason};
 pub use event::{Command, DecodeError, Envelope, Event, EventMeta, Money, Stay, SCHEMA_VERSION};
 pub use fingerprint::Fingerprint;
 pub use ids::{booking_id, event_id};
+pub use intake::{Mutation, Prepared, RequestError, Sender};
 pub use partition_map::PartitionMap;
 pub use query::{AvailabilityQuery, AvailabilityRange};
 pub use request::{AllotmentRequest, BookingRequest, CancelRequest};

@@ -13,7 +13,7 @@
 //! `cmd` (an earlier build's) is compared the old way. Drop `fp` once no earlier build can
 //! run beside this one and the records it wrote have expired (`INGRESS_IDEMPOTENCY_TTL_SECS`).
 
-use partitioner::Command;
+use partitioner::{Command, Fingerprint};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -38,8 +38,13 @@ pub struct RequestFingerprint {
 
 impl RequestFingerprint {
     pub fn new(command: &Command, method: &str, path: &str, body: &[u8]) -> Self {
+        Self::with(&command.fingerprint(), method, path, body)
+    }
+
+    /// The same, from the command's fingerprint computed already.
+    pub fn with(command: &Fingerprint, method: &str, path: &str, body: &[u8]) -> Self {
         RequestFingerprint {
-            command: format!("{COMMAND_SCHEME}{}", command.fingerprint()),
+            command: format!("{COMMAND_SCHEME}{command}"),
             legacy: legacy_fingerprint(method, path, body),
         }
     }
