@@ -6,19 +6,15 @@
 //! every status each route can produce must be documented.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body_util::Full;
+
+use crate::response::json_bytes;
 
 pub const SPEC: &str = include_str!("../openapi.json");
 
 pub fn response() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(SPEC.as_bytes())));
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    json_bytes(StatusCode::OK, Bytes::from_static(SPEC.as_bytes()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use consumers::apply::BookingStatus;
 use consumers::store::{PartitionStore, Store};
 use http::{Method, StatusCode};
-use loadtest::client::Answer;
+use loadtest::client::{Answer, PartnerClient};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -49,6 +49,26 @@ fn position(answer: &Answer) -> (i32, i64) {
 
 fn booking_id(answer: &Answer) -> Uuid {
     answer.body["booking_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// `body` POSTed to `path` under `key` by `client`, waiting up to 5 s for its decision.
+async fn post_waiting(
+    client: &PartnerClient,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> Answer {
+    let wait = [("prefer", "wait=5")];
+    client
+        .send_with(Method::POST, path, key, body, &wait)
+        .await
+        .unwrap()
+}
+
+/// A decided rejection: 409 naming `reason`.
+fn assert_rejected(answer: &Answer, reason: &str) {
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{:?}", answer.body);
+    assert_eq!(answer.body["reason"], reason, "{:?}", answer.body);
 }
 
 /// Invariants 1, 2 and 5: a 202 names where the event is in Kafka; inventory and bookings
@@ -214,22 +234,13 @@ async fn a_waiting_partner_gets_the_consumers_decision() {
     let (partition, offset) = position(&allotment);
     pipeline.settled(partition, offset).await;
     let body = stay("faro-3", NIGHT, "2030-06-11", 1);
-    let wait = [("prefer", "wait=5")];
 
-    let first = pipeline
-        .client
-        .send_with(Method::POST, "/v1/bookings", "wait-1", &body, &wait)
-        .await
-        .unwrap();
+    let first = post_waiting(&pipeline.client, "/v1/bookings", "wait-1", &body).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.headers["preference-applied"], "wait=5");
     assert_eq!(first.body["outcome"], "confirmed");
 
-    let second = pipeline
-        .client
-        .send_with(Method::POST, "/v1/bookings", "wait-2", &body, &wait)
-        .await
-        .unwrap();
+    let second = post_waiting(&pipeline.client, "/v1/bookings", "wait-2", &body).await;
     assert_eq!(second.status, StatusCode::CONFLICT, "{:?}", second.body);
     assert_eq!(second.headers["preference-applied"], "wait=5");
     assert_eq!(second.body["type"], "/problems/booking-rejected");
@@ -285,54 +296,33 @@ async fn another_partner_cannot_touch_a_booking() {
     let allotment = allot(&pipeline, "braga-1", NIGHT, "2030-06-13", 5).await;
     let (partition, offset) = position(&allotment);
     pipeline.settled(partition, offset).await;
-    let wait = [("prefer", "wait=5")];
-    let created = pipeline
-        .client
-        .send_with(
-            Method::POST,
-            "/v1/bookings",
-            "owned-1",
-            &stay("braga-1", NIGHT, "2030-06-11", 1),
-            &wait,
-        )
-        .await
-        .unwrap();
+    let created = post_waiting(
+        &pipeline.client,
+        "/v1/bookings",
+        "owned-1",
+        &stay("braga-1", NIGHT, "2030-06-11", 1),
+    )
+    .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let id = booking_id(&created);
 
     let other = pipeline.client_for(support::OTHER_SECRET);
-    let cancel = other
-        .send_with(
-            Method::POST,
-            &format!("/v1/bookings/{id}/cancel"),
-            "foreign-cancel",
-            &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
-            &wait,
-        )
-        .await
-        .unwrap();
-    assert_eq!(cancel.status, StatusCode::CONFLICT, "{:?}", cancel.body);
-    assert_eq!(
-        cancel.body["reason"], "booking_not_found",
-        "{:?}",
-        cancel.body
-    );
-    let modify = other
-        .send_with(
-            Method::POST,
-            &format!("/v1/bookings/{id}/modify"),
-            "foreign-modify",
-            &stay("braga-1", NIGHT, "2030-06-12", 1),
-            &wait,
-        )
-        .await
-        .unwrap();
-    assert_eq!(modify.status, StatusCode::CONFLICT, "{:?}", modify.body);
-    assert_eq!(
-        modify.body["reason"], "booking_not_found",
-        "{:?}",
-        modify.body
-    );
+    let cancel = post_waiting(
+        &other,
+        &format!("/v1/bookings/{id}/cancel"),
+        "foreign-cancel",
+        &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
+    )
+    .await;
+    assert_rejected(&cancel, "booking_not_found");
+    let modify = post_waiting(
+        &other,
+        &format!("/v1/bookings/{id}/modify"),
+        "foreign-modify",
+        &stay("braga-1", NIGHT, "2030-06-12", 1),
+    )
+    .await;
+    assert_rejected(&modify, "booking_not_found");
     let read = other.get(&format!("/v1/bookings/{id}")).await.unwrap();
     assert_eq!(read.status, StatusCode::NOT_FOUND, "{:?}", read.body);
     let unknown = other
@@ -357,16 +347,13 @@ async fn another_partner_cannot_touch_a_booking() {
     );
 
     let hotel = pipeline.client_for(support::HOTEL_SECRET);
-    let cancel = hotel
-        .send_with(
-            Method::POST,
-            &format!("/v1/bookings/{id}/cancel"),
-            "desk-cancel",
-            &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
-            &wait,
-        )
-        .await
-        .unwrap();
+    let cancel = post_waiting(
+        &hotel,
+        &format!("/v1/bookings/{id}/cancel"),
+        "desk-cancel",
+        &json!({"tenant_id": TENANT, "property_id": "braga-1"}),
+    )
+    .await;
     assert_eq!(cancel.status, StatusCode::OK, "{:?}", cancel.body);
     assert_eq!(cancel.body["outcome"], "cancelled");
     let read = hotel.get(&format!("/v1/bookings/{id}")).await.unwrap();
@@ -383,63 +370,29 @@ async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
     let allotment = allot(&pipeline, "braga-2", NIGHT, "2030-06-20", 5).await;
     let (partition, offset) = position(&allotment);
     pipeline.settled(partition, offset).await;
-    let wait = [("prefer", "wait=5")];
     let first_stay = stay("braga-2", NIGHT, "2030-06-11", 1);
-    let first = pipeline
-        .client
-        .send_with(
-            Method::POST,
-            "/v1/bookings",
-            "reused-key",
-            &first_stay,
-            &wait,
-        )
-        .await
-        .unwrap();
+    let first = post_waiting(&pipeline.client, "/v1/bookings", "reused-key", &first_stay).await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     let id = booking_id(&first);
 
     pipeline.restart_ingress_forgetting_keys().await;
-    let other_dates = pipeline
-        .client
-        .send_with(
-            Method::POST,
-            "/v1/bookings",
-            "reused-key",
-            &stay("braga-2", "2030-06-15", "2030-06-18", 2),
-            &wait,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        other_dates.status,
-        StatusCode::CONFLICT,
-        "{:?}",
-        other_dates.body
-    );
-    assert_eq!(
-        other_dates.body["reason"], "idempotency_key_reused",
-        "{:?}",
-        other_dates.body
-    );
+    let other_dates = post_waiting(
+        &pipeline.client,
+        "/v1/bookings",
+        "reused-key",
+        &stay("braga-2", "2030-06-15", "2030-06-18", 2),
+    )
+    .await;
+    assert_rejected(&other_dates, "idempotency_key_reused");
     pipeline.restart_ingress_forgetting_keys().await;
-    let cancel = pipeline
-        .client
-        .send_with(
-            Method::POST,
-            &format!("/v1/bookings/{id}/cancel"),
-            "reused-key",
-            &json!({"tenant_id": TENANT, "property_id": "braga-2"}),
-            &wait,
-        )
-        .await
-        .unwrap();
-    assert_eq!(cancel.status, StatusCode::CONFLICT, "{:?}", cancel.body);
-    assert_eq!(
-        cancel.body["reason"], "idempotency_key_reused",
-        "{:?}",
-        cancel.body
-    );
+    let cancel = post_waiting(
+        &pipeline.client,
+        &format!("/v1/bookings/{id}/cancel"),
+        "reused-key",
+        &json!({"tenant_id": TENANT, "property_id": "braga-2"}),
+    )
+    .await;
+    assert_rejected(&cancel, "idempotency_key_reused");
     assert_eq!(
         pipeline.remaining("braga-2", "DBL", "2030-06-16").await,
         Some(5),
@@ -447,17 +400,7 @@ async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
     );
 
     pipeline.restart_ingress_forgetting_keys().await;
-    let resent = pipeline
-        .client
-        .send_with(
-            Method::POST,
-            "/v1/bookings",
-            "reused-key",
-            &first_stay,
-            &wait,
-        )
-        .await
-        .unwrap();
+    let resent = post_waiting(&pipeline.client, "/v1/bookings", "reused-key", &first_stay).await;
     assert_eq!(resent.status, StatusCode::CREATED, "{:?}", resent.body);
     assert_eq!(booking_id(&resent), id);
     let read = pipeline

@@ -51,7 +51,7 @@ impl Fingerprint {
 impl fmt::Display for Fingerprint {
     /// Lowercase hex.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -70,18 +70,11 @@ impl Serialize for Fingerprint {
 
 impl<'de> Deserialize<'de> for Fingerprint {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let hex = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let bytes: Option<Vec<u8>> = (hex.len() == 64)
-            .then(|| {
-                (0..32)
-                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
-                    .collect()
-            })
-            .flatten();
-        bytes
-            .as_deref()
-            .and_then(Fingerprint::from_slice)
-            .ok_or_else(|| serde::de::Error::custom("a fingerprint is 64 hex digits"))
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.as_bytes(), &mut bytes)
+            .map_err(|_| serde::de::Error::custom("a fingerprint is 64 hex digits"))?;
+        Ok(Fingerprint(bytes))
     }
 }
 
@@ -175,5 +168,20 @@ mod tests {
             Some(fingerprint)
         );
         assert_eq!(Fingerprint::from_slice(&[0; 31]), None);
+    }
+
+    #[test]
+    fn reads_its_hex_and_refuses_anything_else() {
+        let fingerprint = command(BODY).fingerprint();
+        let json = serde_json::to_string(&fingerprint).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Fingerprint>(&json).unwrap(),
+            fingerprint
+        );
+        // 64 bytes, but not 64 hex digits: refused, never a panic on a character boundary.
+        let multibyte = format!("\"a{}a\"", "é".repeat(31));
+        for bad in [multibyte.as_str(), "\"00\"", &json.replace('0', "g")] {
+            assert!(serde_json::from_str::<Fingerprint>(bad).is_err(), "{bad}");
+        }
     }
 }

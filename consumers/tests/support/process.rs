@@ -100,15 +100,8 @@ impl Setup {
         format!("{}-bookings", self.prefix)
     }
 
-    /// Commits, for the consumers' group, `next(top)` on every partition produced to (`top`
-    /// is its highest offset): what a consumer would find after a crash or a foreign commit.
-    pub fn commit_group_offsets(&self, next: impl Fn(i64) -> i64) {
-        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-        let foreign: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", format!("{}-group", self.prefix))
-            .create()
-            .unwrap();
+    /// `next(top)` on every partition produced to, where `top` is its highest offset.
+    fn offsets(&self, next: impl Fn(i64) -> i64) -> rdkafka::TopicPartitionList {
         let mut offsets = rdkafka::TopicPartitionList::new();
         for (partition, top) in &self.produced {
             offsets
@@ -119,7 +112,21 @@ impl Setup {
                 )
                 .unwrap();
         }
-        foreign.commit(&offsets, CommitMode::Sync).unwrap();
+        offsets
+    }
+
+    /// Commits, for the consumers' group, `next(top)` on every partition produced to (`top`
+    /// is its highest offset): what a consumer would find after a crash or a foreign commit.
+    pub fn commit_group_offsets(&self, next: impl Fn(i64) -> i64) {
+        use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+        let foreign: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("{}-group", self.prefix))
+            .create()
+            .unwrap();
+        foreign
+            .commit(&self.offsets(next), CommitMode::Sync)
+            .unwrap();
     }
 
     /// Deletes, on every partition produced to, the records before `next(top)` (`top` is
@@ -131,18 +138,8 @@ impl Setup {
             .set("bootstrap.servers", brokers())
             .create()
             .unwrap();
-        let mut offsets = rdkafka::TopicPartitionList::new();
-        for (partition, top) in &self.produced {
-            offsets
-                .add_partition_offset(
-                    &self.bookings_topic(),
-                    *partition,
-                    rdkafka::Offset::Offset(next(*top)),
-                )
-                .unwrap();
-        }
         let deleted = admin
-            .delete_records(&offsets, &AdminOptions::new())
+            .delete_records(&self.offsets(next), &AdminOptions::new())
             .await
             .unwrap();
         for element in deleted.elements() {
