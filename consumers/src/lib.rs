@@ -18,13 +18,14 @@ pub mod lag;
 pub mod maintenance;
 pub mod metrics;
 pub mod outbox;
+mod partition_state;
 pub mod pipeline;
 pub mod placement;
 pub mod projection;
 pub mod replay;
+pub mod shared;
 pub mod stalled;
 pub mod store;
-mod store_write;
 pub mod topics;
 mod worker;
 

@@ -12,48 +12,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
-use crate::assignment::{Assignment, Route, WorkerHandle};
-use crate::context::OwnershipContext;
+use crate::assignment::Route;
 use crate::flow::Flow;
 use crate::metrics;
-use crate::outbox::Outbox;
-use crate::placement::AcceptedPlacement;
-use crate::projection::Projections;
+pub use crate::shared::{KafkaConsumer, Shared};
 use crate::store::{Store, StoreError};
 use crate::worker::Worker;
 
 /// How often stored offsets are committed to Kafka. The store checkpoint, not Kafka,
 /// decides what is applied: a crash replays at most this much, and the replay is skipped.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
-
-pub type KafkaConsumer = StreamConsumer<OwnershipContext>;
-
-/// What every worker of the process shares.
-pub struct Shared<S: Store> {
-    pub consumer: Arc<KafkaConsumer>,
-    pub store: S,
-    pub projections: Projections,
-    pub outbox: Outbox,
-    pub assignment: Arc<Assignment>,
-    pub topic: String,
-    pub max_batch: usize,
-    /// How many times an event that fails to store deterministically is tried on its own
-    /// before it is dead-lettered.
-    pub poison_tries: u32,
-    /// The partition map the topic's state was built under, read once.
-    pub placement: AcceptedPlacement,
-    /// Cancelled at shutdown: workers finish the batch in hand and stop.
-    pub stopping: CancellationToken,
-}
 
 pub struct Pipeline<S: Store> {
     shared: Arc<Shared<S>>,
@@ -154,40 +130,10 @@ impl<S: Store> Pipeline<S> {
         mpsc::UnboundedSender<rdkafka::message::OwnedMessage>,
         Arc<Flow>,
     ) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let (released, on_release) = oneshot::channel();
-        let flow = Arc::new(Flow::new(
-            &self.shared.topic,
-            partition,
-            self.shared.max_batch,
-        ));
-        let revoked = CancellationToken::new();
-        let worker = Worker {
-            shared: self.shared.clone(),
-            partition,
-            id,
-            messages: receiver,
-            flow: flow.clone(),
-            revoked: revoked.clone(),
-            predecessor,
-            store: None,
-            checkpoint: None,
-            held: None,
-            delivering: Default::default(),
-            abandon: CancellationToken::new(),
-            released: Some(released),
-        };
+        let (worker, handle) = Worker::new(self.shared.clone(), partition, id, predecessor);
+        let (sender, flow) = (handle.messages.clone(), handle.flow.clone());
         self.workers.spawn(worker.run());
-        self.shared.assignment.started(
-            partition,
-            WorkerHandle {
-                id,
-                messages: sender.clone(),
-                flow: flow.clone(),
-                revoked,
-                released: on_release,
-            },
-        );
+        self.shared.assignment.started(partition, handle);
         (sender, flow)
     }
 

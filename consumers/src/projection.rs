@@ -179,6 +179,14 @@ impl Projections {
         }
     }
 
+    /// Rebuilds a stale partition's projections from `snapshot` of its store, up to the
+    /// snapshot's checkpoint; logged and counted like [`Projections::write`].
+    pub async fn restore(&self, partition: i32, snapshot: Snapshot) {
+        let through = snapshot.checkpoint.unwrap_or(-1);
+        self.write(partition, snapshot.checkpoint, through, &[], Some(snapshot))
+            .await;
+    }
+
     /// Writes the effects of one partition's batch and its checkpoint or, when the
     /// partition is stale and `snapshot` is given, rebuilds it. A failure is logged and
     /// counted, not returned: the store holds the truth and consumers must keep committing

@@ -21,14 +21,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::apply::Effects;
+use crate::assignment::WorkerHandle;
 use crate::batch::PartitionBatch;
 use crate::flow::Flow;
 use crate::metrics;
-use crate::outbox::DeadLetter;
-use crate::pipeline::Shared;
+use crate::partition_state::PartitionState;
 use crate::placement::{self, Moved};
 use crate::projection::Snapshot;
+use crate::shared::Shared;
 use crate::store::{PartitionStore, Store, StoreError};
 
 /// How often a worker waiting for a previous owner to release the partition's state says so.
@@ -42,42 +42,71 @@ const PROJECTION_REFRESH: Duration = Duration::from_secs(2);
 const DELIVERIES_IN_FLIGHT: usize = 4;
 
 pub struct Worker<S: Store> {
-    pub shared: Arc<Shared<S>>,
-    pub partition: i32,
-    pub id: u64,
-    pub messages: mpsc::UnboundedReceiver<OwnedMessage>,
-    pub flow: Arc<Flow>,
-    pub revoked: CancellationToken,
+    shared: Arc<Shared<S>>,
+    partition: i32,
+    id: u64,
+    messages: mpsc::UnboundedReceiver<OwnedMessage>,
+    flow: Arc<Flow>,
+    revoked: CancellationToken,
     /// The previous worker of this partition in this process, until it has let go.
-    pub predecessor: Option<oneshot::Receiver<()>>,
-    pub(crate) store: Option<S::Partition>,
-    pub(crate) checkpoint: Option<i64>,
+    predecessor: Option<oneshot::Receiver<()>>,
+    /// The partition's store once open, and its checkpoint.
+    state: PartitionState<S>,
     /// Why nothing more of the partition is applied, when so: events it needs are gone
     /// from Kafka ([`Worker::hold_gap`]), one is of an unknown schema version
     /// ([`Worker::hold_unknown_version`]), or one is for a property whose state is on
     /// another partition ([`Worker::hold_moved`]).
-    pub(crate) held: Option<&'static str>,
+    held: Option<&'static str>,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered, or to `None` if they were given
     /// up (after `abandon`), when no later offset may be committed either.
-    pub(crate) delivering: FuturesOrdered<BoxFuture<'static, Option<i64>>>,
+    delivering: FuturesOrdered<BoxFuture<'static, Option<i64>>>,
     /// Cancelled when the worker ends: deliveries still failing stop being retried.
-    pub abandon: CancellationToken,
+    abandon: CancellationToken,
     /// Never sent on: dropped right after the store (or with the worker, after the store:
     /// fields drop in order), it tells a successor that the partition's state is free.
-    pub released: Option<oneshot::Sender<()>>,
-}
-
-/// What one batch stored.
-pub(crate) struct Stored {
-    pub applied: Vec<Effects>,
-    /// Events that failed to store every time they were tried, with why.
-    pub poisoned: Vec<DeadLetter>,
-    /// Events the store skipped as at or below its checkpoint.
-    pub replayed: usize,
+    released: Option<oneshot::Sender<()>>,
 }
 
 impl<S: Store> Worker<S> {
+    /// The worker of `partition` (its `id` tells it from its successors), not started,
+    /// and the handle through which the consume loop feeds it, pauses it and revokes it.
+    /// `predecessor` resolves once the partition's previous worker in this process has
+    /// released its state.
+    pub fn new(
+        shared: Arc<Shared<S>>,
+        partition: i32,
+        id: u64,
+        predecessor: Option<oneshot::Receiver<()>>,
+    ) -> (Worker<S>, WorkerHandle) {
+        let (sender, messages) = mpsc::unbounded_channel();
+        let (released, on_release) = oneshot::channel();
+        let flow = Arc::new(Flow::new(&shared.topic, partition, shared.max_batch));
+        let revoked = CancellationToken::new();
+        let handle = WorkerHandle {
+            id,
+            messages: sender,
+            flow: flow.clone(),
+            revoked: revoked.clone(),
+            released: on_release,
+        };
+        let worker = Worker {
+            state: PartitionState::new(partition, shared.poison_tries),
+            shared,
+            partition,
+            id,
+            messages,
+            flow,
+            revoked,
+            predecessor,
+            held: None,
+            delivering: FuturesOrdered::new(),
+            abandon: CancellationToken::new(),
+            released: Some(released),
+        };
+        (worker, handle)
+    }
+
     /// Runs until the partition is revoked, the process stops, or a store error that
     /// retries cannot cure (returned: the process stops rather than skip events).
     pub async fn run(mut self) -> Result<(), StoreError> {
@@ -137,7 +166,7 @@ impl<S: Store> Worker<S> {
         }
         // Release the state first: a successor may be waiting for it.
         let partition = self.partition;
-        drop(self.store.take());
+        self.state.release();
         drop(self.released.take());
         shared.projections.release(partition);
         info!(partition, "released partition");
@@ -202,8 +231,7 @@ impl<S: Store> Worker<S> {
         };
         let (store, checkpoint) = opened?;
         info!(partition, ?checkpoint, "took ownership of partition");
-        self.store = Some(store);
-        self.checkpoint = checkpoint;
+        self.state.opened(store, checkpoint);
         self.shared
             .projections
             .check(&[(partition, checkpoint)])
@@ -217,20 +245,20 @@ impl<S: Store> Worker<S> {
         // ever run ahead of the store (an offset committed by anything but this process, or
         // a store volume that lost or never had this partition's state), go back to the
         // event after the checkpoint instead of skipping events.
-        let expected = self.checkpoint.map_or(0, |c| c + 1);
+        let expected = self.state.checkpoint.map_or(0, |c| c + 1);
         if batch.first > expected {
             return self.rewind_or_hold(expected, batch.first).await;
         }
         let started = Instant::now();
-        let stored = self.store_batch(&batch).await?;
+        let stored = self.state.store_batch(&batch).await?;
         let recalled = if stored.applied.len() < batch.events.len() {
-            self.recall_skipped(&batch, &stored).await?
+            self.state.recall_skipped(&batch, &stored).await?
         } else {
             Vec::new()
         };
-        let previous = self.checkpoint;
+        let previous = self.state.checkpoint;
         let through = previous.map_or(batch.through, |c| c.max(batch.through));
-        self.checkpoint = Some(through);
+        self.state.checkpoint = Some(through);
         // Events at or below the checkpoint this worker knew are replays it expects. Any
         // more were committed by an attempt whose answer was lost (a CQL transaction that
         // timed out after it committed, retried and found done): their effects never came
@@ -250,22 +278,16 @@ impl<S: Store> Worker<S> {
 
         let projections = self.shared.projections.clone();
         let snapshot = if projections.needs_snapshot(partition) {
-            Some(self.read(Snapshot::read).await?)
+            Some(self.state.read(Snapshot::read).await?)
         } else {
             None
         };
         projections
             .write(partition, previous, through, &stored.applied, snapshot)
             .await;
-        if projections.needs_snapshot(partition) {
-            // Redis lost what this batch built on: rebuild now rather than leave a
-            // checkpoint over missing projections until the next check.
-            let snapshot = self.read(Snapshot::read).await?;
-            let through = snapshot.checkpoint.unwrap_or(-1);
-            projections
-                .write(partition, snapshot.checkpoint, through, &[], Some(snapshot))
-                .await;
-        }
+        // Redis lost what this batch built on: rebuild now rather than leave a checkpoint
+        // over missing projections until the next check.
+        self.restore_stale_projections().await?;
 
         let mut decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
         for decision in &decisions {
@@ -319,7 +341,7 @@ impl<S: Store> Worker<S> {
         let partition = self.partition;
         warn!(
             partition,
-            checkpoint = ?self.checkpoint, first, "kafka position is past the store checkpoint; rewinding"
+            checkpoint = ?self.state.checkpoint, first, "kafka position is past the store checkpoint; rewinding"
         );
         let shared = self.shared.clone();
         let sought = tokio::task::spawn_blocking(move || {
@@ -373,7 +395,7 @@ impl<S: Store> Worker<S> {
         let partition = self.partition;
         error!(
             partition,
-            checkpoint = ?self.checkpoint,
+            checkpoint = ?self.state.checkpoint,
             first_available = low,
             "events {expected}..{} of partition {partition} were deleted from Kafka before they were applied; \
              holding the partition. Restore its state from a snapshot that covers them, or accept the loss with \
@@ -436,51 +458,20 @@ impl<S: Store> Worker<S> {
     async fn refresh_projections(&mut self) -> Result<(), StoreError> {
         let projections = self.shared.projections.clone();
         projections
-            .check(&[(self.partition, self.checkpoint)])
+            .check(&[(self.partition, self.state.checkpoint)])
             .await;
+        self.restore_stale_projections().await
+    }
+
+    /// Rebuilds the partition's projections from the store if they are stale (Redis lost
+    /// writes, or an attempt committed effects whose answer was lost).
+    async fn restore_stale_projections(&mut self) -> Result<(), StoreError> {
+        let projections = self.shared.projections.clone();
         if projections.needs_snapshot(self.partition) {
-            let snapshot = self.read(Snapshot::read).await?;
-            let through = snapshot.checkpoint.unwrap_or(-1);
-            projections
-                .write(
-                    self.partition,
-                    snapshot.checkpoint,
-                    through,
-                    &[],
-                    Some(snapshot),
-                )
-                .await;
+            let snapshot = self.state.read(Snapshot::read).await?;
+            projections.restore(self.partition, snapshot).await;
         }
         Ok(())
-    }
-
-    /// Runs a read of the partition's state on the blocking pool.
-    async fn read<T: Send + 'static>(
-        &mut self,
-        read: fn(&S::Partition) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with_store(move |store| read(store)).await
-    }
-
-    /// Runs `f` on the partition's state on the blocking pool: store calls are synchronous
-    /// (redb commits with fsync), and the runtime's threads must keep serving the other
-    /// partitions and the consume loop meanwhile.
-    pub(crate) async fn with_store<T: Send + 'static>(
-        &mut self,
-        f: impl FnOnce(&mut S::Partition) -> T + Send + 'static,
-    ) -> T {
-        let mut store = self
-            .store
-            .take()
-            .expect("the state is open between batches");
-        let (store, out) = tokio::task::spawn_blocking(move || {
-            let out = f(&mut store);
-            (store, out)
-        })
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        self.store = Some(store);
-        out
     }
 }
 

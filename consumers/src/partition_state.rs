@@ -1,6 +1,9 @@
-//! Writing a batch to the partition's store: transient failures are retried with backoff,
-//! and an event that fails the same way every time is found and dead-lettered so the
-//! partition keeps flowing.
+//! One partition's state as its worker holds it: the open store and its checkpoint, and
+//! the writing of batches to it. Transient failures are retried with backoff, and an event
+//! that fails the same way every time is found and dead-lettered so the partition keeps
+//! flowing. Store calls are synchronous (redb commits with fsync), so every one runs on
+//! the blocking pool, and the runtime's threads keep serving the other partitions and the
+//! consume loop meanwhile.
 //!
 //! An I/O error may pass (a full disk being cleaned up, a slow volume): the write is
 //! retried a few times with backoff, then the worker gives up and the process stops rather
@@ -20,24 +23,62 @@ use tracing::{debug, error, warn};
 
 use uuid::Uuid;
 
-use crate::apply::{recall, Position};
+use crate::apply::{recall, Effects, Position};
 use crate::batch::PartitionBatch;
 use crate::metrics;
+use crate::outbox::DeadLetter;
 use crate::store::{BatchResult, PartitionStore, Recovery, Store, StoreError};
-use crate::worker::{Stored, Worker};
 
 /// Retries of a store write that failed with an I/O error before the consumer stops.
 const STORE_RETRIES: usize = 5;
 /// First pause between two tries of an event that failed deterministically; it doubles.
 const POISON_BACKOFF: Duration = Duration::from_millis(50);
 
-impl<S: Store> Worker<S> {
+/// A partition's store, open or not yet, with its checkpoint.
+pub struct PartitionState<S: Store> {
+    partition: i32,
+    /// How many times an event that fails to store deterministically is tried on its own
+    /// before it is dead-lettered.
+    poison_tries: u32,
+    store: Option<S::Partition>,
+    /// The last offset whose effects are stored, as far as this worker knows.
+    pub checkpoint: Option<i64>,
+}
+
+/// What one batch stored.
+pub struct Stored {
+    pub applied: Vec<Effects>,
+    /// Events that failed to store every time they were tried, with why.
+    pub poisoned: Vec<DeadLetter>,
+    /// Events the store skipped as at or below its checkpoint.
+    pub replayed: usize,
+}
+
+impl<S: Store> PartitionState<S> {
+    /// The state of `partition`, not open yet.
+    pub fn new(partition: i32, poison_tries: u32) -> Self {
+        PartitionState {
+            partition,
+            poison_tries,
+            store: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Holds the store, opened, and its checkpoint.
+    pub fn opened(&mut self, store: S::Partition, checkpoint: Option<i64>) {
+        self.store = Some(store);
+        self.checkpoint = checkpoint;
+    }
+
+    /// Closes the store, letting another owner open it.
+    pub fn release(&mut self) {
+        drop(self.store.take());
+    }
+
     /// Commits a batch's events and its checkpoint (`batch.through`) to the store.
-    pub(crate) async fn store_batch(
-        &mut self,
-        batch: &PartitionBatch,
-    ) -> Result<Stored, StoreError> {
-        match self.apply(batch.events.clone(), batch.through).await {
+    pub async fn store_batch(&mut self, batch: &PartitionBatch) -> Result<Stored, StoreError> {
+        match self.commit(batch.events.clone(), batch.through).await {
             Ok(result) => Ok(Stored {
                 applied: result.applied,
                 poisoned: Vec::new(),
@@ -55,7 +96,7 @@ impl<S: Store> Worker<S> {
     /// deterministically on every try.
     async fn isolate(&mut self, batch: &PartitionBatch) -> Result<Stored, StoreError> {
         let partition = self.partition;
-        let tries = self.shared.poison_tries.max(1);
+        let tries = self.poison_tries.max(1);
         let mut stored = Stored {
             applied: Vec::new(),
             poisoned: Vec::new(),
@@ -66,7 +107,7 @@ impl<S: Store> Worker<S> {
             let mut tried = 0;
             loop {
                 tried += 1;
-                match self.apply(single.clone(), *offset).await {
+                match self.commit(single.clone(), *offset).await {
                     Ok(result) => {
                         stored.applied.extend(result.applied);
                         stored.replayed += result.replayed;
@@ -81,7 +122,7 @@ impl<S: Store> Worker<S> {
                         error!(partition, offset, event_id = %envelope.event_id, %reason, "event sent to the dead-letter topic");
                         stored.poisoned.extend(batch.dead_letter(*offset, reason));
                         // Moves the checkpoint past the event, with nothing applied.
-                        self.apply(Arc::new(Vec::new()), *offset).await?;
+                        self.commit(Arc::new(Vec::new()), *offset).await?;
                         break;
                     }
                     Err(e) => return Err(e),
@@ -89,7 +130,7 @@ impl<S: Store> Worker<S> {
             }
         }
         // Undecodable messages after the last event are covered by the checkpoint too.
-        self.apply(Arc::new(Vec::new()), batch.through).await?;
+        self.commit(Arc::new(Vec::new()), batch.through).await?;
         Ok(stored)
     }
 
@@ -97,7 +138,7 @@ impl<S: Store> Worker<S> {
     /// them before: redelivered after a crash that may have come before their decisions
     /// went out, or resent by a partner who is still waiting for one. They are read back
     /// from the state the events left (see [`crate::apply::recall`]) and published again.
-    pub(crate) async fn recall_skipped(
+    pub async fn recall_skipped(
         &mut self,
         batch: &PartitionBatch,
         stored: &Stored,
@@ -145,7 +186,7 @@ impl<S: Store> Worker<S> {
     }
 
     /// One store transaction on the blocking pool, retried with backoff on I/O errors.
-    async fn apply(
+    async fn commit(
         &mut self,
         events: Arc<Vec<(i64, Envelope)>>,
         through: i64,
@@ -184,5 +225,32 @@ impl<S: Store> Worker<S> {
             "batch committed to the store"
         );
         Ok(result)
+    }
+
+    /// Runs a read of the partition's state on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        &mut self,
+        read: fn(&S::Partition) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_store(move |store| read(store)).await
+    }
+
+    /// Runs `f` on the partition's state on the blocking pool.
+    pub async fn with_store<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut S::Partition) -> T + Send + 'static,
+    ) -> T {
+        let mut store = self
+            .store
+            .take()
+            .expect("the state is open between batches");
+        let (store, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut store);
+            (store, out)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        self.store = Some(store);
+        out
     }
 }
