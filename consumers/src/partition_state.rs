@@ -254,3 +254,6 @@ impl<S: Store> PartitionState<S> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

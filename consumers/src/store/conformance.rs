@@ -43,7 +43,7 @@ pub(crate) fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2027, 5, d).unwrap()
 }
 
-fn allot(seq: u128, units: u32) -> Envelope {
+pub(crate) fn allot(seq: u128, units: u32) -> Envelope {
     envelope(
         seq,
         Event::SetAllotment {
@@ -55,7 +55,7 @@ fn allot(seq: u128, units: u32) -> Envelope {
     )
 }
 
-fn create(seq: u128) -> Envelope {
+pub(crate) fn create(seq: u128) -> Envelope {
     envelope(
         seq,
         Event::CreateBooking {
