@@ -87,6 +87,14 @@ pub fn accept_placement<S: Store>(
     refuse_while_the_group_runs(&kafka, config, Duration::from_secs(10))?;
     let previous = store.accepted_placement()?;
     store.accept_placement(map.placement())?;
+    // Read back: a concurrent writer (none should run) or a lost write shows here.
+    let now = store.accepted_placement()?;
+    if now.as_deref() != Some(map.placement()) {
+        return Err(Error::Store(crate::store::StoreError::Io(format!(
+            "wrote partition map {} but the store holds {now:?}",
+            map.placement()
+        ))));
+    }
     info!(
         ?previous,
         accepted = map.placement(),

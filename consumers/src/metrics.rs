@@ -42,7 +42,8 @@ pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 /// (events deleted from Kafka before they were applied, until `consumer accept-gap`),
 /// `unknown_schema_version` (until a consumer that knows the version takes over),
 /// `property_moved` (a new partition map moved a property there without its state, until
-/// `consumer accept-placement`) or `fenced` (another process took the state over; for at
+/// `consumer accept-placement`), `placement_unknown` (state but no accepted partition map,
+/// likewise) or `fenced` (another process took the state over; for at
 /// most `RETAKE_AFTER`).
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 

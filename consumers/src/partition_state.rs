@@ -30,7 +30,7 @@ use crate::outbox::DeadLetter;
 use crate::store::{BatchResult, PartitionStore, Recovery, Store, StoreError};
 
 /// Retries of a store write that failed with an I/O error before the consumer stops.
-const STORE_RETRIES: usize = 5;
+pub const STORE_RETRIES: usize = 5;
 /// First pause between two tries of an event that failed deterministically; it doubles.
 const POISON_BACKOFF: Duration = Duration::from_millis(50);
 

@@ -29,39 +29,23 @@ pub struct AcceptedPlacement {
     map: Mutex<Option<Arc<PartitionMap>>>,
 }
 
-impl AcceptedPlacement {
-    /// The accepted map, if read already.
-    pub fn cached(&self) -> Option<Arc<PartitionMap>> {
-        self.map.lock().expect("placement lock").clone()
-    }
+/// Why a partition waits at an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The accepted map keeps the event's property on another partition.
+    Moved(Moved),
+    /// The partition has state, the topic has no accepted map yet, and the event carries
+    /// one: which map the state was built under, only an operator can say.
+    Unaccepted { offset: i64, placement: String },
+}
 
-    /// The accepted map from `store`; when none is accepted yet, the placement of the
-    /// first event of `events` that carries one is adopted (or whichever another process
-    /// adopted first). `None` while no event carried a placement. Blocking: store I/O.
-    pub fn load<S: Store>(
-        &self,
-        store: &S,
-        events: &[(i64, Envelope)],
-    ) -> Result<Option<Arc<PartitionMap>>, StoreError> {
-        if let Some(map) = self.cached() {
-            return Ok(Some(map));
+impl Hold {
+    /// The event the partition waits at.
+    pub fn offset(&self) -> i64 {
+        match self {
+            Hold::Moved(moved) => moved.offset,
+            Hold::Unaccepted { offset, .. } => *offset,
         }
-        let accepted = match store.accepted_placement()? {
-            Some(accepted) => accepted,
-            None => match events.iter().find_map(|(_, e)| e.placement.as_deref()) {
-                Some(first) => store.adopt_placement(first)?,
-                None => return Ok(None),
-            },
-        };
-        let map = accepted.parse::<PartitionMap>().map_err(|problem| {
-            StoreError::Corrupt(format!(
-                "the accepted placement {accepted:?} is not a partition map ({problem}); \
-                 set it with `consumer accept-placement`"
-            ))
-        })?;
-        let map = Arc::new(map);
-        *self.map.lock().expect("placement lock") = Some(map.clone());
-        Ok(Some(map))
     }
 }
 
@@ -77,27 +61,104 @@ pub struct Moved {
     pub home: u32,
 }
 
-/// The first of `events`, read from `partition`, whose property `accepted` puts on another
-/// partition.
+impl AcceptedPlacement {
+    /// The accepted map, if read already.
+    pub fn cached(&self) -> Option<Arc<PartitionMap>> {
+        self.map.lock().expect("placement lock").clone()
+    }
+
+    /// Where, among `events` read from `partition`, the partition must wait. Events at or
+    /// below its `checkpoint` are replays the store skips, so they never hold it. The
+    /// accepted map is read from `store` the first time; when none is accepted yet, a
+    /// partition without state (`checkpoint` is `None`) adopts the map of its first
+    /// stamped event (or learns the one another process adopted first), and a partition
+    /// with state waits for an operator. Blocking: store I/O until the map is known.
+    pub fn check<S: Store>(
+        &self,
+        store: &S,
+        partition: i32,
+        checkpoint: Option<i64>,
+        events: &[(i64, Envelope)],
+    ) -> Result<Option<Hold>, StoreError> {
+        let Some((offset, placement)) = first_stamped(checkpoint, events) else {
+            return Ok(None);
+        };
+        let map = match self.cached() {
+            Some(map) => map,
+            None => match self.load(store, checkpoint.is_none().then_some(placement))? {
+                Some(map) => map,
+                None => {
+                    let placement = placement.to_owned();
+                    return Ok(Some(Hold::Unaccepted { offset, placement }));
+                }
+            },
+        };
+        Ok(first_moved(&map, partition, checkpoint, events).map(Hold::Moved))
+    }
+
+    /// The accepted map, adopting `adopt` when none is.
+    fn load<S: Store>(
+        &self,
+        store: &S,
+        adopt: Option<&str>,
+    ) -> Result<Option<Arc<PartitionMap>>, StoreError> {
+        let accepted = match (store.accepted_placement()?, adopt) {
+            (Some(accepted), _) => accepted,
+            (None, Some(first)) => {
+                // Stored in its canonical form (events were checked to carry a valid one).
+                let canonical = parse(first)?.to_string();
+                store.adopt_placement(&canonical)?
+            }
+            (None, None) => return Ok(None),
+        };
+        let map = Arc::new(parse(&accepted)?);
+        *self.map.lock().expect("placement lock") = Some(map.clone());
+        Ok(Some(map))
+    }
+}
+
+fn parse(placement: &str) -> Result<PartitionMap, StoreError> {
+    placement.parse::<PartitionMap>().map_err(|problem| {
+        StoreError::Corrupt(format!(
+            "the placement {placement:?} is not a partition map ({problem}); \
+             set the accepted one with `consumer accept-placement`"
+        ))
+    })
+}
+
+/// The offset and placement of the first event after `checkpoint` that carries one.
+fn first_stamped(checkpoint: Option<i64>, events: &[(i64, Envelope)]) -> Option<(i64, &str)> {
+    events
+        .iter()
+        .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+        .find_map(|(offset, e)| e.placement.as_deref().map(|p| (*offset, p)))
+}
+
+/// The first of `events` after `checkpoint`, read from `partition`, whose property
+/// `accepted` puts on another partition.
 pub fn first_moved(
     accepted: &PartitionMap,
     partition: i32,
+    checkpoint: Option<i64>,
     events: &[(i64, Envelope)],
 ) -> Option<Moved> {
-    events.iter().find_map(|(offset, envelope)| {
-        let placement = envelope.placement.as_deref()?;
-        if placement == accepted.placement() {
-            return None;
-        }
-        let home = accepted.partition(&envelope.tenant_id, &envelope.property_id);
-        (i64::from(home) != i64::from(partition)).then(|| Moved {
-            offset: *offset,
-            tenant_id: envelope.tenant_id.clone(),
-            property_id: envelope.property_id.clone(),
-            placement: placement.to_owned(),
-            home,
+    events
+        .iter()
+        .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+        .find_map(|(offset, envelope)| {
+            let placement = envelope.placement.as_deref()?;
+            if placement == accepted.placement() {
+                return None;
+            }
+            let home = accepted.partition(&envelope.tenant_id, &envelope.property_id);
+            (i64::from(home) != i64::from(partition)).then(|| Moved {
+                offset: *offset,
+                tenant_id: envelope.tenant_id.clone(),
+                property_id: envelope.property_id.clone(),
+                placement: placement.to_owned(),
+                home,
+            })
         })
-    })
 }
 
 #[cfg(test)]
@@ -148,31 +209,43 @@ mod tests {
             (13, allotment(&moved, Some("2"))),
             (14, allotment(&stays, Some("2"))),
         ];
-        let found = first_moved(&accepted, 0, &events).unwrap();
+        let found = first_moved(&accepted, 0, None, &events).unwrap();
         assert_eq!(found.offset, 13);
         assert_eq!(found.property_id, moved);
         assert_eq!(found.home, 1);
         assert_eq!(found.placement, "2");
-        assert_eq!(first_moved(&accepted, 0, &events[..3]), None);
+        assert_eq!(first_moved(&accepted, 0, None, &events[..3]), None);
+        // Replays at or below the checkpoint are skipped by the store: they hold nothing.
+        assert_eq!(first_moved(&accepted, 0, Some(13), &events), None);
         // Once the new map is accepted nothing is.
         let two: PartitionMap = "2".parse().unwrap();
-        assert_eq!(first_moved(&two, 0, &events), None);
+        assert_eq!(first_moved(&two, 0, None, &events), None);
     }
 
     #[test]
-    fn the_first_stamped_event_sets_the_accepted_map_once() {
+    fn only_a_partition_without_state_adopts_the_first_map() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::new(dir.path()).unwrap();
-        let accepted = AcceptedPlacement::default();
         let unstamped = [(0, allotment("p1", None))];
-        assert_eq!(accepted.load(&store, &unstamped).unwrap(), None);
         let stamped = [(1, allotment("p1", None)), (2, allotment("p1", Some("2")))];
-        let map = accepted.load(&store, &stamped).unwrap().unwrap();
-        assert_eq!(map.placement(), "2");
+        // A partition with state does not guess which map built it.
+        let accepted = AcceptedPlacement::default();
+        assert_eq!(accepted.check(&store, 0, None, &unstamped).unwrap(), None);
+        let unaccepted = Hold::Unaccepted {
+            offset: 2,
+            placement: "2".into(),
+        };
+        let held = accepted.check(&store, 0, Some(0), &stamped).unwrap();
+        assert_eq!(held, Some(unaccepted));
+        assert_eq!(store.accepted_placement().unwrap(), None);
+        // A partition without state adopts it.
+        assert_eq!(accepted.check(&store, 0, None, &stamped).unwrap(), None);
+        assert_eq!(accepted.cached().unwrap().placement(), "2");
         assert_eq!(store.accepted_placement().unwrap().as_deref(), Some("2"));
         // Another process starting later reads it, whatever its events say.
         let later = AcceptedPlacement::default();
         let four = [(3, allotment("p1", Some("4")))];
-        assert_eq!(later.load(&store, &four).unwrap().unwrap().placement(), "2");
+        later.check(&store, 0, Some(2), &four).unwrap();
+        assert_eq!(later.cached().unwrap().placement(), "2");
     }
 }

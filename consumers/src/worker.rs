@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{BlockingRetryable, ExponentialBuilder};
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
@@ -25,10 +26,11 @@ use crate::assignment::WorkerHandle;
 use crate::batch::PartitionBatch;
 use crate::flow::Flow;
 use crate::metrics;
-use crate::partition_state::PartitionState;
-use crate::placement::{self, Moved};
+use crate::partition_state::{PartitionState, STORE_RETRIES};
+use crate::placement::{self, Hold, Moved};
 use crate::projection::Snapshot;
 use crate::shared::Shared;
+use crate::store::Recovery;
 use crate::store::{PartitionStore, Store, StoreError};
 
 /// How often a worker waiting for a previous owner to release the partition's state says so.
@@ -54,8 +56,9 @@ pub struct Worker<S: Store> {
     state: PartitionState<S>,
     /// Why nothing more of the partition is applied, when so: events it needs are gone
     /// from Kafka ([`Worker::hold_gap`]), one is of an unknown schema version
-    /// ([`Worker::hold_unknown_version`]), or one is for a property whose state is on
-    /// another partition ([`Worker::hold_moved`]).
+    /// ([`Worker::hold_unknown_version`]), one is for a property whose state is on
+    /// another partition ([`Worker::hold_moved`]), or the topic has no accepted partition
+    /// map to tell ([`Worker::hold_unaccepted`]).
     held: Option<&'static str>,
     /// Per stored batch still in delivery, in offset order: resolves to the next offset
     /// once its decisions and dead letters are delivered, or to `None` if they were given
@@ -137,9 +140,9 @@ impl<S: Store> Worker<S> {
                     }
                     self.flow.taken(n, &*shared.consumer);
                     let mut batch = PartitionBatch::decode(self.partition, std::mem::take(&mut messages));
-                    let moved = first_moved(&shared, self.partition, &batch).await?;
-                    if let Some(moved) = &moved {
-                        batch.end_before(moved.offset);
+                    let hold = placement_hold(&shared, self.partition, self.state.checkpoint, &batch).await?;
+                    if let Some(hold) = &hold {
+                        batch.end_before(hold.offset());
                     }
                     let unknown_version = batch.unknown_version;
                     if batch.through >= batch.first {
@@ -154,8 +157,12 @@ impl<S: Store> Worker<S> {
                     if let Some((offset, version)) = unknown_version {
                         self.hold_unknown_version(offset, version);
                     }
-                    if let Some(moved) = moved {
-                        self.hold_moved(moved);
+                    match hold {
+                        Some(Hold::Moved(moved)) => self.hold_moved(moved),
+                        Some(Hold::Unaccepted { offset, placement }) => {
+                            self.hold_unaccepted(offset, &placement)
+                        }
+                        None => {}
                     }
                 }
                 _ = refresh.tick() => self.refresh_projections().await?,
@@ -440,10 +447,27 @@ impl<S: Store> Worker<S> {
             "the event at offset {} of partition {partition} is for property {}/{}, which the partition map \
              {} moved here from partition {}, where its state is; holding the partition. Stop the consumers \
              and run `consumer accept-placement --placement '{}'` once that state is dealt with \
-             (docs/OPERATIONS.md, \"Changing the partition map\"), or go back to the accepted map",
+             (docs/OPERATIONS.md, \"Changing the partition map\")",
             moved.offset, moved.tenant_id, moved.property_id, moved.placement, moved.home, moved.placement
         );
         self.hold("property_moved");
+    }
+
+    /// The partition has state, the topic no accepted partition map, and the event at
+    /// `offset` carries `placement`: whether that map built this state (an upgrade from a
+    /// build that stamped none) or moved properties here, only an operator can tell.
+    fn hold_unaccepted(&mut self, offset: i64, placement: &str) {
+        let partition = self.partition;
+        error!(
+            partition,
+            offset,
+            placement,
+            "partition {partition} has state but the topic has no accepted partition map, and the event at \
+             offset {offset} was placed by {placement}; holding the partition. If that is the map this state \
+             was built under, stop the consumers and run `consumer accept-placement --placement '{placement}'` \
+             (docs/OPERATIONS.md, \"Changing the partition map\")"
+        );
+        self.hold("placement_unknown");
     }
 
     fn hold(&mut self, reason: &'static str) {
@@ -475,27 +499,46 @@ impl<S: Store> Worker<S> {
     }
 }
 
-/// The first event of `batch` whose property the accepted partition map keeps on
-/// another partition (see [`crate::placement`]).
-async fn first_moved<S: Store>(
+/// Where `batch` must stop for the partition map (see [`crate::placement`]): the first
+/// event of a property the accepted map keeps elsewhere, or, on a partition with state
+/// while the topic has no accepted map, the first event that carries one. Reading the map
+/// the first time is store I/O, retried like a store write.
+async fn placement_hold<S: Store>(
     shared: &Arc<Shared<S>>,
     partition: i32,
+    checkpoint: Option<i64>,
     batch: &PartitionBatch,
-) -> Result<Option<Moved>, StoreError> {
-    if batch.events.iter().all(|(_, e)| e.placement.is_none()) {
+) -> Result<Option<Hold>, StoreError> {
+    // A batch past the checkpoint is rewound and read again first (see `Worker::process`);
+    // a batch with no stamped event after the checkpoint has nothing to check.
+    let expected = checkpoint.map_or(0, |c| c + 1);
+    let stamped = |(offset, e): &(i64, Envelope)| *offset >= expected && e.placement.is_some();
+    if batch.first > expected || !batch.events.iter().any(stamped) {
         return Ok(None);
     }
-    let accepted = match shared.placement.cached() {
-        Some(map) => Some(map),
-        None => {
-            let shared = shared.clone();
-            let events = batch.events.clone();
-            tokio::task::spawn_blocking(move || shared.placement.load(&shared.store, &events))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
-        }
-    };
-    Ok(accepted.and_then(|map| placement::first_moved(&map, partition, &batch.events)))
+    if let Some(map) = shared.placement.cached() {
+        let moved = placement::first_moved(&map, partition, checkpoint, &batch.events);
+        return Ok(moved.map(Hold::Moved));
+    }
+    let shared = shared.clone();
+    let events = batch.events.clone();
+    tokio::task::spawn_blocking(move || {
+        let retry = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_times(STORE_RETRIES);
+        (|| {
+            shared
+                .placement
+                .check(&shared.store, partition, checkpoint, &events)
+        })
+        .retry(retry)
+        .sleep(std::thread::sleep)
+        .when(|e| e.recovery() == Recovery::Retry)
+        .notify(|e, after| warn!(error = %e, partition, ?after, "reading the accepted partition map failed; retrying"))
+        .call()
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// Records acceptance-to-store latency, from the ingress's timestamp in each event.

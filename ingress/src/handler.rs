@@ -131,6 +131,7 @@ async fn dispatch(
         Route::Mutation(mutation) => {
             mutate::mutate(&state.mutations, mutation, partner, parts, body, request_id).await
         }
+        // Answered before the gate by `handle`; here only so the match is whole.
         Route::OpenApi => Ok(openapi::response()),
     }
 }

@@ -20,13 +20,16 @@ pub struct Decision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RejectReason>,
     /// Where the event was decided: the decision for one event is the same however often
-    /// it is replayed. A booking's events share a partition, so its decisions are ordered
-    /// by `offset`: one with a lower offset than a decision already seen for the booking is
-    /// a late copy (the outbox sends a decision again until delivered, after later ones
-    /// may have landed) and says nothing new.
+    /// it is replayed. A booking's events share a partition (unless an operator accepted
+    /// a partition map that moved its property), so the decisions that changed a booking
+    /// (confirmed, modified, cancelled) are ordered by `offset`: one with a lower offset
+    /// than such a decision already seen for the booking is a late copy (the outbox sends
+    /// a decision again until delivered, after later ones may have landed) and says
+    /// nothing new. A rejection answers its request and leaves the booking as it was.
     pub partition: i32,
     pub offset: i64,
-    /// The offset of the record this decision answers, in the same partition: `offset`
+    /// The offset of the record this decision answers, in the partition that record was
+    /// read from (`partition`, unless the booking's property moved since): `offset`
     /// for an event decided when first read, a later offset for a copy the partner sent
     /// again (answered with the first copy's decision, or rejected when it carries another
     /// command under a reused key). A request waiting for its decision knows the offset

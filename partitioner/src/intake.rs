@@ -126,10 +126,11 @@ pub fn command(
     Ok(command)
 }
 
-/// Decodes JSON, naming the path of the first field serde could not read.
+/// Decodes one JSON document (trailing whitespace only), naming the path of the first
+/// field serde could not read.
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if path == "." {
@@ -137,7 +138,12 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, RequestError> {
         } else {
             RequestError::Malformed(format!("{path}: {inner}"))
         }
-    })
+    })?;
+    // Without this a body with anything after its document would be accepted, and what
+    // followed silently dropped.
+    de.end()
+        .map_err(|error| RequestError::Malformed(error.to_string()))?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -207,6 +213,13 @@ mod tests {
         };
         assert!(malformed(br#"{"tenant_id": "acme", "rooms": "two"}"#).starts_with("rooms: "));
         malformed(b"{not json");
+        // One JSON document and nothing after it: whatever follows would be lost unread.
+        let trailing = [CREATE, b"CNY".as_slice()].concat();
+        assert!(malformed(&trailing).contains("trailing characters"));
+        let two_documents = [CREATE, CREATE].concat();
+        assert!(malformed(&two_documents).contains("trailing characters"));
+        let spaced = [CREATE, b" \n".as_slice()].concat();
+        assert!(command(Mutation::CreateBooking, &sender(), &spaced).is_ok());
         let cancel = Mutation::CancelBooking(Uuid::nil());
         match command(cancel, &sender(), br#"{"tenant_id": "a", "surprise": 1}"#) {
             Err(RequestError::Malformed(detail)) => assert!(detail.contains("surprise")),

@@ -222,8 +222,9 @@ impl fmt::Display for Overrides {
 /// Kafka clients use without loss.
 ///
 /// `Display` prints the map's placement, `N` or `N:tenant=start..end,...` with the
-/// overrides sorted by tenant, so two maps that place every property alike print alike;
-/// `FromStr` parses it back.
+/// overrides sorted by tenant, so the same overrides in any order print alike (maps that
+/// print alike place every property alike; the converse need not hold: `12` and
+/// `12:acme=0..12` differ in text only); `FromStr` parses it back.
 #[derive(Debug, Clone)]
 pub struct PartitionMap {
     total: NonZeroU32,
@@ -302,7 +303,7 @@ impl PartitionMap {
 }
 
 impl PartialEq for PartitionMap {
-    /// Maps are equal when they place every property alike.
+    /// Maps are equal when their placements are: the same count and overrides.
     fn eq(&self, other: &Self) -> bool {
         self.placement == other.placement
     }

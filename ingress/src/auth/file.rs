@@ -81,11 +81,18 @@ impl Partners {
     pub fn parse(text: &[u8], path: &str) -> Result<Partners, LoadError> {
         let de = &mut serde_json::Deserializer::from_slice(text);
         let file: PartnersFile =
-            serde_path_to_error::deserialize(de).map_err(|e| LoadError::Parse {
+            serde_path_to_error::deserialize(&mut *de).map_err(|e| LoadError::Parse {
                 path: path.to_owned(),
                 at: e.path().to_string(),
                 error: e.into_inner(),
             })?;
+        // A file with anything after its document (two files run together by a bad merge)
+        // is refused, not loaded as its first half.
+        de.end().map_err(|error| LoadError::Parse {
+            path: path.to_owned(),
+            at: "the end of the document".into(),
+            error,
+        })?;
         let invalid = |problem: String| LoadError::Invalid {
             path: path.to_owned(),
             problem,
@@ -156,15 +163,8 @@ impl Partners {
 }
 
 fn decode_sha256_hex(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        let digit = |c: u8| (c as char).to_digit(16);
-        *byte = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
-    }
+    hex::decode_to_slice(hex, &mut out).ok()?;
     Some(out)
 }
 
@@ -204,6 +204,8 @@ mod tests {
         let bad_id = format!(r#"{{"partners": [{}]}}"#, entry("a/b", &key, "[]"));
         assert!(load_error(&bad_id).contains("partner_id"));
         assert!(load_error(r#"{"partners": [], "extra": 1}"#).contains("extra"));
+        let whole = format!(r#"{{"partners": [{one}]}}"#);
+        assert!(load_error(&format!("{whole}\n{whole}")).contains("trailing characters"));
     }
 
     #[test]
