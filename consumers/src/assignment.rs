@@ -61,8 +61,7 @@ struct State {
 
 impl State {
     fn count_lost(&self) {
-        ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => "fenced")
-            .set(self.lost.len() as f64);
+        metrics::fenced_partitions(self.lost.len());
     }
 }
 
@@ -92,7 +91,7 @@ impl Assignment {
             state.lost.remove(partition);
         }
         state.count_lost();
-        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
+        metrics::owned_partitions(state.assigned.len());
     }
 
     /// Retires the workers of revoked partitions and forgets their offsets; returns the
@@ -115,7 +114,7 @@ impl Assignment {
                 state.retiring.insert(*partition, worker.released);
             }
         }
-        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(state.assigned.len() as f64);
+        metrics::owned_partitions(state.assigned.len());
         paused
     }
 
@@ -216,7 +215,7 @@ impl Assignment {
         state.workers.clear();
         state.retiring.clear();
         state.assigned.clear();
-        ::metrics::gauge!(metrics::OWNED_PARTITIONS).set(0.0);
+        metrics::owned_partitions(0);
     }
 }
 

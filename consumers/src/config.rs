@@ -168,6 +168,24 @@ pub struct Config {
     pub log_filter: String,
 }
 
+impl Config {
+    /// The configuration from `args` as on the command line (the program's name first),
+    /// then the environment, then the defaults: for tools and tests that run a consumer in
+    /// their own process.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        Only::try_parse_from(args).map(|only| only.config)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StoreKind {
     Embedded,

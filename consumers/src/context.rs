@@ -26,8 +26,7 @@ impl ClientContext for OwnershipContext {
         for (partition, stats) in &topic.partitions {
             // Partition -1 is librdkafka's internal unassigned queue; -1 lag means unknown.
             if *partition >= 0 && stats.consumer_lag >= 0 {
-                ::metrics::gauge!(metrics::LAG, "partition" => partition.to_string())
-                    .set(stats.consumer_lag as f64);
+                metrics::lag(*partition, stats.consumer_lag);
             }
         }
     }
@@ -68,7 +67,7 @@ impl ConsumerContext for OwnershipContext {
     /// new events does not keep an old committed offset (and its lag) for good.
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
-            ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
+            metrics::kafka_error("commit");
             warn!(error = %e, "offset commit failed; committing again on the next tick");
             self.assignment.commit_failed(&self.offsets(offsets));
         }

@@ -30,10 +30,8 @@ pub mod topics;
 mod worker;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::Consumer;
 use rdkafka::ClientConfig;
 use tokio::net::TcpListener;
@@ -46,6 +44,7 @@ use outbox::Outbox;
 use pipeline::{KafkaConsumer, Pipeline, Shared};
 use projection::Projections;
 use store::{Store, StoreError};
+pub use worker::WorkerError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,6 +54,8 @@ pub enum Error {
     Redis(#[from] redis::RedisError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
     #[error("consumer group {0} has {1} members running; stop the consumers first")]
     GroupActive(String, usize),
     #[error("{0:?} is not a partition map: {1}")]
@@ -67,7 +68,6 @@ pub async fn run<S: Store>(
     config: Config,
     store: S,
     admin_listener: TcpListener,
-    metrics: Option<PrometheusHandle>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let topic = config.bookings_topic.clone();
@@ -116,8 +116,12 @@ pub async fn run<S: Store>(
         placement: Default::default(),
         stopping: CancellationToken::new(),
     });
-    let ready = Arc::new(AtomicBool::new(true));
-    let admin = tokio::spawn(admin::serve(admin_listener, metrics, ready.clone()));
+    let ready = Arc::new(admin::InGroup::new(true));
+    let admin = tokio::spawn(partitioner::admin::serve(
+        admin_listener,
+        ready.clone(),
+        std::future::pending(),
+    ));
     info!(topic, group = config.group_id, "consuming");
 
     let stalled = tokio::spawn(stalled::watch(
@@ -130,7 +134,7 @@ pub async fn run<S: Store>(
     stalled.abort();
 
     info!("shutting down: leaving the group");
-    ready.store(false, Ordering::Relaxed);
+    ready.set(false);
     consumer.unsubscribe();
     shared.outbox.flush();
     admin.abort();

@@ -212,27 +212,11 @@ async fn serve<S: Store>(config: consumers::Config, store: S) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-            consumers::metrics::LATENCY_BUCKETS,
-        )
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full(consumers::metrics::BATCH_SIZE.into()),
-                consumers::metrics::SIZE_BUCKETS,
-            )
-        })
-        .and_then(|b| b.install_recorder());
-    let metrics = match metrics {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            error!(error = %e, "cannot install the metrics recorder");
-            return ExitCode::FAILURE;
-        }
-    };
-    consumers::metrics::describe();
-    match consumers::run(config, store, admin, metrics, shutdown_signal()).await {
+    if let Err(e) = consumers::metrics::install() {
+        error!(error = %e, "cannot install the metrics recorder");
+        return ExitCode::FAILURE;
+    }
+    match consumers::run(config, store, admin, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "consumer stopped");

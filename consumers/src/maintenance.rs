@@ -144,7 +144,7 @@ pub fn accept_gap<S: Store>(config: &Config, store: &S, partition: i32) -> Resul
         return Ok(no_gap(next));
     }
     // An empty batch moves the checkpoint, exactly as past an event that was never stored.
-    state.apply_batch(&[], first_available - 1)?;
+    state.write_batch(&[], first_available - 1)?;
     info!(
         partition,
         lost_from = next,

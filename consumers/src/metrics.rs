@@ -1,6 +1,12 @@
-//! Every metric the consumers emit, declared in one place.
+//! Every metric the consumers emit, declared, described and emitted in one place (the rest
+//! of the crate calls the functions below), and the Prometheus recorder.
 //!
 //! Labels are bounded sets (partition numbers, outcomes), never tenants or bookings.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
 
 /// Events applied, by `outcome` (confirmed, rejected, ...).
 pub const EVENTS_APPLIED: &str = "consumer_events_applied_total";
@@ -48,7 +54,7 @@ pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
-pub fn describe() {
+fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(EVENTS_APPLIED, "Events applied to the store, by outcome");
     describe_counter!(
@@ -106,8 +112,97 @@ pub fn describe() {
 }
 
 /// Histogram buckets (seconds) for sub-millisecond to multi-second latencies.
-pub const LATENCY_BUCKETS: &[f64] = &[
+const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 /// Buckets for batch sizes.
-pub const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+
+/// Installs the Prometheus recorder behind the admin port's `/metrics`, once; later calls
+/// return the same handle. Fails if another recorder was installed first.
+pub fn install() -> Result<&'static PrometheusHandle, BuildError> {
+    partitioner::admin::install_recorder(
+        &[
+            (STORE_COMMIT_DURATION, LATENCY_BUCKETS),
+            (END_TO_END_DURATION, LATENCY_BUCKETS),
+            (BATCH_SIZE, SIZE_BUCKETS),
+        ],
+        describe,
+    )
+}
+
+/// One partition batch stored: how long its store write took and how many events it had.
+pub fn batch_stored(elapsed: Duration, events: usize) {
+    histogram!(STORE_COMMIT_DURATION).record(elapsed.as_secs_f64());
+    histogram!(BATCH_SIZE).record(events as f64);
+}
+
+pub fn accepted_to_stored(elapsed: Duration) {
+    histogram!(END_TO_END_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn event_applied(outcome: &'static str) {
+    counter!(EVENTS_APPLIED, "outcome" => outcome).increment(1);
+}
+
+pub fn events_skipped(replayed: usize, resent: usize) {
+    counter!(EVENTS_SKIPPED, "reason" => "replayed").increment(replayed as u64);
+    counter!(EVENTS_SKIPPED, "reason" => "resent").increment(resent as u64);
+}
+
+pub fn decisions_republished(count: usize) {
+    counter!(DECISIONS_REPUBLISHED).increment(count as u64);
+}
+
+/// `cause` is `undecodable` or `unstorable`.
+pub fn dead_letters(cause: &'static str, count: usize) {
+    counter!(DEAD_LETTERS, "cause" => cause).increment(count as u64);
+}
+
+pub fn store_retried() {
+    counter!(STORE_RETRIES).increment(1);
+}
+
+pub fn lag(partition: i32, messages: i64) {
+    gauge!(LAG, "partition" => partition.to_string()).set(messages as f64);
+}
+
+pub fn projection_error() {
+    counter!(PROJECTION_ERRORS).increment(1);
+}
+
+pub fn projections_stale(partitions: usize) {
+    gauge!(PROJECTION_STALE).set(partitions as f64);
+}
+
+pub fn publish_error() {
+    counter!(PUBLISH_ERRORS).increment(1);
+}
+
+/// `kind` is `fetch` or `commit`.
+pub fn kafka_error(kind: &'static str) {
+    counter!(KAFKA_ERRORS, "kind" => kind).increment(1);
+}
+
+pub fn partitions_stalled(partitions: usize) {
+    gauge!(PARTITIONS_STALLED).set(partitions as f64);
+}
+
+pub fn owned_partitions(partitions: usize) {
+    gauge!(OWNED_PARTITIONS).set(partitions as f64);
+}
+
+/// A worker starts (`true`) or stops (`false`) waiting for a previous owner's release.
+pub fn awaiting_release(waiting: bool) {
+    gauge!(AWAITING_RELEASE).increment(if waiting { 1.0 } else { -1.0 });
+}
+
+/// A worker holds its partition for `reason` (`true`), or ends while holding it (`false`).
+pub fn partition_held(reason: &'static str, held: bool) {
+    gauge!(PARTITIONS_HELD, "reason" => reason).increment(if held { 1.0 } else { -1.0 });
+}
+
+/// Partitions fenced off this process and not yet taken back.
+pub fn fenced_partitions(partitions: usize) {
+    gauge!(PARTITIONS_HELD, "reason" => "fenced").set(partitions as f64);
+}

@@ -17,7 +17,19 @@ use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::{metrics, replay};
+use crate::metrics;
+
+/// Headers of a dead letter, which `consumer replay-dlq` reads back.
+pub mod dlq_header {
+    /// Why the event could not be applied.
+    pub const REASON: &str = "dlq-reason";
+    /// Where the event was read from.
+    pub const SOURCE_TOPIC: &str = "dlq-source-topic";
+    pub const SOURCE_PARTITION: &str = "dlq-source-partition";
+    pub const SOURCE_OFFSET: &str = "dlq-source-offset";
+    /// Set on a replayed event: the dead letter it came from, as `partition/offset`.
+    pub const REPLAYED_FROM: &str = "dlq-replayed-from";
+}
 
 /// Longest wait for room in a full producer queue before a record counts as not published.
 const ENQUEUE_PATIENCE: Duration = Duration::from_secs(5);
@@ -93,10 +105,10 @@ impl Outbox {
             let partition = letter.source_partition.to_string();
             let offset = letter.source_offset.to_string();
             let headers = OwnedHeaders::new()
-                .insert(header(replay::REASON, &letter.reason))
-                .insert(header(replay::SOURCE_TOPIC, &self.source_topic))
-                .insert(header(replay::SOURCE_PARTITION, &partition))
-                .insert(header(replay::SOURCE_OFFSET, &offset));
+                .insert(header(dlq_header::REASON, &letter.reason))
+                .insert(header(dlq_header::SOURCE_TOPIC, &self.source_topic))
+                .insert(header(dlq_header::SOURCE_PARTITION, &partition))
+                .insert(header(dlq_header::SOURCE_OFFSET, &offset));
             records.push(Outgoing {
                 topic: self.dlq_topic.clone(),
                 key: letter.key.clone(),
@@ -157,7 +169,7 @@ async fn deliver(
         let mut failed = Vec::new();
         for (record, result) in records.into_iter().zip(results) {
             if let Err(e) = result {
-                ::metrics::counter!(metrics::PUBLISH_ERRORS).increment(1);
+                metrics::publish_error();
                 warn!(error = %e, topic = %record.topic, "could not publish a decision or dead letter; sending it again");
                 failed.push(record);
             }

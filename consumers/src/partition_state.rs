@@ -92,7 +92,7 @@ impl<S: Store> PartitionState<S> {
         }
     }
 
-    /// Applies the batch's events one transaction each, dead-lettering those that fail
+    /// Writes the batch's events one transaction each, dead-lettering those that fail
     /// deterministically on every try.
     async fn isolate(&mut self, batch: &PartitionBatch) -> Result<Stored, StoreError> {
         let partition = self.partition;
@@ -197,25 +197,18 @@ impl<S: Store> PartitionState<S> {
                 let retry = ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_times(STORE_RETRIES);
-                (|| store.apply_batch(&events, through))
+                (|| store.write_batch(&events, through))
                     .retry(retry)
                     .sleep(std::thread::sleep)
                     .when(|e| e.recovery() == Recovery::Retry)
                     .notify(|e, after| {
-                        ::metrics::counter!(metrics::STORE_RETRIES).increment(1);
+                        metrics::store_retried();
                         warn!(error = %e, partition, ?after, "store write failed; retrying");
                     })
                     .call()
             })
             .await?;
-        if result.replayed > 0 {
-            ::metrics::counter!(metrics::EVENTS_SKIPPED, "reason" => "replayed")
-                .increment(result.replayed as u64);
-        }
-        if result.duplicates > 0 {
-            ::metrics::counter!(metrics::EVENTS_SKIPPED, "reason" => "resent")
-                .increment(result.duplicates as u64);
-        }
+        metrics::events_skipped(result.replayed, result.duplicates);
         debug!(
             partition,
             applied = result.applied.len(),

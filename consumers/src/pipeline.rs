@@ -24,8 +24,8 @@ use crate::assignment::Route;
 use crate::flow::Flow;
 use crate::metrics;
 pub use crate::shared::{KafkaConsumer, Shared};
-use crate::store::{Store, StoreError};
-use crate::worker::Worker;
+use crate::store::Store;
+use crate::worker::{Worker, WorkerError};
 
 /// How often stored offsets are committed to Kafka. The store checkpoint, not Kafka,
 /// decides what is applied: a crash replays at most this much, and the replay is skipped.
@@ -33,7 +33,7 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 
 pub struct Pipeline<S: Store> {
     shared: Arc<Shared<S>>,
-    workers: JoinSet<Result<(), StoreError>>,
+    workers: JoinSet<Result<(), WorkerError>>,
 }
 
 impl<S: Store> Pipeline<S> {
@@ -49,7 +49,7 @@ impl<S: Store> Pipeline<S> {
     pub async fn run(
         &mut self,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), WorkerError> {
         let consumer = self.shared.consumer.clone();
         let mut messages = consumer.stream();
         let mut commits = tokio::time::interval(COMMIT_INTERVAL);
@@ -100,7 +100,7 @@ impl<S: Store> Pipeline<S> {
         let message = match message {
             Ok(message) => message,
             Err(e) => {
-                ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "fetch").increment(1);
+                metrics::kafka_error("fetch");
                 warn!(error = %e, "kafka error while consuming");
                 return;
             }
@@ -150,7 +150,7 @@ impl<S: Store> Pipeline<S> {
                 .expect("a fresh offset is valid");
         }
         if let Err(e) = self.shared.consumer.commit(&list, mode) {
-            ::metrics::counter!(metrics::KAFKA_ERRORS, "kind" => "commit").increment(1);
+            metrics::kafka_error("commit");
             warn!(error = %e, "offset commit failed; committing again on the next tick");
             self.shared.assignment.commit_failed(&fresh);
         }
@@ -158,10 +158,7 @@ impl<S: Store> Pipeline<S> {
 }
 
 fn worker_result(
-    ended: Result<Result<(), StoreError>, tokio::task::JoinError>,
-) -> Result<(), StoreError> {
-    match ended {
-        Ok(result) => result,
-        Err(e) => Err(StoreError::Io(format!("partition worker panicked: {e}"))),
-    }
+    ended: Result<Result<(), WorkerError>, tokio::task::JoinError>,
+) -> Result<(), WorkerError> {
+    ended.unwrap_or_else(|e| Err(WorkerError::Panicked(e.to_string())))
 }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use partitioner::{Envelope, PartitionMap};
 
+use crate::store::skip;
 use crate::store::{Store, StoreError};
 
 /// The accepted placement, read from the store once per process: it changes only by
@@ -130,7 +131,7 @@ fn parse(placement: &str) -> Result<PartitionMap, StoreError> {
 fn first_stamped(checkpoint: Option<i64>, events: &[(i64, Envelope)]) -> Option<(i64, &str)> {
     events
         .iter()
-        .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+        .filter(|(offset, _)| skip::is_new(checkpoint, *offset))
         .find_map(|(offset, e)| e.placement.as_deref().map(|p| (*offset, p)))
 }
 
@@ -144,7 +145,7 @@ pub fn first_moved(
 ) -> Option<Moved> {
     events
         .iter()
-        .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+        .filter(|(offset, _)| skip::is_new(checkpoint, *offset))
         .find_map(|(offset, envelope)| {
             let placement = envelope.placement.as_deref()?;
             if placement == accepted.placement() {

@@ -18,17 +18,13 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::config::{Config, ReplayArgs};
+use crate::outbox::dlq_header::{
+    REASON, REPLAYED_FROM, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the next dead letter before the read is declared stuck.
 const READ_STALL: Duration = Duration::from_secs(30);
-
-pub const REASON: &str = "dlq-reason";
-pub const SOURCE_TOPIC: &str = "dlq-source-topic";
-pub const SOURCE_PARTITION: &str = "dlq-source-partition";
-pub const SOURCE_OFFSET: &str = "dlq-source-offset";
-/// Set on a replayed event: the dead letter it came from, as `partition/offset`.
-pub const REPLAYED_FROM: &str = "dlq-replayed-from";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {

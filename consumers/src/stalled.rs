@@ -135,7 +135,7 @@ fn review(seen: &mut HashMap<i32, Seen>, positions: &[(i32, i64, i64)], stall_af
         }
     }
     let stalled = seen.values().filter(|s| s.reported).count();
-    ::metrics::gauge!(metrics::PARTITIONS_STALLED).set(stalled as f64);
+    metrics::partitions_stalled(stalled);
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! One partition's worker: applies the partition's messages in offset order while the
+//! One partition's worker: stores the partition's messages in offset order while the
 //! workers of other partitions run beside it.
 //!
 //! Per batch, in this order: (1) the events and the partition checkpoint are committed to
@@ -7,6 +7,8 @@
 //! to Kafka. A crash anywhere replays events from the last Kafka commit, and the store
 //! skips those at or below its checkpoint, so nothing is lost and nothing is applied twice.
 //! A worker waits only on its own partition's store, Redis pipeline and deliveries.
+
+mod progress;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use self::progress::{CatchUp, Standing};
 use crate::assignment::WorkerHandle;
 use crate::batch::PartitionBatch;
 use crate::flow::Flow;
@@ -30,8 +33,25 @@ use crate::partition_state::{PartitionState, STORE_RETRIES};
 use crate::placement::{self, Hold, Moved};
 use crate::projection::Snapshot;
 use crate::shared::Shared;
-use crate::store::Recovery;
-use crate::store::{PartitionStore, Store, StoreError};
+use crate::store::{skip, PartitionStore, Recovery, Store, StoreError};
+
+/// Why a worker stopped the process rather than go on: going on would skip events.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A store error that retries could not cure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Kafka would not move the partition back to the first event the store lacks.
+    #[error("cannot rewind partition {partition} to offset {offset}: {source}")]
+    Seek {
+        partition: i32,
+        offset: i64,
+        source: rdkafka::error::KafkaError,
+    },
+    /// The worker's task panicked: a bug, reported as one.
+    #[error("a partition worker panicked: {0}")]
+    Panicked(String),
+}
 
 /// How often a worker waiting for a previous owner to release the partition's state says so.
 const STILL_HELD_WARNING: Duration = Duration::from_secs(30);
@@ -110,9 +130,10 @@ impl<S: Store> Worker<S> {
         (worker, handle)
     }
 
-    /// Runs until the partition is revoked, the process stops, or a store error that
-    /// retries cannot cure (returned: the process stops rather than skip events).
-    pub async fn run(mut self) -> Result<(), StoreError> {
+    /// Runs until the partition is revoked, the process stops, or something that would
+    /// make it skip events: a store error retries cannot cure, or a failed rewind
+    /// (returned, and the process stops).
+    pub async fn run(mut self) -> Result<(), WorkerError> {
         if let Some(predecessor) = self.predecessor.take() {
             // Err only means the predecessor is gone, which is what is waited for.
             let _ = predecessor.await;
@@ -147,7 +168,7 @@ impl<S: Store> Worker<S> {
                     let unknown_version = batch.unknown_version;
                     if batch.through >= batch.first {
                         match self.process(batch).await {
-                            Err(StoreError::Locked { .. }) => {
+                            Err(WorkerError::Store(StoreError::Locked { .. })) => {
                                 self.lost();
                                 break;
                             }
@@ -169,7 +190,7 @@ impl<S: Store> Worker<S> {
             }
         }
         if let Some(reason) = self.held {
-            ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => reason).decrement(1.0);
+            metrics::partition_held(reason, false);
         }
         // Release the state first: a successor may be waiting for it.
         let partition = self.partition;
@@ -215,7 +236,7 @@ impl<S: Store> Worker<S> {
                             partition,
                             "partition state still held by its previous owner; waiting"
                         );
-                        ::metrics::gauge!(metrics::AWAITING_RELEASE).increment(1.0);
+                        metrics::awaiting_release(true);
                         waiting_since = Some(Instant::now());
                     } else if warned.elapsed() >= STILL_HELD_WARNING {
                         warn!(partition, waited = ?waiting_since.map(|t| t.elapsed()), "partition state still held by another process");
@@ -231,7 +252,7 @@ impl<S: Store> Worker<S> {
             }
         };
         if waiting_since.is_some() {
-            ::metrics::gauge!(metrics::AWAITING_RELEASE).decrement(1.0);
+            metrics::awaiting_release(false);
         }
         let Some(opened) = opened else {
             return Ok(false);
@@ -246,15 +267,16 @@ impl<S: Store> Worker<S> {
         Ok(true)
     }
 
-    async fn process(&mut self, batch: PartitionBatch) -> Result<(), StoreError> {
+    async fn process(&mut self, batch: PartitionBatch) -> Result<(), WorkerError> {
         let partition = self.partition;
         // The store, not Kafka, says what is applied. Should the group's committed offset
         // ever run ahead of the store (an offset committed by anything but this process, or
         // a store volume that lost or never had this partition's state), go back to the
         // event after the checkpoint instead of skipping events.
-        let expected = self.state.checkpoint.map_or(0, |c| c + 1);
-        if batch.first > expected {
-            return self.rewind_or_hold(expected, batch.first).await;
+        if let Standing::Ahead { first_missing } =
+            progress::standing(self.state.checkpoint, batch.first)
+        {
+            return self.rewind_or_hold(first_missing, batch.first).await;
         }
         let started = Instant::now();
         let stored = self.state.store_batch(&batch).await?;
@@ -266,21 +288,12 @@ impl<S: Store> Worker<S> {
         let previous = self.state.checkpoint;
         let through = previous.map_or(batch.through, |c| c.max(batch.through));
         self.state.checkpoint = Some(through);
-        // Events at or below the checkpoint this worker knew are replays it expects. Any
-        // more were committed by an attempt whose answer was lost (a CQL transaction that
-        // timed out after it committed, retried and found done): their effects never came
-        // back, so the projections must be rebuilt from the store.
-        let expected_replays = batch
-            .events
-            .iter()
-            .filter(|(offset, _)| previous.is_some_and(|c| *offset <= c))
-            .count();
-        if stored.replayed > expected_replays {
+        // Effects an earlier attempt committed without an answer never reached the
+        // projections: they must be rebuilt from the store.
+        if progress::effects_lost(previous, &batch.events, stored.replayed) {
             self.shared.projections.missed_effects(partition);
         }
-        ::metrics::histogram!(metrics::STORE_COMMIT_DURATION)
-            .record(started.elapsed().as_secs_f64());
-        ::metrics::histogram!(metrics::BATCH_SIZE).record(batch.events.len() as f64);
+        metrics::batch_stored(started.elapsed(), batch.events.len());
         record_latency(&batch.events);
 
         let projections = self.shared.projections.clone();
@@ -298,15 +311,12 @@ impl<S: Store> Worker<S> {
 
         let mut decisions: Vec<_> = stored.applied.into_iter().map(|e| e.decision).collect();
         for decision in &decisions {
-            ::metrics::counter!(metrics::EVENTS_APPLIED, "outcome" => decision.outcome.as_str())
-                .increment(1);
+            metrics::event_applied(decision.outcome.as_str());
         }
-        ::metrics::counter!(metrics::DECISIONS_REPUBLISHED).increment(recalled.len() as u64);
+        metrics::decisions_republished(recalled.len());
         decisions.extend(recalled);
-        ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "undecodable")
-            .increment(batch.dead.len() as u64);
-        ::metrics::counter!(metrics::DEAD_LETTERS, "cause" => "unstorable")
-            .increment(stored.poisoned.len() as u64);
+        metrics::dead_letters("undecodable", batch.dead.len());
+        metrics::dead_letters("unstorable", stored.poisoned.len());
         let mut dead = batch.dead;
         dead.extend(stored.poisoned);
         let delivered = self
@@ -322,7 +332,7 @@ impl<S: Store> Worker<S> {
 
     /// Seeks back to `expected`, the first offset the store has not applied, when Kafka
     /// still has it; holds the partition when retention deleted it first.
-    async fn rewind_or_hold(&mut self, expected: i64, first: i64) -> Result<(), StoreError> {
+    async fn rewind_or_hold(&mut self, expected: i64, first: i64) -> Result<(), WorkerError> {
         let partition = self.partition;
         let shared = self.shared.clone();
         let watermarks = tokio::task::spawn_blocking(move || {
@@ -333,18 +343,16 @@ impl<S: Store> Worker<S> {
         })
         .await
         .expect("reading watermarks panicked");
-        match watermarks {
-            Ok((low, _)) if low > expected => {
+        match progress::catch_up(expected, watermarks.ok().map(|(low, _)| low)) {
+            CatchUp::Gap { low } => {
                 self.hold_gap(expected, low);
                 Ok(())
             }
-            // Unknown: seeking is still right if the events are there, and harmless if not
-            // (the next batch comes back here).
-            Ok(_) | Err(_) => self.rewind(expected, first).await,
+            CatchUp::Rewind => self.rewind(expected, first).await,
         }
     }
 
-    async fn rewind(&mut self, expected: i64, first: i64) -> Result<(), StoreError> {
+    async fn rewind(&mut self, expected: i64, first: i64) -> Result<(), WorkerError> {
         let partition = self.partition;
         warn!(
             partition,
@@ -362,9 +370,13 @@ impl<S: Store> Worker<S> {
         })
         .await
         .expect("seeking panicked");
-        sought.map_err(|e| {
-            warn!(error = %e, partition, "rewind failed; stopping rather than skip events");
-            StoreError::Io(format!("cannot rewind partition {partition}: {e}"))
+        sought.map_err(|source| {
+            warn!(error = %source, partition, "rewind failed; stopping rather than skip events");
+            WorkerError::Seek {
+                partition,
+                offset: expected,
+                source,
+            }
         })
     }
 
@@ -472,7 +484,7 @@ impl<S: Store> Worker<S> {
 
     fn hold(&mut self, reason: &'static str) {
         if self.held.is_none() {
-            ::metrics::gauge!(metrics::PARTITIONS_HELD, "reason" => reason).increment(1.0);
+            metrics::partition_held(reason, true);
             self.held = Some(reason);
         }
     }
@@ -511,9 +523,10 @@ async fn placement_hold<S: Store>(
 ) -> Result<Option<Hold>, StoreError> {
     // A batch past the checkpoint is rewound and read again first (see `Worker::process`);
     // a batch with no stamped event after the checkpoint has nothing to check.
-    let expected = checkpoint.map_or(0, |c| c + 1);
-    let stamped = |(offset, e): &(i64, Envelope)| *offset >= expected && e.placement.is_some();
-    if batch.first > expected || !batch.events.iter().any(stamped) {
+    let stamped =
+        |(offset, e): &(i64, Envelope)| skip::is_new(checkpoint, *offset) && e.placement.is_some();
+    let in_order = progress::standing(checkpoint, batch.first) == Standing::InOrder;
+    if !in_order || !batch.events.iter().any(stamped) {
         return Ok(None);
     }
     if let Some(map) = shared.placement.cached() {
@@ -548,6 +561,6 @@ fn record_latency(events: &[(i64, Envelope)]) {
         .map_or(0, |d| d.as_millis() as i64);
     for (_, envelope) in events {
         let ms = (now_ms - envelope.received_at_ms).max(0);
-        ::metrics::histogram!(metrics::END_TO_END_DURATION).record(ms as f64 / 1000.0);
+        metrics::accepted_to_stored(Duration::from_millis(ms as u64));
     }
 }

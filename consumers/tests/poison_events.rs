@@ -96,7 +96,7 @@ impl PartitionStore for FaultyPartition {
         self.inner.checkpoint()
     }
 
-    fn apply_batch(
+    fn write_batch(
         &mut self,
         events: &[(i64, Envelope)],
         through: i64,
@@ -131,12 +131,12 @@ impl PartitionStore for FaultyPartition {
                 }
                 if id == answer_lost && !attempts.answer_lost {
                     attempts.answer_lost = true;
-                    self.inner.apply_batch(events, through)?;
+                    self.inner.write_batch(events, through)?;
                     return Err(StoreError::Io("injected: commit outcome unknown".into()));
                 }
             }
         }
-        self.inner.apply_batch(events, through)
+        self.inner.write_batch(events, through)
     }
 
     fn booking(&self, id: Uuid) -> Result<Option<consumers::apply::Booking>, StoreError> {
@@ -235,30 +235,37 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
         },
         attempts: attempts.clone(),
     };
-    let config = consumers::Config {
-        kafka_brokers: brokers(),
-        group_id: format!("{prefix}-group"),
-        bookings_topic: topic.clone(),
-        decisions_topic: format!("{prefix}-decisions"),
-        dlq_topic: dlq.clone(),
-        store: consumers::config::StoreKind::Embedded,
-        scylla_uri: String::new(),
-        scylla_keyspace: String::new(),
-        store_dir: store_dir.path().to_owned(),
-        redis_url: redis_url(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        max_batch: 100,
-        poison_tries: TRIES,
-        decisions_linger_ms: 10,
-        stall_after_secs: 120,
-        session_timeout_ms: 10_000,
-        fetch_wait_max_ms: 50,
-        stats_interval_ms: 1000,
-        log_filter: String::new(),
-    };
+    let config = consumers::Config::try_parse_from([
+        "consumer",
+        "--kafka-brokers",
+        &brokers(),
+        "--group-id",
+        &format!("{prefix}-group"),
+        "--bookings-topic",
+        &topic,
+        "--decisions-topic",
+        &format!("{prefix}-decisions"),
+        "--dlq-topic",
+        &dlq,
+        "--store-dir",
+        store_dir.path().to_str().unwrap(),
+        "--redis-url",
+        &redis_url(),
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--max-batch",
+        "100",
+        "--poison-tries",
+        &TRIES.to_string(),
+        "--fetch-wait-max-ms",
+        "50",
+        "--stats-interval-ms",
+        "1000",
+    ])
+    .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let consumer = tokio::spawn(consumers::run(config, store, admin, None, async {
+    let consumer = tokio::spawn(consumers::run(config, store, admin, async {
         let _ = stopped.await;
     }));
 

@@ -155,27 +155,19 @@ async fn a_redis_outage_loses_no_booking_and_projections_recover() {
     consumer.stop();
     setup.verify_store();
 
-    let config = consumers::Config {
-        kafka_brokers: brokers(),
-        group_id: String::new(),
-        bookings_topic: setup.bookings_topic(),
-        decisions_topic: String::new(),
-        dlq_topic: String::new(),
-        store: consumers::config::StoreKind::Embedded,
-        scylla_uri: String::new(),
-        scylla_keyspace: String::new(),
-        store_dir: setup.store_dir.path().to_owned(),
-        redis_url: redis_url.clone(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        max_batch: 1,
-        poison_tries: 3,
-        decisions_linger_ms: 10,
-        stall_after_secs: 120,
-        session_timeout_ms: 10_000,
-        fetch_wait_max_ms: 50,
-        stats_interval_ms: 1000,
-        log_filter: String::new(),
-    };
+    let store_dir = setup.store_dir.path().to_str().unwrap();
+    let config = consumers::Config::try_parse_from([
+        "consumer",
+        "--kafka-brokers",
+        &brokers(),
+        "--bookings-topic",
+        &setup.bookings_topic(),
+        "--store-dir",
+        store_dir,
+        "--redis-url",
+        &redis_url,
+    ])
+    .unwrap();
     let store = EmbeddedStore::new(&config.store_dir).unwrap();
     let mismatches = consumers::maintenance::reconcile(&config, &store)
         .await

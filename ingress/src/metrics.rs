@@ -4,13 +4,12 @@
 //! (route templates, status codes, error classes) and never tenants, partners or ids, so
 //! the series count stays bounded whatever partners send.
 
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, PrometheusHandle};
 
 pub const REQUESTS_TOTAL: &str = "ingress_requests_total";
 pub const REQUEST_DURATION_SECONDS: &str = "ingress_request_duration_seconds";
@@ -32,39 +31,16 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.1, 0.15, 0.25, 0.5, 1.0, 2.5,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-/// Serialises [`install`], so two servers started at once in one test process do not
-/// race to set the global recorder.
-static INSTALLING: Mutex<()> = Mutex::new(());
-
-/// Installs the Prometheus recorder as the process's global recorder, once; later calls
+/// Installs the Prometheus recorder behind the admin port's `/metrics`, once; later calls
 /// return the same handle. Fails if another recorder was installed first.
 pub fn install() -> Result<&'static PrometheusHandle, BuildError> {
-    let _guard = INSTALLING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle);
-    }
-    let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(REQUEST_DURATION_SECONDS.into()),
-            LATENCY_BUCKETS,
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(PUBLISH_DURATION_SECONDS.into()),
-            LATENCY_BUCKETS,
-        )?;
-    let recorder = builder.build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder)?;
-    describe();
-    Ok(HANDLE.get_or_init(|| handle))
-}
-
-/// The installed recorder's handle, if [`install`] succeeded.
-pub fn handle() -> Option<&'static PrometheusHandle> {
-    HANDLE.get()
+    partitioner::admin::install_recorder(
+        &[
+            (REQUEST_DURATION_SECONDS, LATENCY_BUCKETS),
+            (PUBLISH_DURATION_SECONDS, LATENCY_BUCKETS),
+        ],
+        describe,
+    )
 }
 
 fn describe() {
@@ -192,6 +168,23 @@ mod tests {
     fn buckets_are_sorted_and_cover_the_target() {
         assert!(LATENCY_BUCKETS.windows(2).all(|w| w[0] < w[1]));
         assert!(LATENCY_BUCKETS.contains(&0.06));
+    }
+
+    #[test]
+    fn requests_render_with_the_latency_buckets_once_installed() {
+        install().unwrap();
+        request_done("/v1/bookings", 202, Duration::from_millis(3));
+        let rendered = partitioner::admin::recorder().unwrap().render();
+        assert!(
+            rendered.contains("ingress_requests_total{route=\"/v1/bookings\",status=\"202\"}"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(
+                "ingress_request_duration_seconds_bucket{route=\"/v1/bookings\",le=\"0.06\"}"
+            ),
+            "{rendered}"
+        );
     }
 
     #[test]

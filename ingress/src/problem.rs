@@ -13,7 +13,7 @@ use http_body_util::Full;
 use partitioner::{FieldError, Invalid, RequestError};
 use serde::Serialize;
 
-use crate::signing::SignatureError;
+use crate::signing::error::SignatureError;
 
 /// How long a client should wait before retrying a 503. One second is long enough for a
 /// queue to drain or a broker leader to move, and short next to a partner's own timeouts.

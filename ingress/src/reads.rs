@@ -92,34 +92,35 @@ pub async fn booking(
     partner: &Partner,
     booking_id: Uuid,
 ) -> Result<BookingStatus, ApiError> {
+    use keys::booking_field as field;
     let mut cmd = redis::cmd("HGETALL");
     cmd.arg(keys::booking_status(booking_id));
     let mut fields: HashMap<String, String> = redis.query(&cmd).await.map_err(unavailable)?;
     let mut take = |name: &str| fields.remove(name).unwrap_or_default();
-    let tenant_id = take("tenant_id");
+    let tenant_id = take(field::TENANT_ID);
     // A projection written before bookings recorded their owner has no `partner_id`: only
     // a `bookings:any-partner` key reads it until `consumer rebuild` rewrites it
     // (OPERATIONS, upgrades).
-    let owner = take("partner_id");
+    let owner = take(field::PARTNER_ID);
     if tenant_id.is_empty() || !partner.may_act_on(&owner, &tenant_id) {
         return Err(ApiError::BookingNotFound);
     }
-    let rooms = take("rooms");
+    let rooms = take(field::ROOMS);
     let rooms = rooms.parse().map_err(|_| {
         ApiError::Internal(format!(
             "booking {booking_id}: bad rooms {rooms:?} in Redis"
         ))
     })?;
-    let reason = Some(take("reason")).filter(|r| !r.is_empty());
+    let reason = Some(take(field::REASON)).filter(|r| !r.is_empty());
     Ok(BookingStatus {
         booking_id,
-        status: take("status"),
+        status: take(field::STATUS),
         reason,
         tenant_id,
-        property_id: take("property_id"),
-        room_type: take("room_type"),
-        check_in: take("check_in"),
-        check_out: take("check_out"),
+        property_id: take(field::PROPERTY_ID),
+        room_type: take(field::ROOM_TYPE),
+        check_in: take(field::CHECK_IN),
+        check_out: take(field::CHECK_OUT),
         rooms,
     })
 }

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::admin::{self, Health};
+use crate::admin::Health;
 use crate::auth::LivePartners;
 use crate::broker_watch::watch_broker;
 use crate::config::{Config, SinkKind};
@@ -47,9 +47,6 @@ use crate::Error;
 const MAX_HEADERS: usize = 64;
 /// Bounds a connection's read buffer, and with it the size of a request head.
 const MAX_BUF_BYTES: usize = 64 * 1024;
-/// How often histogram samples are folded into buckets when nobody scrapes, so they
-/// cannot pile up in memory between scrapes.
-const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 /// Pause after a failed accept (typically out of file descriptors), so the loop does not
 /// spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -84,7 +81,7 @@ pub async fn run_with_reload(
     }
     let http = http_builder(&config);
     let health = Arc::new(Health::default());
-    let admin = AdminServer::start(admin_listener, http.clone(), health.clone());
+    let admin = AdminServer::start(admin_listener, health.clone());
 
     tokio::pin!(shutdown);
     // A stop request during startup (a metadata fetch can take seconds) is obeyed at once.
@@ -325,16 +322,20 @@ fn http_builder(config: &Config) -> Arc<http1::Builder> {
     Arc::new(builder)
 }
 
-/// The admin port's accept loop, running from the first moment of [`run`] to its last.
+/// The admin port ([`partitioner::admin`]), served from the first moment of [`run`] to
+/// its last.
 struct AdminServer {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl AdminServer {
-    fn start(listener: TcpListener, http: Arc<http1::Builder>, health: Arc<Health>) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve_admin(listener, http, health, stopped));
+    fn start(listener: TcpListener, health: Arc<Health>) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let stopped = async move {
+            let _ = stopped.changed().await;
+        };
+        let task = tokio::spawn(partitioner::admin::serve(listener, health, stopped));
         AdminServer { stop, task }
     }
 
@@ -342,47 +343,4 @@ impl AdminServer {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
-}
-
-/// Serves the admin port until told to stop. Probes and scrapes are short, so open
-/// admin connections are simply dropped at the end rather than drained.
-async fn serve_admin(
-    listener: TcpListener,
-    http: Arc<http1::Builder>,
-    health: Arc<Health>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    let mut upkeep = tokio::time::interval(METRICS_UPKEEP);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = upkeep.tick() => {
-                if let Some(handle) = crate::metrics::handle() {
-                    handle.run_upkeep();
-                }
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let health = health.clone();
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let response = admin::handle(&health, &request);
-                        async move { Ok::<_, Infallible>(response) }
-                    });
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "admin connection ended with an error");
-                        }
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "admin accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-        }
-    }
-    connections.shutdown().await;
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use consumers::store::embedded::EmbeddedStore;
 use consumers::store::{PartitionStore, Store};
 use partitioner::{Envelope, PartitionMap};
@@ -64,7 +65,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
                 .map(|(i, e)| (first + i as i64, (*e).clone()))
                 .collect();
             let through = batch.last().map_or(first, |(o, _)| *o);
-            state.apply_batch(&batch, through)?;
+            state.write_batch(&batch, through)?;
         }
     }
     let store_rate = events.len() as f64 / started.elapsed().as_secs_f64();
@@ -88,27 +89,30 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
     let fetch_rate = fetch_rate(&config.brokers, &topic, &tops).await?;
 
     let store_dir = tempfile::tempdir()?;
-    let consumer_config = consumers::Config {
-        kafka_brokers: config.brokers.clone(),
-        group_id: format!("{prefix}-group"),
-        bookings_topic: topic.clone(),
-        decisions_topic: format!("{prefix}-decisions"),
-        dlq_topic: format!("{prefix}-dlq"),
-        store: consumers::config::StoreKind::Embedded,
-        scylla_uri: String::new(),
-        scylla_keyspace: String::new(),
-        store_dir: store_dir.path().to_owned(),
-        redis_url: config.redis_url.clone(),
-        admin_addr: "127.0.0.1:0".parse()?,
-        max_batch: config.batch,
-        poison_tries: 3,
-        decisions_linger_ms: 10,
-        stall_after_secs: 120,
-        session_timeout_ms: 10_000,
-        fetch_wait_max_ms: 500,
-        stats_interval_ms: 5000,
-        log_filter: String::new(),
-    };
+    let consumer_config = consumers::Config::try_parse_from([
+        "consumer",
+        "--kafka-brokers",
+        &config.brokers,
+        "--group-id",
+        &format!("{prefix}-group"),
+        "--bookings-topic",
+        &topic,
+        "--decisions-topic",
+        &format!("{prefix}-decisions"),
+        "--dlq-topic",
+        &format!("{prefix}-dlq"),
+        "--store-dir",
+        store_dir
+            .path()
+            .to_str()
+            .context("the store directory is not UTF-8")?,
+        "--redis-url",
+        &config.redis_url,
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--max-batch",
+        &config.batch.to_string(),
+    ])?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let started = Instant::now();
@@ -116,7 +120,6 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
         consumer_config,
         EmbeddedStore::new(store_dir.path())?,
         admin,
-        None,
         async {
             let _ = stopped.await;
         },

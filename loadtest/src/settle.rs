@@ -62,8 +62,8 @@ pub async fn wait_for_projections(
         for (id, _) in chunk {
             pipe.cmd("HMGET")
                 .arg(keys::booking_status(*id))
-                .arg("status")
-                .arg("reason");
+                .arg(keys::booking_field::STATUS)
+                .arg(keys::booking_field::REASON);
         }
         let answers: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut redis).await?;
         for ((_, property), (status, reason)) in chunk.iter().zip(answers) {

@@ -11,10 +11,29 @@ pub fn availability(tenant_id: &str, property_id: &str, room_type: &str) -> Stri
     format!("avail:{tenant_id}:{property_id}:{room_type}")
 }
 
-/// Hash describing one booking's status (`status`, `reason`, the stay, and the source
-/// `partition` and `offset` of the last event applied to it).
+/// Hash describing one booking's status: the fields of [`booking_field`].
 pub fn booking_status(booking_id: Uuid) -> String {
     format!("booking:{booking_id}")
+}
+
+/// Field names of a booking's status hash ([`booking_status`]), written by the consumers
+/// and read by the ingress.
+pub mod booking_field {
+    /// `confirmed`, `modified`, `cancelled` or `rejected`.
+    pub const STATUS: &str = "status";
+    /// Why the last change was refused; empty when none was.
+    pub const REASON: &str = "reason";
+    pub const TENANT_ID: &str = "tenant_id";
+    /// The partner that created the booking, which alone may read or change it.
+    pub const PARTNER_ID: &str = "partner_id";
+    pub const PROPERTY_ID: &str = "property_id";
+    pub const ROOM_TYPE: &str = "room_type";
+    pub const CHECK_IN: &str = "check_in";
+    pub const CHECK_OUT: &str = "check_out";
+    pub const ROOMS: &str = "rooms";
+    /// The source partition and offset of the last event applied to the booking.
+    pub const PARTITION: &str = "partition";
+    pub const OFFSET: &str = "offset";
 }
 
 /// The offset through which a partition's events are reflected in the projections.

@@ -1,12 +1,17 @@
 //! The contract between the ingress and the consumers, free of I/O.
 //!
 //! Everything both sides must agree on lives here and only here: the versioned event
-//! envelope that travels on the `bookings` topic, the partner-facing request bodies and their
-//! validation, the request step that makes a body into its event ([`intake`]), the
-//! deterministic booking id, Kafka-compatible key hashing and the partition map. Keeping it pure means the ingress and every consumer version can be tested against
-//! the same functions, and a change to the wire format is a change to one crate.
+//! envelope that travels on the `bookings` topic, the partner-facing request bodies and
+//! their validation, the request step that makes a body into its event ([`intake`]), the
+//! deterministic booking id, Kafka-compatible key hashing and the partition map. Keeping it
+//! pure means the ingress and every consumer version can be tested against the same
+//! functions, and a change to the wire format is a change to one crate. The one
+//! exception, behind the `admin` feature, is the admin port both binaries serve
+//! ([`admin`]), kept here so they serve it one way.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod decision;
 pub mod event;
 pub mod fingerprint;

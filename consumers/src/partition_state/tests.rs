@@ -73,7 +73,7 @@ impl PartitionStore for FaultyPartition {
         self.inner.checkpoint()
     }
 
-    fn apply_batch(
+    fn write_batch(
         &mut self,
         events: &[(i64, Envelope)],
         through: i64,
@@ -92,7 +92,7 @@ impl PartitionStore for FaultyPartition {
                 return Err(StoreError::Corrupt("injected: unstorable".into()));
             }
         }
-        self.inner.apply_batch(events, through)
+        self.inner.write_batch(events, through)
     }
 
     fn booking(&self, id: Uuid) -> Result<Option<Booking>, StoreError> {

@@ -90,7 +90,7 @@ fn batch_and_checkpoint_commit_together<S: Store>(store: &S) {
     let mut p = store.open(0).unwrap();
     assert_eq!(p.checkpoint().unwrap(), None);
     let result = p
-        .apply_batch(&[(10, allot(1, 1)), (11, create(2)), (12, create(3))], 13)
+        .write_batch(&[(10, allot(1, 1)), (11, create(2)), (12, create(3))], 13)
         .unwrap();
     let outcomes: Vec<_> = result.applied.iter().map(|e| e.decision.outcome).collect();
     assert_eq!(
@@ -108,14 +108,14 @@ fn batch_and_checkpoint_commit_together<S: Store>(store: &S) {
 
 fn replays_at_or_below_the_checkpoint_are_skipped<S: Store>(store: &S) {
     let mut p = store.open(1).unwrap();
-    p.apply_batch(&[(0, allot(1, 5)), (1, create(2))], 1)
+    p.write_batch(&[(0, allot(1, 5)), (1, create(2))], 1)
         .unwrap();
     // A redelivery overlapping the checkpoint applies only what is new.
-    let result = p.apply_batch(&[(1, create(2)), (2, create(3))], 2).unwrap();
+    let result = p.write_batch(&[(1, create(2)), (2, create(3))], 2).unwrap();
     assert_eq!(result.replayed, 1);
     assert_eq!(result.applied.len(), 1);
     assert_eq!(sold_on_day_2(&p), 2);
-    let again = p.apply_batch(&[(2, create(3))], 2).unwrap();
+    let again = p.write_batch(&[(2, create(3))], 2).unwrap();
     assert_eq!(again.replayed, 1);
     assert_eq!(sold_on_day_2(&p), 2);
 }
@@ -124,7 +124,7 @@ fn resent_events_are_applied_once<S: Store>(store: &S) {
     let mut p = store.open(2).unwrap();
     // The partner resent the same create: it reached Kafka twice, at offsets 1 and 2.
     let result = p
-        .apply_batch(&[(0, allot(1, 5)), (1, create(2)), (2, create(2))], 2)
+        .write_batch(&[(0, allot(1, 5)), (1, create(2)), (2, create(2))], 2)
         .unwrap();
     assert_eq!(result.duplicates, 1);
     assert_eq!(sold_on_day_2(&p), 1);
@@ -142,7 +142,7 @@ fn resent_events_are_applied_once<S: Store>(store: &S) {
 fn state_survives_reopening<S: Store>(store: &S) {
     {
         let mut p = store.open(3).unwrap();
-        p.apply_batch(&[(0, allot(1, 5)), (1, create(2))], 1)
+        p.write_batch(&[(0, allot(1, 5)), (1, create(2))], 1)
             .unwrap();
     }
     let p = store.open(3).unwrap();
@@ -152,28 +152,28 @@ fn state_survives_reopening<S: Store>(store: &S) {
 
 fn a_partition_has_one_owner_at_a_time<S: Store>(store: &S) {
     let mut owner = store.open(4).unwrap();
-    owner.apply_batch(&[(0, allot(1, 5))], 0).unwrap();
+    owner.write_batch(&[(0, allot(1, 5))], 0).unwrap();
     let mut current = match store.open(4) {
         // Exclusive ownership (the embedded store's file lock): the newcomer waits until
         // the owner lets go.
         Err(StoreError::Locked { partition: 4 }) => {
             drop(owner);
             let mut next = store.open(4).expect("released on close");
-            next.apply_batch(&[(1, create(2))], 1).unwrap();
+            next.write_batch(&[(1, create(2))], 1).unwrap();
             next
         }
         // Fencing (ScyllaDB's epochs): the newcomer takes over at once, and the previous
         // owner, now a zombie, can no longer write anything.
         Ok(mut next) => {
-            let zombie = owner.apply_batch(&[(1, create(2))], 1);
+            let zombie = owner.write_batch(&[(1, create(2))], 1);
             assert!(
                 matches!(zombie, Err(StoreError::Locked { partition: 4 })),
                 "a fenced owner wrote: {zombie:?}"
             );
             assert_eq!(next.checkpoint().unwrap(), Some(0));
             assert!(next.booking(Uuid::from_u128(2)).unwrap().is_none());
-            next.apply_batch(&[(1, create(2))], 1).unwrap();
-            let again = owner.apply_batch(&[(2, create(3))], 2);
+            next.write_batch(&[(1, create(2))], 1).unwrap();
+            let again = owner.write_batch(&[(2, create(3))], 2);
             assert!(matches!(again, Err(StoreError::Locked { .. })), "{again:?}");
             next
         }
@@ -182,13 +182,13 @@ fn a_partition_has_one_owner_at_a_time<S: Store>(store: &S) {
     assert_eq!(current.checkpoint().unwrap(), Some(1));
     assert_eq!(sold_on_day_2(&current), 1);
     assert!(current.booking(Uuid::from_u128(3)).unwrap().is_none());
-    current.apply_batch(&[(2, create(3))], 2).unwrap();
+    current.write_batch(&[(2, create(3))], 2).unwrap();
     assert_eq!(sold_on_day_2(&current), 2);
 }
 
 fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
     let mut p = store.open(5).unwrap();
-    p.apply_batch(&[(0, allot(1, 1)), (1, create(2))], 1)
+    p.write_batch(&[(0, allot(1, 1)), (1, create(2))], 1)
         .unwrap();
     // Each later batch reads the booking and the nights an earlier one stored.
     let modify = envelope(
@@ -208,7 +208,7 @@ fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
             },
         },
     );
-    let result = p.apply_batch(&[(2, modify)], 2).unwrap();
+    let result = p.write_batch(&[(2, modify)], 2).unwrap();
     assert_eq!(result.applied[0].decision.outcome, Outcome::Modified);
     let sold = |p: &S::Partition| -> Vec<u32> {
         let mut nights = p.nights().unwrap();
@@ -218,7 +218,7 @@ fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
     assert_eq!(sold(&p), [0, 0, 1, 1]);
     // Day 2 was released by the modify, so a new booking of days 2-3 fits only on day 2:
     // day 3 is taken, and the create is refused without touching any night.
-    let result = p.apply_batch(&[(3, create(4))], 3).unwrap();
+    let result = p.write_batch(&[(3, create(4))], 3).unwrap();
     assert_eq!(result.applied[0].decision.outcome, Outcome::Rejected);
     assert_eq!(sold(&p), [0, 0, 1, 1]);
     let cancel = envelope(
@@ -228,7 +228,7 @@ fn modify_and_cancel_move_inventory_across_batches<S: Store>(store: &S) {
             reason: None,
         },
     );
-    let result = p.apply_batch(&[(4, cancel.clone())], 4).unwrap();
+    let result = p.write_batch(&[(4, cancel.clone())], 4).unwrap();
     assert_eq!(result.applied[0].decision.outcome, Outcome::Cancelled);
     assert_eq!(sold(&p), [0, 0, 0, 0]);
     let booking = p.booking(Uuid::from_u128(2)).unwrap().unwrap();
@@ -242,7 +242,7 @@ fn every_partition_with_state_is_listed<S: Store>(store: &S) {
     assert_eq!(store.partitions().unwrap(), Vec::<i32>::new());
     for partition in [7, 2] {
         let mut p = store.open(partition).unwrap();
-        p.apply_batch(&[(0, allot(1, 5))], 0).unwrap();
+        p.write_batch(&[(0, allot(1, 5))], 0).unwrap();
     }
     assert_eq!(store.partitions().unwrap(), [2, 7]);
 }

@@ -12,6 +12,7 @@ use partitioner::{Envelope, Fingerprint};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
+use super::skip::SkipRule;
 use super::{BatchResult, PartitionStore, Store, StoreError};
 use crate::apply::{apply, AppliedEvent, Booking, Ledger, Night, NightId, Position};
 
@@ -222,24 +223,23 @@ impl PartitionStore for EmbeddedPartition {
         Ok(meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value()))
     }
 
-    fn apply_batch(
+    fn write_batch(
         &mut self,
         events: &[(i64, Envelope)],
         through: i64,
     ) -> Result<BatchResult, StoreError> {
-        let mut result = BatchResult::default();
         let txn = self.db.begin_write().map_err(io)?;
-        {
+        let mut applied_effects = Vec::new();
+        let rule = {
             let mut meta = txn.open_table(META).map_err(io)?;
             if meta.get(EPOCH).map_err(io)?.map(|v| v.value()) != Some(self.epoch) {
                 return Err(StoreError::Locked {
                     partition: self.partition,
                 });
             }
-            let checkpoint = meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value());
-            if checkpoint.is_some_and(|c| c >= through) {
-                result.replayed = events.len();
-                return Ok(result);
+            let mut rule = SkipRule::new(meta.get(CHECKPOINT).map_err(io)?.map(|v| v.value()));
+            if let Some(replayed) = rule.stored_through(through, events.len()) {
+                return Ok(replayed);
             }
             let mut tables = Tables {
                 bookings: txn.open_table(BOOKINGS).map_err(io)?,
@@ -248,16 +248,10 @@ impl PartitionStore for EmbeddedPartition {
             let mut applied = txn.open_table(APPLIED).map_err(io)?;
             let mut fingerprints = txn.open_table(FINGERPRINTS).map_err(io)?;
             for (offset, envelope) in events {
-                if checkpoint.is_some_and(|c| *offset <= c) {
-                    result.replayed += 1;
-                    continue;
-                }
-                if applied
-                    .get(envelope.event_id.as_u128())
-                    .map_err(io)?
-                    .is_some()
+                let id = envelope.event_id;
+                if rule.replayed(*offset)
+                    || rule.duplicate(id, applied.get(id.as_u128()).map_err(io)?.is_some())
                 {
-                    result.duplicates += 1;
                     continue;
                 }
                 let at = Position {
@@ -266,21 +260,18 @@ impl PartitionStore for EmbeddedPartition {
                 };
                 let effects = apply(&tables, envelope, at)?;
                 tables.write(&effects)?;
-                applied
-                    .insert(envelope.event_id.as_u128(), *offset)
-                    .map_err(io)?;
+                applied.insert(id.as_u128(), *offset).map_err(io)?;
                 fingerprints
-                    .insert(
-                        envelope.event_id.as_u128(),
-                        envelope.fingerprint().as_bytes().as_slice(),
-                    )
+                    .insert(id.as_u128(), envelope.fingerprint().as_bytes().as_slice())
                     .map_err(io)?;
-                result.applied.push(effects);
+                rule.applied(id);
+                applied_effects.push(effects);
             }
             meta.insert(CHECKPOINT, through).map_err(io)?;
-        }
+            rule
+        };
         txn.commit().map_err(io)?;
-        Ok(result)
+        Ok(rule.finish(applied_effects))
     }
 
     fn booking(&self, booking_id: Uuid) -> Result<Option<Booking>, StoreError> {

@@ -9,6 +9,7 @@
 pub mod conformance;
 pub mod embedded;
 pub mod scylla;
+pub mod skip;
 
 use partitioner::Envelope;
 use uuid::Uuid;
@@ -82,11 +83,11 @@ pub trait PartitionStore: Send + 'static {
     /// The last offset whose effects are stored, if any.
     fn checkpoint(&self) -> Result<Option<i64>, StoreError>;
 
-    /// Applies `events` in order and moves the checkpoint to `through` (the batch's last
-    /// offset, which may belong to an event that could not be decoded) in one atomic write.
-    /// Events at or below the checkpoint, and events whose id was already applied, are
-    /// skipped: that is what makes redelivery harmless.
-    fn apply_batch(
+    /// Runs `events` through the state machine ([`crate::apply`]) in order and stores
+    /// their effects with the checkpoint moved to `through` (the batch's last offset,
+    /// which may belong to an event that could not be decoded) in one atomic write. Events
+    /// are skipped by [`skip::SkipRule`]: that is what makes redelivery harmless.
+    fn write_batch(
         &mut self,
         events: &[(i64, Envelope)],
         through: i64,

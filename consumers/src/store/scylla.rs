@@ -17,7 +17,7 @@
 //! repeated write is identical: no acknowledged booking is lost, none is applied twice.
 //!
 //! Bridging: the store traits are synchronous (the embedded store is redb and the pipeline
-//! calls `apply_batch` under `block_in_place`), while the driver is async. The backend keeps
+//! calls `write_batch` under `block_in_place`), while the driver is async. The backend keeps
 //! its own small runtime and blocks on it (see [`db::Bridge`]), which keeps the trait as it
 //! is for every caller.
 
@@ -37,6 +37,7 @@ use uuid::Uuid;
 use self::batch::{Overlay, Source, Staged, Writes};
 pub use self::cql::{schema, Statements, SCHEMA, SCHEMA_KEYSPACE};
 use self::db::{concurrently, Bridge, Db, PartitionRow};
+use super::skip::{self, SkipRule};
 use super::{BatchResult, PartitionStore, Store, StoreError};
 use crate::apply::{apply, AppliedEvent, Booking, Night, NightId, Position};
 
@@ -375,7 +376,7 @@ impl PartitionStore for ScyllaPartition {
         Ok(row.checkpoint)
     }
 
-    fn apply_batch(
+    fn write_batch(
         &mut self,
         events: &[(i64, Envelope)],
         through: i64,
@@ -388,30 +389,24 @@ impl PartitionStore for ScyllaPartition {
             self.checkpoint = row.checkpoint;
             self.stale = false;
         }
-        let mut result = BatchResult::default();
-        let checkpoint = self.checkpoint;
-        if checkpoint.is_some_and(|c| c >= through) {
-            result.replayed = events.len();
-            return Ok(result);
+        let mut rule = SkipRule::new(self.checkpoint);
+        if let Some(replayed) = rule.stored_through(through, events.len()) {
+            return Ok(replayed);
         }
         let fresh: Vec<&Envelope> = events
             .iter()
-            .filter(|(offset, _)| checkpoint.is_none_or(|c| *offset > c))
+            .filter(|(offset, _)| skip::is_new(self.checkpoint, *offset))
             .map(|(_, envelope)| envelope)
             .collect();
         let prefetched = inner.bridge.block_on(self.prefetch(&fresh))?;
         let reader = Reader { inner: &inner };
         let mut overlay = Overlay::new(&reader);
         overlay.prefetched(prefetched.bookings, prefetched.nights);
-        let mut seen = HashSet::new();
         let mut staged = Vec::new();
+        let mut applied = Vec::new();
         for (offset, envelope) in events {
-            if checkpoint.is_some_and(|c| *offset <= c) {
-                result.replayed += 1;
-                continue;
-            }
-            if prefetched.applied.contains(&envelope.event_id) || !seen.insert(envelope.event_id) {
-                result.duplicates += 1;
+            let id = envelope.event_id;
+            if rule.replayed(*offset) || rule.duplicate(id, prefetched.applied.contains(&id)) {
                 continue;
             }
             let at = Position {
@@ -421,13 +416,14 @@ impl PartitionStore for ScyllaPartition {
             let effects = apply(&overlay, envelope, at)?;
             overlay.record(&effects);
             staged.push((*offset, Staged::new(envelope, &effects)));
-            result.applied.push(effects);
+            rule.applied(id);
+            applied.push(effects);
         }
         match inner.bridge.block_on(self.commit(through, &staged)) {
             Ok(committed) => {
                 self.checkpoint = Some(through);
                 self.stale = matches!(committed, Committed::Pending);
-                Ok(result)
+                Ok(rule.finish(applied))
             }
             Err(error) => {
                 self.stale = true;

@@ -14,6 +14,7 @@
 //! elsewhere) and [`SigningSecret`] never prints its bytes.
 
 pub mod canonical;
+pub mod error;
 mod replay;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,7 @@ use http::HeaderMap;
 use sha2::Sha256;
 
 pub use canonical::{Scheme, Signed, X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
+pub use error::SignatureError;
 pub use replay::SeenSignatures;
 
 use crate::headers::IDEMPOTENCY_KEY;
@@ -73,30 +75,6 @@ impl SigningSecret {
 impl std::fmt::Debug for SigningSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SigningSecret(..)")
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("this partner must sign requests: X-Signature and X-Signature-Timestamp are required")]
-    Missing,
-    #[error("the request signature is malformed or does not match")]
-    Invalid,
-    #[error("the signature timestamp is more than 300 seconds from the server's clock")]
-    Expired,
-    #[error("this signature was already used; sign each request anew")]
-    Replayed,
-}
-
-impl SignatureError {
-    /// The problem type slug and the bounded metric label.
-    pub fn slug(self) -> &'static str {
-        match self {
-            SignatureError::Missing => "signature-missing",
-            SignatureError::Invalid => "signature-invalid",
-            SignatureError::Expired => "signature-expired",
-            SignatureError::Replayed => "signature-replayed",
-        }
     }
 }
 

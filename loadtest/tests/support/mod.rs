@@ -139,30 +139,33 @@ impl Pipeline {
 
         let store_dir = tempfile::tempdir().unwrap();
         let (consumer_stop, stopped) = oneshot::channel::<()>();
-        let consumer_config = consumers::Config {
-            kafka_brokers: brokers(),
-            group_id: format!("{prefix}-group"),
-            bookings_topic: topics.bookings.clone(),
-            decisions_topic: topics.decisions.clone(),
-            dlq_topic: topics.dlq.clone(),
-            store: consumers::config::StoreKind::Embedded,
-            scylla_uri: String::new(),
-            scylla_keyspace: String::new(),
-            store_dir: store_dir.path().to_owned(),
-            redis_url: redis_url(),
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            max_batch: 500,
-            poison_tries: 3,
-            decisions_linger_ms: 10,
-            stall_after_secs: 120,
-            session_timeout_ms: 10_000,
-            fetch_wait_max_ms: 50,
-            stats_interval_ms: 1000,
-            log_filter: "info".to_owned(),
-        };
+        let consumer_config = consumers::Config::try_parse_from([
+            "consumer",
+            "--kafka-brokers",
+            &brokers(),
+            "--group-id",
+            &format!("{prefix}-group"),
+            "--bookings-topic",
+            &topics.bookings,
+            "--decisions-topic",
+            &topics.decisions,
+            "--dlq-topic",
+            &topics.dlq,
+            "--store-dir",
+            store_dir.path().to_str().unwrap(),
+            "--redis-url",
+            &redis_url(),
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--fetch-wait-max-ms",
+            "50",
+            "--stats-interval-ms",
+            "1000",
+        ])
+        .unwrap();
         let store = EmbeddedStore::new(store_dir.path()).unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let consumer = tokio::spawn(consumers::run(consumer_config, store, admin, None, async {
+        let consumer = tokio::spawn(consumers::run(consumer_config, store, admin, async {
             let _ = stopped.await;
         }));
 

@@ -11,7 +11,7 @@ fn a_creation_cut_short_leaves_no_partition_file() {
     assert_eq!(store.partitions().unwrap(), Vec::<i32>::new());
     let mut partition = store.open(3).unwrap();
     assert_eq!(partition.checkpoint().unwrap(), None);
-    partition.apply_batch(&[], 0).unwrap();
+    partition.write_batch(&[], 0).unwrap();
     assert_eq!(store.partitions().unwrap(), [3]);
     let staged: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

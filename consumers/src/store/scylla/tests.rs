@@ -213,7 +213,7 @@ impl Source for Stored {
     }
 }
 
-/// Applies `events` the way `apply_batch` does and folds what it would stage.
+/// Applies `events` the way `write_batch` does and folds what it would stage.
 fn run(source: &Stored, events: &[(i64, Envelope)]) -> (Writes, Vec<(i64, Staged)>) {
     let mut overlay = Overlay::new(source);
     let mut staged = Vec::new();
@@ -324,7 +324,7 @@ fn the_overlay_reads_each_missing_row_once() {
 
 /// The bridge is called from every context the pipeline and tests have: no runtime, a
 /// multi-thread runtime's worker (`open` runs in async code), inside `block_in_place`
-/// (`apply_batch`), and a current-thread runtime, whose only thread cannot be handed over.
+/// (`write_batch`), and a current-thread runtime, whose only thread cannot be handed over.
 #[test]
 fn the_bridge_blocks_from_any_calling_context() {
     let bridge = super::db::Bridge::new().unwrap();
