@@ -10,6 +10,8 @@ LOGS="$STATE_DIR/logs"
 BIN_DIR="$REPO/target/release"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# The stack's Redis Cluster (infra/redis-cluster.sh), when it runs one: six nodes from here.
+REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-7001}"
 # The CQL store (Apache Cassandra, infra/cassandra.sh), when the stack runs one.
 CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 
@@ -29,7 +31,7 @@ running() {
 expected_comm() {
   case "$1" in
     kafka-*) echo kafka.Kafka ;;
-    redis) echo redis-server ;;
+    redis | redis-cluster-*) echo redis-server ;;
     *) echo "$1" ;;
   esac
 }
@@ -41,6 +43,16 @@ kafka_brokers() {
   nodes="$(cat "$STATE_DIR/kafka/nodes" 2>/dev/null || echo 1)"
   for ((i = 1; i <= nodes; i++)); do list+="${list:+,}127.0.0.1:$((KAFKA_PORT + i - 1))"; done
   echo "$list"
+}
+
+# The seed URLs of the stack's Redis Cluster, in the form the pipeline's Redis URL
+# settings take: two or more comma-separated URLs mean a cluster.
+redis_cluster_urls() {
+  local port list=""
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 2))); do
+    list+="${list:+,}redis://127.0.0.1:$port"
+  done
+  printf '%s' "$list"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -106,20 +118,26 @@ build_binaries() {
 # as usual: `CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline`.
 PIPELINE_STARTED=()
 start_pipeline() {
+  local redis_url
+  redis_url="$(pipeline_redis_url)"
   if start_process consumer env CONSUMER_STORE_DIR="$STORE_DIR" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
-      CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" CONSUMER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" CONSUMER_REDIS_URL="$redis_url" \
       "$BIN_DIR/consumer"; then
     PIPELINE_STARTED+=(consumer)
   fi
   if start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
       INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
-      INGRESS_KAFKA_BROKERS="$(kafka_brokers)" INGRESS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/" \
+      INGRESS_KAFKA_BROKERS="$(kafka_brokers)" INGRESS_REDIS_URL="$redis_url" \
       "$BIN_DIR/ingress"; then
     PIPELINE_STARTED+=(ingress)
   fi
   wait_for consumer 30 ready "$CONSUMER_ADMIN"
   wait_for ingress 30 ready "$INGRESS_ADMIN"
 }
+
+# The Redis the pipeline's processes use: the stack's single node, or PIPELINE_REDIS_URL
+# (e.g. the seeds of the stack's Redis Cluster, `redis_cluster_urls`).
+pipeline_redis_url() { printf '%s' "${PIPELINE_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/}"; }
 
 # Stops what start_pipeline started, the ingress first so it drains against a live consumer.
 stop_pipeline() {
@@ -144,6 +162,14 @@ install_load_tools() {
   log "installing ${LOAD_TOOLS[*]} into $LOAD_TOOLS_VENV (PyPI)"
   python3 -m venv "$LOAD_TOOLS_VENV"
   "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
+}
+
+# redis-server and redis-cli from Debian: the stack's Redis and its Redis Cluster.
+install_redis() {
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
+  log "installing redis-server from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 }
 
 # wrk, the external HTTP load generator `infra/bench.sh` sets beside our own, from Debian.

@@ -4,33 +4,51 @@
 # store against every acknowledged event. Prints what happened; exits non-zero if any
 # acknowledged booking is missing or doubled, or any night is oversold.
 #
-#   infra/demo.sh [--store embedded|cql] [loadtest demo options]
+#   infra/demo.sh [--store embedded|cql] [--redis node|cluster] [loadtest demo options]
 #
 # --store cql keeps the consumers' state in Apache Cassandra (the CQL store standing in for
-# ScyllaDB, started by the stack) instead of the embedded store. Other arguments go to
+# ScyllaDB, started by the stack) instead of the embedded store. --redis cluster runs the
+# idempotency records and projections on the stack's three-master Redis Cluster
+# (infra/redis-cluster.sh) instead of its single Redis. Other arguments go to
 # `loadtest demo` (e.g. --bookings 10000 --concurrency 64). INGRESS_PORT,
 # INGRESS_ADMIN_PORT and CONSUMER_ADMIN_PORT move the pipeline off its default ports 8080,
 # 9080 and 9081.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-store=embedded
-if [[ "${1:-}" == --store ]]; then store="${2:?--store takes embedded or cql}"; shift 2; fi
+store=embedded redis=node
+while [[ "${1:-}" == --store || "${1:-}" == --redis ]]; do
+  case "$1" in
+    --store) store="${2:?--store takes embedded or cql}" ;;
+    --redis) redis="${2:?--redis takes node or cluster}" ;;
+  esac
+  shift 2
+done
+stack_options=()
 case "$store" in
-  embedded) "$REPO/infra/stack.sh" up ;;
+  embedded) ;;
   cql)
-    "$REPO/infra/stack.sh" up --cassandra
+    stack_options+=(--cassandra)
     export CONSUMER_STORE=scylla CONSUMER_SCYLLA_URI="127.0.0.1:$CASSANDRA_PORT"
     ;;
   *) die "--store takes embedded or cql" ;;
 esac
+case "$redis" in
+  node) ;;
+  cluster)
+    stack_options+=(--redis-cluster)
+    export PIPELINE_REDIS_URL; PIPELINE_REDIS_URL="$(redis_cluster_urls)"
+    ;;
+  *) die "--redis takes node or cluster" ;;
+esac
+"$REPO/infra/stack.sh" up ${stack_options[@]+"${stack_options[@]}"}
 build_binaries
 
 start_pipeline
 
 RECORD="$STATE_DIR/demo-run.json"
 status=0
-"$BIN_DIR/loadtest" demo --ingress-url "$INGRESS_URL" --record "$RECORD" --redis-url "redis://127.0.0.1:$REDIS_PORT/" "$@" || status=$?
+"$BIN_DIR/loadtest" demo --ingress-url "$INGRESS_URL" --record "$RECORD" --redis-url "$(pipeline_redis_url)" "$@" || status=$?
 
 # The dashboard and the alert rules must only name metrics the running binaries export.
 echo

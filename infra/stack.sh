@@ -3,9 +3,11 @@
 # as the CQL store (infra/cassandra.sh), all on loopback, with their data under one state
 # directory outside the repository.
 #
-#   infra/stack.sh up [--kafka-nodes 1|3] [--cassandra]
+#   infra/stack.sh up [--kafka-nodes 1|3] [--cassandra] [--redis-cluster]
 #                          install what is missing, start, wait until ready, create topics
-#                          (three Kafka nodes: replication factor 3, min.insync.replicas 2)
+#                          (three Kafka nodes: replication factor 3, min.insync.replicas 2;
+#                          --redis-cluster: a three-master Redis Cluster beside the single
+#                          Redis, infra/redis-cluster.sh)
 #   infra/stack.sh status  show what runs
 #   infra/stack.sh down    stop exactly the processes the scripts started (by recorded PID)
 #   infra/stack.sh reset   down, then wipe the state directory
@@ -14,13 +16,6 @@
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-
-install_redis() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
-  log "installing redis-server from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-}
 
 start_redis() {
   if running redis; then log "redis already running (pid $(cat "$PIDS/redis.pid"))"; return; fi
@@ -59,12 +54,13 @@ ensure_topics() {
 case "${1:-up}" in
   up)
     shift || true
-    kafka_nodes=1 cassandra=0
+    kafka_nodes=1 cassandra=0 redis_cluster=0
     while (($#)); do
       case "$1" in
         --kafka-nodes) kafka_nodes="$2"; shift 2 ;;
         --cassandra) cassandra=1; shift ;;
-        *) die "unknown option $1 (up [--kafka-nodes 1|3] [--cassandra])" ;;
+        --redis-cluster) redis_cluster=1; shift ;;
+        *) die "unknown option $1 (up [--kafka-nodes 1|3] [--cassandra] [--redis-cluster])" ;;
       esac
     done
     mkdir -p "$PIDS" "$LOGS"
@@ -72,6 +68,7 @@ case "${1:-up}" in
     start_redis
     "$REPO/infra/kafka.sh" start --nodes "$kafka_nodes"
     ((cassandra)) && "$REPO/infra/cassandra.sh" start
+    ((redis_cluster)) && "$REPO/infra/redis-cluster.sh" start
     wait_for redis 30 redis_ready
     ensure_topics
     log "stack is up; state in $STATE_DIR"
@@ -82,10 +79,12 @@ case "${1:-up}" in
     done
     "$REPO/infra/kafka.sh" status
     "$REPO/infra/cassandra.sh" status
+    "$REPO/infra/redis-cluster.sh" status
     ;;
   down)
     # The pipeline's own processes first, so they drain against a live broker.
     for name in ingress consumer redis; do stop "$name"; done
+    "$REPO/infra/redis-cluster.sh" stop
     "$REPO/infra/kafka.sh" stop
     "$REPO/infra/cassandra.sh" stop
     ;;
@@ -95,6 +94,6 @@ case "${1:-up}" in
     log "wiped $STATE_DIR"
     ;;
   *)
-    die "usage: $0 up [--kafka-nodes 1|3] [--cassandra]|status|down|reset"
+    die "usage: $0 up [--kafka-nodes 1|3] [--cassandra] [--redis-cluster]|status|down|reset"
     ;;
 esac

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite. The integration tests talk to the real Apache Kafka, Redis and the
+# The whole test suite. The integration tests talk to the real Apache Kafka, Redis (a single
+# node, and a three-master Redis Cluster for the projection and idempotency tests) and the
 # CQL store (Apache Cassandra standing in for ScyllaDB), so this brings the local stack up
 # first (installing what is missing), then checks formatting and
 # lints and the dependency policy, runs every test in release mode (sharing the build with
@@ -8,7 +9,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-"$REPO/infra/stack.sh" up --cassandra
+"$REPO/infra/stack.sh" up --cassandra --redis-cluster
 # The CQL store's conformance suite and process faults run live against it (never skipped).
 export SCYLLA_URI="127.0.0.1:$CASSANDRA_PORT"
 cd "$REPO"
@@ -22,6 +23,12 @@ log "cargo deny"
 "$REPO/infra/deny.sh"
 log "cargo test"
 cargo test --release --workspace
+# The projection and idempotency integration tests again, on the three-master Redis
+# Cluster instead of the single Redis: a command spanning two hash slots fails there.
+log "cargo test on the Redis Cluster ($(redis_cluster_urls))"
+REDIS_URL="$(redis_cluster_urls)" cargo test --release -p loadtest --test pipeline
+REDIS_URL="$(redis_cluster_urls)" cargo test --release -p consumers --test projection_writes
+REDIS_URL="$(redis_cluster_urls)" cargo test --release -p ingress --test dedup --test reads
 # Each parser of untrusted bytes (event decoder, request validation, signature headers)
 # under libFuzzer for 20 s, failing on a crash or a broken property.
 log "fuzz"

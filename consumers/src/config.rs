@@ -124,6 +124,8 @@ pub struct Config {
     /// Directory of the embedded store: one file per partition.
     #[arg(long, env = "CONSUMER_STORE_DIR", default_value = "data/store")]
     pub store_dir: PathBuf,
+    /// Redis for the projections the ingress serves: one URL for a single node, or two or
+    /// more comma-separated seed URLs of a Redis Cluster.
     #[arg(
         long,
         env = "CONSUMER_REDIS_URL",

@@ -1,31 +1,42 @@
 //! Redis projections: remaining units per night and booking status, served by the ingress.
 //!
 //! Redis holds derived data only. Every write carries absolute values (never increments)
-//! and the source offset (the partition's projection checkpoint), so replaying an event
-//! rewrites the same value, and a lost Redis loses nothing the store does not have. A
-//! batch's writes go out in one pipelined `MULTI`, so a reader never sees half a batch.
+//! and the source offset each value reflects, and is made only if newer ([`writes`]), so
+//! replaying an event rewrites the same value, nothing moves backwards, and a lost Redis
+//! loses nothing the store does not have. Every command touches one key, so the same code
+//! runs on a single node and on a Redis Cluster; a reader may therefore see some keys of a
+//! batch before others (each value is one the store held at some offset, never an older
+//! one than the reader saw before), and the partition's checkpoint moves only once all of
+//! its batch's keys are written.
 //!
 //! When Redis is unreachable the consumer keeps committing to the store and marks the
 //! affected partitions stale; once Redis answers again, each stale partition is rebuilt
 //! from the store, which is the truth. A partition is also rebuilt when its new owner finds
 //! that the projections lag behind the store (the previous owner stopped between the two).
 
+mod writes;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use partitioner::keys;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
 use redis::AsyncCommands;
 use tokio::sync::OnceCell;
 use tracing::{error, info, warn};
 
+use self::writes::{Freshness, NightWrite};
 use crate::apply::{Booking, Effects, Night, NightId};
 use crate::metrics;
 use crate::store::{PartitionStore, StoreError};
 
-/// Commands per pipeline when a whole partition is rewritten.
-const REBUILD_CHUNK: usize = 1000;
+/// How long connecting to Redis and one answer may take.
+const LIMITS: Limits = Limits {
+    connect: Duration::from_secs(2),
+    response: Duration::from_secs(2),
+    retries: 3,
+};
 /// While Redis is down, how long batches skip it before the next attempt, so an outage
 /// does not add a connection timeout to every batch.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -56,9 +67,9 @@ pub struct Projections {
 }
 
 struct Inner {
-    client: redis::Client,
+    target: RedisTarget,
     /// Connected lazily, so a consumer starts and commits to the store while Redis is down.
-    redis: OnceCell<ConnectionManager>,
+    redis: OnceCell<RedisConnection>,
     topic: String,
     /// Partitions whose projections missed writes and must be rebuilt from the store.
     stale: Mutex<BTreeSet<i32>>,
@@ -67,10 +78,11 @@ struct Inner {
 }
 
 impl Projections {
+    /// `url` is a single node's URL or a cluster's seed URLs ([`RedisTarget`]).
     pub fn new(url: &str, topic: &str) -> Result<Self, redis::RedisError> {
         Ok(Projections {
             inner: Arc::new(Inner {
-                client: redis::Client::open(url)?,
+                target: url.parse()?,
                 redis: OnceCell::new(),
                 topic: topic.to_owned(),
                 stale: Mutex::new(BTreeSet::new()),
@@ -79,20 +91,15 @@ impl Projections {
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
-        // The manager reconnects by itself once it has connected the first time; a failed
-        // first connection leaves the cell empty, so the next call tries again.
-        let manager = self
+    async fn connection(&self) -> Result<RedisConnection, redis::RedisError> {
+        // The connection reconnects by itself once it has connected the first time; a
+        // failed first connection leaves the cell empty, so the next call tries again.
+        let connection = self
             .inner
             .redis
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(2)));
-                ConnectionManager::new_with_config(self.inner.client.clone(), config)
-            })
+            .get_or_try_init(|| self.inner.target.connect(LIMITS))
             .await?;
-        Ok(manager.clone())
+        Ok(connection.clone())
     }
 
     fn stale(&self) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
@@ -243,7 +250,7 @@ impl Projections {
         *down_until = Some(Instant::now() + RETRY_AFTER);
     }
 
-    /// Writes a batch's effects and moves the projection checkpoint from `previous` to
+    /// Writes a batch's effects, then moves the projection checkpoint from `previous` to
     /// `through`; false if Redis held another checkpoint than `previous` (it lost data, or
     /// restarted empty, since the last write), which makes the partition stale.
     async fn write_effects(
@@ -254,67 +261,51 @@ impl Projections {
         effects: &[Effects],
     ) -> Result<bool, redis::RedisError> {
         // Only the last value of each night and booking in the batch matters.
-        let mut nights: BTreeMap<&NightId, Night> = BTreeMap::new();
+        let mut nights: BTreeMap<&NightId, (Night, i64)> = BTreeMap::new();
         let mut bookings: BTreeMap<uuid::Uuid, &Booking> = BTreeMap::new();
         for effect in effects {
             for (id, night) in &effect.nights {
-                nights.insert(id, *night);
+                nights.insert(id, (*night, effect.decision.offset));
             }
             if let Some(booking) = &effect.booking {
                 bookings.insert(booking.booking_id, booking);
             }
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (id, night) in nights {
-            add_night(&mut pipe, id, night);
-        }
-        for booking in bookings.values() {
-            add_booking(&mut pipe, booking, partition);
-        }
-        // SET … GET (Redis 6.2+) returns the checkpoint the write replaced, in the same
-        // transaction, so a Redis that lost the partition's projections is noticed at once.
-        pipe.cmd("SET")
-            .arg(keys::projection_checkpoint(&self.inner.topic, partition))
-            .arg(through)
-            .arg("GET");
-        let (held,): (Option<i64>,) = pipe.query_async(&mut self.connection().await?).await?;
+        let nights: Vec<NightWrite> = nights
+            .into_iter()
+            .map(|(id, (night, offset))| NightWrite { id, night, offset })
+            .collect();
+        let bookings: Vec<&Booking> = bookings.into_values().collect();
+        let redis = self.connection().await?;
+        let source = (self.inner.topic.as_str(), partition);
+        writes::write(&redis, source, &nights, &bookings, Freshness::Newer).await?;
+        let held = writes::checkpoint(&redis, source, Some(through), Freshness::Newer).await?;
         Ok(held == previous)
     }
 
-    /// Rewrites every projection of a partition from a store snapshot, then its
-    /// checkpoint.
+    /// Rewrites every projection of a partition from a store snapshot, whatever Redis
+    /// holds, then its checkpoint: until that is written, the partition reads as behind.
     pub async fn rebuild(
         &self,
         partition: i32,
         snapshot: &Snapshot,
     ) -> Result<(), redis::RedisError> {
-        let topic = &self.inner.topic;
-        let redis = &mut self.connection().await?;
-        let mut pipe = redis::pipe();
-        let mut queued = 0;
-        for (id, night) in &snapshot.nights {
-            add_night(&mut pipe, id, *night);
-            queued += 1;
-            if queued % REBUILD_CHUNK == 0 {
-                pipe.query_async::<()>(&mut *redis).await?;
-                pipe = redis::pipe();
-            }
-        }
-        for booking in &snapshot.bookings {
-            add_booking(&mut pipe, booking, partition);
-            queued += 1;
-            if queued % REBUILD_CHUNK == 0 {
-                pipe.query_async::<()>(&mut *redis).await?;
-                pipe = redis::pipe();
-            }
-        }
-        // The checkpoint goes last: until it is written, the partition reads as behind.
-        if let Some(checkpoint) = snapshot.checkpoint {
-            pipe.set(keys::projection_checkpoint(topic, partition), checkpoint)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut *redis).await?;
+        // Every value reflects the store as of its checkpoint.
+        let offset = snapshot.checkpoint.unwrap_or(-1);
+        let nights: Vec<NightWrite> = snapshot
+            .nights
+            .iter()
+            .map(|(id, night)| NightWrite {
+                id,
+                night: *night,
+                offset,
+            })
+            .collect();
+        let bookings: Vec<&Booking> = snapshot.bookings.iter().collect();
+        let redis = self.connection().await?;
+        let source = (self.inner.topic.as_str(), partition);
+        writes::write(&redis, source, &nights, &bookings, Freshness::Force).await?;
+        writes::checkpoint(&redis, source, snapshot.checkpoint, Freshness::Force).await?;
         Ok(())
     }
 
@@ -357,47 +348,6 @@ impl Projections {
         }
         Ok(mismatches)
     }
-}
-
-fn add_night(pipe: &mut redis::Pipeline, id: &NightId, night: Night) {
-    pipe.hset(
-        keys::availability(&id.tenant_id, &id.property_id, &id.room_type),
-        id.night.to_string(),
-        night.remaining(),
-    )
-    .ignore();
-}
-
-fn add_booking(pipe: &mut redis::Pipeline, booking: &Booking, partition: i32) {
-    pipe.hset_multiple(
-        keys::booking_status(booking.booking_id),
-        &booking_fields(booking, partition),
-    )
-    .ignore();
-}
-
-fn booking_fields(booking: &Booking, partition: i32) -> Vec<(&'static str, String)> {
-    use keys::booking_field as field;
-    let last_offset = booking.history.last().map_or(-1, |h| h.offset);
-    vec![
-        (field::STATUS, booking.status.as_str().to_owned()),
-        (
-            field::REASON,
-            booking
-                .reason
-                .map(|r| r.as_str().to_owned())
-                .unwrap_or_default(),
-        ),
-        (field::TENANT_ID, booking.tenant_id.clone()),
-        (field::PARTNER_ID, booking.partner_id.clone()),
-        (field::PROPERTY_ID, booking.property_id.clone()),
-        (field::ROOM_TYPE, booking.stay.room_type.clone()),
-        (field::CHECK_IN, booking.stay.check_in.to_string()),
-        (field::CHECK_OUT, booking.stay.check_out.to_string()),
-        (field::ROOMS, booking.stay.rooms.to_string()),
-        (field::PARTITION, partition.to_string()),
-        (field::OFFSET, last_offset.to_string()),
-    ]
 }
 
 #[cfg(test)]

@@ -270,11 +270,7 @@ async fn an_unstorable_event_is_dead_lettered_after_its_tries_and_the_partition_
     }));
 
     // Everything is through once the partition's projections reach the last offset.
-    let mut redis = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut redis = support::connect_redis(&redis_url()).await.unwrap();
     let key = partitioner::keys::projection_checkpoint(&topic, 0);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -121,7 +121,8 @@ pub struct Config {
     #[arg(long, env = "INGRESS_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 
-    /// Redis holding the shared idempotency records and the consumers' projections.
+    /// Redis holding the shared idempotency records and the consumers' projections: one
+    /// URL for a single node, or two or more comma-separated seed URLs of a Redis Cluster.
     /// Startup does not wait for it: without Redis the ingress keeps accepting mutations
     /// (deduplicated by this process alone) and answers reads with 503.
     #[arg(

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
 use redis::{FromRedisValue, RedisError};
 
 /// During an outage, how often a command is let through to see whether Redis is back.
@@ -33,7 +33,7 @@ pub enum RedisDown {
 }
 
 pub struct RedisLink {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     timeout: Duration,
     /// Whether the last command failed; flips once per outage, so the log says when an
     /// outage started and ended rather than repeating itself per request.
@@ -45,18 +45,17 @@ pub struct RedisLink {
 }
 
 impl RedisLink {
-    /// Prepares the connection without contacting Redis. Fails only on a malformed URL,
-    /// which is a configuration error.
+    /// Prepares the connection, to a node or a cluster ([`RedisTarget`]), without
+    /// contacting Redis. Fails only on a malformed URL, which is a configuration error.
     pub fn new(url: &str, timeout: Duration) -> Result<RedisLink, RedisError> {
-        let client = redis::Client::open(url)?;
         // One quick reconnect attempt per command at most: a request must not sit in the
-        // manager's exponential backoff while Redis is away.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        // client's exponential backoff while Redis is away.
+        let limits = Limits {
+            connect: timeout,
+            response: timeout,
+            retries: 1,
+        };
+        let connection = url.parse::<RedisTarget>()?.lazy(limits)?;
         Ok(RedisLink {
             connection,
             timeout,

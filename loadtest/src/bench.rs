@@ -124,9 +124,7 @@ pub async fn consumers(config: BenchConfig) -> anyhow::Result<BenchResult> {
             let _ = stopped.await;
         },
     ));
-    let mut redis = redis::Client::open(config.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let mut redis = crate::redis_conn::connect(&config.redis_url).await?;
     let mut first_batch = None;
     loop {
         let mut done = 0;

@@ -19,6 +19,8 @@ use tokio::sync::{mpsc, Mutex, Semaphore};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use partitioner::redis_target::{query_each, RedisConnection};
+
 use crate::client::PartnerClient;
 use crate::closed_loop::booking_body;
 
@@ -64,9 +66,7 @@ pub async fn run(config: E2eConfig) -> anyhow::Result<E2eResult> {
     set_inventory(&client, &config).await?;
 
     let (samples_tx, samples_rx) = mpsc::unbounded_channel::<(Uuid, Instant)>();
-    let redis = redis::Client::open(config.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let redis = crate::redis_conn::connect(&config.redis_url).await?;
     let poller = tokio::spawn(watch_projections(redis, samples_rx));
 
     let histogram = || Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
@@ -172,7 +172,7 @@ async fn set_inventory(client: &PartnerClient, config: &E2eConfig) -> anyhow::Re
 /// Polls every pending sample until its projection exists or it is given up; returns the
 /// accept-to-projection histogram (microseconds) and the count given up.
 async fn watch_projections(
-    mut redis: redis::aio::MultiplexedConnection,
+    redis: RedisConnection,
     mut samples: mpsc::UnboundedReceiver<(Uuid, Instant)>,
 ) -> anyhow::Result<(Histogram<u64>, usize)> {
     let mut seen = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
@@ -195,11 +195,17 @@ async fn watch_projections(
         if pending.is_empty() {
             continue;
         }
-        let mut pipe = redis::pipe();
-        for (booking, _) in &pending {
-            pipe.exists(partitioner::keys::booking_status(*booking));
-        }
-        let exists: Vec<bool> = pipe.query_async(&mut redis).await?;
+        // Collected first: a borrowing iterator cannot be held across the await of a
+        // spawned task.
+        let probes: Vec<redis::Cmd> = pending
+            .iter()
+            .map(|(booking, _)| {
+                let mut probe = redis::cmd("EXISTS");
+                probe.arg(partitioner::keys::booking_status(*booking));
+                probe
+            })
+            .collect();
+        let exists: Vec<bool> = query_each(&redis, probes, crate::redis_conn::IN_FLIGHT).await?;
         let now = Instant::now();
         let mut still = Vec::with_capacity(pending.len());
         for ((booking, acked_at), visible) in pending.into_iter().zip(exists) {

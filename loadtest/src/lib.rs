@@ -18,6 +18,7 @@ pub mod open_loop;
 pub mod produce;
 pub mod ratios;
 pub mod record;
+pub mod redis_conn;
 pub mod settle;
 pub mod verify;
 pub mod wrk;

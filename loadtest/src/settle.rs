@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use partitioner::keys;
+use partitioner::redis_target::query_each;
 use redis::AsyncCommands;
 use uuid::Uuid;
 
@@ -19,8 +20,7 @@ pub async fn wait_for_projections(
     config: &DemoConfig,
     contended_property: &str,
 ) -> anyhow::Result<()> {
-    let client = redis::Client::open(config.redis_url.as_str())?;
-    let mut redis = client.get_multiplexed_async_connection().await?;
+    let mut redis = crate::redis_conn::connect(&config.redis_url).await?;
     let mut targets: BTreeMap<i32, i64> = BTreeMap::new();
     for event in &report.record.acked {
         let target = targets.entry(event.partition).or_insert(-1);
@@ -58,14 +58,15 @@ pub async fn wait_for_projections(
         .filter(|(id, _)| seen.insert(*id))
         .collect();
     for chunk in bookings.chunks(500) {
-        let mut pipe = redis::pipe();
-        for (id, _) in chunk {
-            pipe.cmd("HMGET")
-                .arg(keys::booking_status(*id))
+        let reads = chunk.iter().map(|(id, _)| {
+            let mut read = redis::cmd("HMGET");
+            read.arg(keys::booking_status(*id))
                 .arg(keys::booking_field::STATUS)
                 .arg(keys::booking_field::REASON);
-        }
-        let answers: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut redis).await?;
+            read
+        });
+        let answers: Vec<(Option<String>, Option<String>)> =
+            query_each(&redis, reads, crate::redis_conn::IN_FLIGHT).await?;
         for ((_, property), (status, reason)) in chunk.iter().zip(answers) {
             let status = status.unwrap_or_else(|| "missing".to_owned());
             if status == "confirmed" && property == contended_property {

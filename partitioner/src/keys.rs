@@ -6,9 +6,26 @@
 use uuid::Uuid;
 
 /// Hash of remaining units per night: field `YYYY-MM-DD`, value the remaining units as a
-/// decimal integer. Values are absolute, so replaying an event rewrites the same value.
+/// decimal integer, and beside it field [`night_position`], the source position that value
+/// reflects. Values are absolute, so replaying an event rewrites the same value.
 pub fn availability(tenant_id: &str, property_id: &str, room_type: &str) -> String {
     format!("avail:{tenant_id}:{property_id}:{room_type}")
+}
+
+/// The field of an availability hash holding where `night`'s value comes from,
+/// `{offset}@{source}` ([`source`]): a write from the same source carrying an older offset
+/// leaves the value alone.
+pub fn night_position(night: &str) -> String {
+    format!("{night}{NIGHT_POSITION_SUFFIX}")
+}
+
+pub const NIGHT_POSITION_SUFFIX: &str = "@position";
+
+/// The stream a projection value was derived from, `{topic}:{partition}`: offsets compare
+/// only within one source. A value from another source (another topic, or the partition a
+/// property lived on before an accepted partition map moved it) is replaced, not compared.
+pub fn source(topic: &str, partition: i32) -> String {
+    format!("{topic}:{partition}")
 }
 
 /// Hash describing one booking's status: the fields of [`booking_field`].
@@ -34,11 +51,15 @@ pub mod booking_field {
     /// The source partition and offset of the last event applied to the booking.
     pub const PARTITION: &str = "partition";
     pub const OFFSET: &str = "offset";
+    /// The stream `offset` counts in ([`super::source`]).
+    pub const SOURCE: &str = "source";
 }
 
-/// The offset through which a partition's events are reflected in the projections.
+/// The offset through which a partition's events are reflected in the projections. The
+/// topic is the key's hash tag: every partition's checkpoint of a topic is in one Redis
+/// Cluster slot, so they are read together in one command.
 pub fn projection_checkpoint(topic: &str, partition: i32) -> String {
-    format!("projection-checkpoint:{topic}:{partition}")
+    format!("projection-checkpoint:{{{topic}}}:{partition}")
 }
 
 #[cfg(test)]
@@ -54,7 +75,9 @@ mod tests {
         );
         assert_eq!(
             projection_checkpoint("bookings", 3),
-            "projection-checkpoint:bookings:3"
+            "projection-checkpoint:{bookings}:3"
         );
+        assert_eq!(night_position("2027-05-01"), "2027-05-01@position");
+        assert_eq!(source("bookings", 3), "bookings:3");
     }
 }

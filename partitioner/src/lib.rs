@@ -22,6 +22,8 @@ pub mod keys;
 pub mod partition_map;
 pub mod query;
 pub mod recheck;
+#[cfg(feature = "redis-client")]
+pub mod redis_target;
 pub mod request;
 pub mod validate;
 

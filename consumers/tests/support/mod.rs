@@ -4,7 +4,10 @@
 
 pub mod process;
 
+use std::time::Duration;
+
 use chrono::{Days, NaiveDate};
+use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
 use partitioner::{Command, Envelope, Event, EventMeta, Money, Stay};
 use uuid::Uuid;
 
@@ -16,9 +19,19 @@ pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
 }
 
-/// The Redis of the local stack, or `REDIS_URL`.
+/// The Redis of the local stack, or `REDIS_URL` (a node's URL, or a cluster's seeds).
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// A connection to the Redis at `url`, node or cluster.
+pub async fn connect_redis(url: &str) -> redis::RedisResult<RedisConnection> {
+    let limits = Limits {
+        connect: Duration::from_secs(2),
+        response: Duration::from_secs(5),
+        retries: 1,
+    };
+    url.parse::<RedisTarget>()?.connect(limits).await
 }
 
 /// `event` for `property` of [`TENANT`], from partner ota-1, with a fresh event id.

@@ -217,8 +217,7 @@ impl Setup {
 
     /// The projection checkpoint of `partition` in Redis.
     pub async fn projected(&self, partition: i32) -> Option<i64> {
-        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
-        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+        let mut redis = super::connect_redis(&self.redis_url).await.unwrap();
         let key = partitioner::keys::projection_checkpoint(&self.bookings_topic(), partition);
         redis.get(key).await.unwrap()
     }
@@ -356,11 +355,10 @@ impl Setup {
 
     /// Waits until the projections of each partition in `tops` reach its offset there.
     pub async fn wait_projected_of(&self, tops: &BTreeMap<i32, i64>, within: Duration) {
-        let client = redis::Client::open(self.redis_url.as_str()).unwrap();
         let deadline = Instant::now() + within;
         loop {
             // Reconnect each round: the Redis under test may be (re)starting.
-            let mut redis = client.get_multiplexed_async_connection().await.ok();
+            let mut redis = super::connect_redis(&self.redis_url).await.ok();
             let mut behind = Vec::new();
             for (partition, top) in tops {
                 let key =

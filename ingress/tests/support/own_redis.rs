@@ -5,13 +5,18 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
 
-/// A connection to the Redis at `url`, failing the test with the command that starts the
-/// local stack when there is none.
-pub async fn connect(url: &str) -> MultiplexedConnection {
-    let client = redis::Client::open(url).expect("redis url");
-    match client.get_multiplexed_async_connection().await {
+/// A connection to the Redis at `url` (a node, or a cluster's seeds), failing the test with
+/// the command that starts the local stack when there is none.
+pub async fn connect(url: &str) -> RedisConnection {
+    let target: RedisTarget = url.parse().expect("redis url");
+    let limits = Limits {
+        connect: Duration::from_secs(2),
+        response: Duration::from_secs(5),
+        retries: 1,
+    };
+    match target.connect(limits).await {
         Ok(connection) => connection,
         Err(error) => panic!(
             "Redis at {url} unreachable ({error}). Start the local stack with \

@@ -54,7 +54,7 @@ pub struct Pipeline {
     pub client: PartnerClient,
     pub topics: Topics,
     pub store_dir: tempfile::TempDir,
-    pub redis: redis::aio::MultiplexedConnection,
+    pub redis: partitioner::redis_target::RedisConnection,
     ingress: Option<Ingress>,
     consumer_stop: Option<oneshot::Sender<()>>,
     consumer: Option<JoinHandle<Result<(), consumers::Error>>>,
@@ -112,9 +112,7 @@ impl Ingress {
 
 impl Pipeline {
     pub async fn start() -> Pipeline {
-        let redis = redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
+        let redis = loadtest::redis_conn::connect(&redis_url())
             .await
             .unwrap_or_else(|e| stack_missing("redis", e));
         let prefix = format!("pipeline-test-{}", uuid::Uuid::new_v4().simple());
