@@ -26,9 +26,9 @@ cargo test --release --workspace
 # The projection and idempotency integration tests again, on the three-master Redis
 # Cluster instead of the single Redis: a command spanning two hash slots fails there.
 log "cargo test on the Redis Cluster ($(redis_cluster_urls))"
-REDIS_URL="$(redis_cluster_urls)" cargo test --release -p loadtest --test pipeline
-REDIS_URL="$(redis_cluster_urls)" cargo test --release -p consumers --test projection_writes
-REDIS_URL="$(redis_cluster_urls)" cargo test --release -p ingress --test dedup --test reads
+# The whole workspace's feature set, so nothing is built again for this run.
+REDIS_URL="$(redis_cluster_urls)" cargo test --release --workspace \
+  --test pipeline --test projection_writes --test dedup --test reads
 # Each parser of untrusted bytes (event decoder, request validation, signature headers)
 # under libFuzzer for 20 s, failing on a crash or a broken property.
 log "fuzz"

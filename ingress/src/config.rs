@@ -171,6 +171,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 
+    /// Keep each partner's bucket in Redis, so the limit holds across every ingress
+    /// replica instead of per replica; costs one Redis round trip per request. While
+    /// Redis does not answer, each replica's own bucket decides.
+    #[arg(long, env = "INGRESS_RATE_LIMIT_SHARED", default_value_t = false)]
+    pub rate_limit_shared: bool,
+
     /// Most request signatures remembered to refuse their replay (partners that sign
     /// only). Each is kept for ten minutes, the life of a signature's ±300 s window; size
     /// it above the signed requests one process takes in ten minutes (about 150 bytes

@@ -106,7 +106,7 @@ async fn dispatch(
     let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
-    *allowance = Some(gate.rate_limits.check(&partner.partner_id)?);
+    *allowance = Some(gate.rate_limits.check(&partner.partner_id).await?);
     let body = if partner.signing_secrets().is_empty() {
         RequestBody::Unread(body)
     } else {

@@ -7,23 +7,32 @@
 //! other answer to a request that took a token carries the same three fields
 //! ([`Allowance`]), so a partner can pace itself before it is ever refused.
 //!
-//! The limit is per process: behind a load balancer with N replicas a partner's effective
-//! ceiling is N times the setting, which operators size for.
+//! By default the limit is per process: behind a load balancer with N replicas a partner's
+//! effective ceiling is N times the setting. With `INGRESS_RATE_LIMIT_SHARED` the bucket
+//! lives in Redis ([`shared`]), one per partner for every replica, at one round trip per
+//! request; while Redis does not answer, the local bucket decides.
+
+mod shared;
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderMap, HeaderValue};
 
+use self::shared::{SharedLimit, Verdict};
 use crate::metrics;
 use crate::problem::{ApiError, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+use crate::redis_link::RedisLink;
 
 pub struct RateLimits {
     limiter: DefaultKeyedRateLimiter<String, StateInformationMiddleware>,
     per_second: u32,
     burst: u32,
+    /// The bucket every replica shares, when configured.
+    shared: Option<SharedLimit>,
 }
 
 /// A partner's bucket just after a request took its token.
@@ -58,12 +67,38 @@ impl RateLimits {
                 .with_middleware::<StateInformationMiddleware>(),
             per_second: rate.get(),
             burst: burst.get(),
+            shared: None,
         }
     }
 
-    /// Takes one token from `partner`'s bucket and says what is left, or says how long
-    /// until a token is there.
-    pub fn check(&self, partner: &str) -> Result<Allowance, ApiError> {
+    /// The same limits kept in `redis` under `prefix`, shared by every replica.
+    pub fn shared(mut self, redis: Arc<RedisLink>, prefix: &str) -> RateLimits {
+        self.shared = Some(SharedLimit::new(redis, prefix, self.per_second, self.burst));
+        self
+    }
+
+    /// Takes one token from `partner`'s bucket (the shared one when configured and Redis
+    /// answers, else this process's) and says what is left, or how long until a token is
+    /// there.
+    pub async fn check(&self, partner: &str) -> Result<Allowance, ApiError> {
+        if let Some(shared) = &self.shared {
+            match shared.check(partner).await {
+                Ok(Verdict::Allowed(allowance)) => return Ok(allowance),
+                Ok(Verdict::Refused { retry_after }) => {
+                    metrics::rate_limited();
+                    return Err(ApiError::RateLimited {
+                        limit: self.burst,
+                        retry_after,
+                    });
+                }
+                // Logged once per outage by the link; the local bucket decides meanwhile.
+                Err(_) => {}
+            }
+        }
+        self.check_local(partner)
+    }
+
+    fn check_local(&self, partner: &str) -> Result<Allowance, ApiError> {
         // Lookup by `&String` forces an allocation per request; partner ids are short.
         match self.limiter.check_key(&partner.to_owned()) {
             Ok(snapshot) => {
@@ -97,13 +132,13 @@ mod tests {
         // One token a second: the refill cannot make this test depend on its speed.
         let limits = RateLimits::new(1, 3);
         for remaining in [2, 1, 0] {
-            let allowance = limits.check("ota-1").unwrap();
+            let allowance = limits.check_local("ota-1").unwrap();
             assert_eq!(allowance.limit, 3);
             assert_eq!(allowance.remaining, remaining);
             // At one token a second, each spent token is a second until full again.
             assert_eq!(allowance.reset_secs, u64::from(3 - remaining));
         }
-        match limits.check("ota-1") {
+        match limits.check_local("ota-1") {
             Err(ApiError::RateLimited { limit, retry_after }) => {
                 assert_eq!(limit, 3);
                 assert!(retry_after.as_secs_f64() <= 1.0, "{retry_after:?}");
@@ -111,13 +146,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Another partner's bucket is untouched.
-        assert_eq!(limits.check("ota-2").unwrap().remaining, 2);
+        assert_eq!(limits.check_local("ota-2").unwrap().remaining, 2);
     }
 
     #[test]
     fn reset_rounds_up_to_whole_seconds() {
         let limits = RateLimits::new(10, 100);
-        let allowance = limits.check("ota-1").unwrap();
+        let allowance = limits.check_local("ota-1").unwrap();
         assert_eq!((allowance.remaining, allowance.reset_secs), (99, 1));
         let mut headers = HeaderMap::new();
         allowance.apply(&mut headers);

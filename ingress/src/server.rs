@@ -267,7 +267,14 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
         gate: Gate {
             partners,
             in_flight: Semaphore::new(config.max_in_flight),
-            rate_limits: RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst),
+            rate_limits: {
+                let local = RateLimits::new(config.rate_limit_per_sec, config.rate_limit_burst);
+                if config.rate_limit_shared {
+                    local.shared(redis.clone(), &config.idempotency_prefix)
+                } else {
+                    local
+                }
+            },
             seen_signatures,
             max_body_bytes: config.max_body_bytes,
         },

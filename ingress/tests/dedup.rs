@@ -8,6 +8,7 @@ use redis::AsyncCommands;
 use serde_json::{json, Value};
 use support::own_redis::{self, OwnRedis};
 use support::{Ingress, Reply, SECRET_ACME};
+use uuid::Uuid;
 
 fn booking(property: &str) -> Value {
     json!({
@@ -239,6 +240,38 @@ async fn a_partner_over_its_rate_limit_gets_429_with_ratelimit_headers() {
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(text.contains("ingress_rate_limited_total"), "{text}");
     ingress.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_shared_rate_limit_holds_across_replicas() {
+    let topic = support::create_topic(support::PARTITIONS).await;
+    // Two replicas sharing one bucket per partner in Redis: three tokens, one a second.
+    let prefix = format!(
+        "--idempotency-prefix=shared-limit-{}",
+        Uuid::new_v4().simple()
+    );
+    let flags = [
+        "--rate-limit-per-sec=1",
+        "--rate-limit-burst=3",
+        "--rate-limit-shared",
+        prefix.as_str(),
+    ];
+    let (first, second) = (
+        Ingress::spawn(&topic, &flags),
+        Ingress::spawn(&topic, &flags),
+    );
+    first.wait_ready().await;
+    second.wait_ready().await;
+    let mut statuses = Vec::new();
+    for replica in [&first, &second, &first, &second, &first, &second] {
+        let reply = replica.post("/v1/bookings").json(&json!({})).await;
+        statuses.push(status(&reply));
+    }
+    // Each replica alone would let all six through (three each); together, three.
+    assert_eq!(statuses[..3], [422, 422, 422], "{statuses:?}");
+    assert!(statuses[3..].contains(&429), "{statuses:?}");
+    first.stop().await.expect("clean shutdown");
+    second.stop().await.expect("clean shutdown");
 }
 
 /// Sends `booking` under fresh keys until one's record shows up in `redis`, proving the
