@@ -47,9 +47,6 @@ use crate::Error;
 const MAX_HEADERS: usize = 64;
 /// Bounds a connection's read buffer, and with it the size of a request head.
 const MAX_BUF_BYTES: usize = 64 * 1024;
-/// Pause after a failed accept (typically out of file descriptors), so the loop does not
-/// spin while the condition lasts.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Runs the ingress until `shutdown` resolves, then drains and flushes.
 pub async fn run(
@@ -173,7 +170,8 @@ async fn serve_api(
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    // Out of file descriptors, typically: pause as the admin port does.
+                    tokio::time::sleep(partitioner::admin::ACCEPT_BACKOFF).await;
                 }
             },
         }

@@ -32,7 +32,7 @@ pub trait Readiness: Send + Sync + 'static {
 
 /// Pause after a failed accept (typically out of file descriptors), so the loop does not
 /// spin while the condition lasts.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How often histogram samples are folded into buckets when nobody scrapes, so they
 /// cannot pile up in memory between scrapes.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);

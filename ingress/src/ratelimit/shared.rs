@@ -52,7 +52,8 @@ impl SharedLimit {
         SharedLimit {
             redis,
             prefix: prefix.to_owned(),
-            emission_micros: 1_000_000 / u64::from(per_second.max(1)),
+            // At least a microsecond: the script divides by it.
+            emission_micros: (1_000_000 / u64::from(per_second.max(1))).max(1),
             burst: burst.max(1),
         }
     }
