@@ -3,6 +3,7 @@
 #
 #   infra/faults.sh [--short] [SCENARIO ...]
 #   infra/faults.sh --cluster [SCENARIO ...]
+#   infra/faults.sh --redis-cluster [SCENARIO ...]
 #
 # On one Kafka node: consumer-kill (kill -9 of the consumer mid-batch, restarted),
 # ingress-kill (kill -9 of the ingress with requests in flight, restarted), broker-restart
@@ -21,14 +22,24 @@
 # rolling-restart (each node stopped gracefully and started again, the next only once no
 # partition is under-replicated).
 #
+# --redis-cluster runs the pipeline on a Redis Cluster of three masters with one replica
+# each (infra/redis-cluster.sh): redis-master-kill (kill -9 of a master; its replica is
+# promoted, the old master rejoins as a replica), redis-slots-lost (kill -9 of a master and
+# its replica: a third of the hash slots has no server for OUTAGE seconds; mutations go on
+# with this process's idempotency tier, reads of keys in those slots must answer 503 and
+# reads of the others 200, checked by probing every key of a probe tenant while the range
+# is gone) and redis-restart-all (kill -9 of all six nodes, started again on their
+# append-only files).
+#
 # Each scenario drives `loadtest open-loop` at a constant rate (no retries), injects its
 # fault a few seconds in, waits for the consumers to catch up, stops the pipeline and runs
 # `loadtest verify` on what the ingress acknowledged. One row per scenario: requests sent,
 # acknowledged, lost (acknowledged but not in the store), doubled (applied twice),
 # oversold nights, how long after the fault the last 5xx, broken connection or shed
 # request came (after it, only 2xx and expected 4xx), and how long until the consumers had
-# applied everything. Exits non-zero if any row has a lost,
-# doubled or oversold event.
+# applied everything. Then, once the consumer has no stale projection left, `consumer
+# reconcile` compares every Redis projection with the store: mismatches are its count.
+# Exits non-zero if any row has a lost, doubled or oversold event, or a mismatch.
 #
 # Runs on a private stack (its own state directory and free ports), so it never disturbs
 # the local stack or a demo.
@@ -55,36 +66,41 @@ for _ in range(500):
 PY
 }
 KAFKA_PORT="$(free_ports 3)" KAFKA_CONTROLLER_PORT="$(free_ports 3)" REDIS_PORT="$(free_ports 1)"
+REDIS_CLUSTER_PORT="$(free_ports 6)"
 INGRESS_PORT="$(free_ports 1)" INGRESS_ADMIN_PORT="$(free_ports 1)" CONSUMER_ADMIN_PORT="$(free_ports 1)"
-export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
+export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT REDIS_CLUSTER_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[faults] %s\n' "$*" >&2; }
 
 ALL=(consumer-kill ingress-kill broker-restart redis-restart disk-full network)
 CLUSTER=(leader-kill follower-kill quorum-loss rolling-restart)
+REDIS_CLUSTER=(redis-master-kill redis-slots-lost redis-restart-all)
 RATE=150 DURATION=30 FAULT_AT=8 OUTAGE=4 KAFKA_NODES=1
-scenarios=()
+mode=single scenarios=()
 for arg in "$@"; do
   case "$arg" in
     --short) RATE=100 DURATION=20 FAULT_AT=4 OUTAGE=3; scenarios=("${ALL[@]:0:4}") ;;
     # Long enough for a leader election, a node's restart and its replicas catching up.
-    --cluster) RATE=100 DURATION=60 FAULT_AT=8 OUTAGE=12 KAFKA_NODES=3 ;;
-    consumer-kill|ingress-kill|broker-restart|redis-restart|disk-full|network) scenarios+=("$arg") ;;
-    leader-kill|follower-kill|quorum-loss|rolling-restart) scenarios+=("$arg") ;;
-    *) die "unknown argument $arg (scenarios: ${ALL[*]} ${CLUSTER[*]}; --short, --cluster)" ;;
+    --cluster) RATE=100 DURATION=60 FAULT_AT=8 OUTAGE=12 KAFKA_NODES=3 mode=cluster ;;
+    # Long enough for a failover (node timeout 2 s) and a probe of every key in between.
+    --redis-cluster) RATE=100 DURATION=40 FAULT_AT=8 OUTAGE=10 mode=redis-cluster ;;
+    -*) die "unknown option $arg (--short, --cluster, --redis-cluster)" ;;
+    *) scenarios+=("$arg") ;;
   esac
 done
-if ((KAFKA_NODES == 3)); then
-  ((${#scenarios[@]})) || scenarios=("${CLUSTER[@]}")
-  for s in "${scenarios[@]}"; do
-    [[ " ${CLUSTER[*]} " == *" $s "* ]] || die "$s runs on one node, not with --cluster"
-  done
-else
-  ((${#scenarios[@]})) || scenarios=("${ALL[@]}")
-  for s in "${scenarios[@]}"; do
-    [[ " ${ALL[*]} " == *" $s "* ]] || die "$s needs three Kafka nodes: infra/faults.sh --cluster $s"
-  done
-fi
+case "$mode" in
+  single) allowed=("${ALL[@]}") ;;
+  cluster) allowed=("${CLUSTER[@]}") ;;
+  redis-cluster) allowed=("${REDIS_CLUSTER[@]}") ;;
+esac
+((${#scenarios[@]})) || scenarios=("${allowed[@]}")
+for s in "${scenarios[@]}"; do
+  [[ " ${allowed[*]} " == *" $s "* ]] && continue
+  if [[ " ${ALL[*]} " == *" $s "* ]]; then die "$s runs without --cluster or --redis-cluster"; fi
+  if [[ " ${CLUSTER[*]} " == *" $s "* ]]; then die "$s needs three Kafka nodes: infra/faults.sh --cluster $s"; fi
+  if [[ " ${REDIS_CLUSTER[*]} " == *" $s "* ]]; then die "$s needs a Redis Cluster: infra/faults.sh --redis-cluster $s"; fi
+  die "unknown scenario $s (${ALL[*]}; --cluster: ${CLUSTER[*]}; --redis-cluster: ${REDIS_CLUSTER[*]})"
+done
 
 WORK="$STATE_DIR/faults"
 DISK="$WORK/disk"
@@ -97,7 +113,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$REPO/infra/stack.sh" up --kafka-nodes "$KAFKA_NODES"
+if [[ "$mode" == redis-cluster ]]; then
+  "$REPO/infra/stack.sh" up --redis-cluster
+  # The pipeline's processes (start_pipeline) and `consumer reconcile` use the cluster.
+  export PIPELINE_REDIS_URL="$(redis_cluster_urls)"
+else
+  "$REPO/infra/stack.sh" up --kafka-nodes "$KAFKA_NODES"
+fi
 build_binaries
 mkdir -p "$WORK"
 
@@ -182,6 +204,59 @@ fault_rolling-restart() {
   done
 }
 
+# --- Faults of the Redis Cluster, whose nodes listen on REDIS_CLUSTER_PORT..+5.
+
+redis_cluster() { "$REPO/infra/redis-cluster.sh" "$@"; }
+redis_ports() { seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5)); }
+redis_role() { redis-cli -p "$1" role 2>/dev/null | head -1; }
+# A master (the first found), and its replica (the node whose ROLE names that master's port).
+redis_a_master() { local port; for port in $(redis_ports); do [[ "$(redis_role "$port")" == master ]] && { echo "$port"; return; }; done; }
+redis_replica_of() {
+  local port
+  for port in $(redis_ports); do
+    [[ "$(redis-cli -p "$port" role 2>/dev/null | sed -n 3p)" == "$1" ]] && { echo "$port"; return; }
+  done
+}
+kill_redis_node() { redis_cluster stop-node "$1" --kill >/dev/null 2>&1; log "kill -9 redis node $1 ($2)"; }
+# Waits (at most 30 s) until the node on PORT is a master; prints how long it took.
+wait_promoted() {
+  local port="$1" start="$SECONDS"
+  while ((SECONDS - start < 30)); do
+    [[ "$(redis_role "$port")" == master ]] && { log "redis node $port promoted to master after $((SECONDS - start)) s"; return; }
+    sleep 0.2
+  done
+  log "redis node $port was not promoted within 30 s"
+}
+PROBE_TENANT=faults-probe
+READ_PROBE=(python3 "$REPO/infra/read_probe.py")
+
+fault_redis-master-kill() {
+  local master replica; master="$(redis_a_master)" replica="$(redis_replica_of "$master")"
+  kill_redis_node "$master" master
+  wait_promoted "$replica"
+  sleep "$OUTAGE"
+  redis_cluster start-node "$master" >/dev/null && log "redis node $master restarted (rejoins as a replica)"
+}
+fault_redis-slots-lost() {
+  local master replica; master="$(redis_a_master)" replica="$(redis_replica_of "$master")"
+  "${READ_PROBE[@]}" served-by "$master" "$PROBE_TENANT" >"$WORK/redis-slots-lost-keys.txt"
+  kill_redis_node "$master" master; kill_redis_node "$replica" "its replica"
+  # The surviving masters mark the pair failed after the node timeout (2 s).
+  sleep 3
+  "${READ_PROBE[@]}" probe "$INGRESS_URL" "$PROBE_TENANT" "$WORK/redis-slots-lost-keys.txt" \
+    | tee "$WORK/redis-slots-lost-probe.txt" | sed 's/^/[faults]   /' >&2 || true
+  sleep $((OUTAGE - 3))
+  redis_cluster start-node "$master" >/dev/null; redis_cluster start-node "$replica" >/dev/null
+  log "redis nodes $master and $replica restarted"
+}
+fault_redis-restart-all() {
+  local port
+  for port in $(redis_ports); do kill_redis_node "$port" "every node"; done
+  sleep "$OUTAGE"
+  redis_cluster start >/dev/null 2>&1
+  log "every redis node restarted on its append-only file"
+}
+
 # Why a scenario cannot run here, or nothing.
 unsupported() {
   case "$1" in
@@ -195,13 +270,40 @@ unsupported() {
   esac
 }
 
+# Waits (at most 60 s) until the consumer reports no stale projection: after a Redis
+# fault its partitions are rebuilt from the store once Redis answers again.
+wait_projections_fresh() {
+  local deadline=$((SECONDS + 60)) metrics stale=""
+  while ((SECONDS < deadline)); do
+    if metrics="$(curl -fsS "http://$CONSUMER_ADMIN/metrics" 2>/dev/null)"; then
+      # The gauge appears once a partition has gone stale.
+      stale="$(awk '$1 == "consumer_projections_stale" { print $2 }' <<<"$metrics")"
+      [[ "${stale:-0}" == 0 ]] && return 0
+    fi
+    sleep 0.5
+  done
+  log "projections of ${stale:-?} partitions still stale after 60 s"
+}
+# `consumer reconcile` of every projection against STORE, its output in FILE; prints the
+# number of projections that disagree with the store, or -1 if it could not run.
+reconcile() {
+  local store="$1" out="$2"
+  CONSUMER_STORE_DIR="$store" CONSUMER_REDIS_URL="$(pipeline_redis_url)" \
+    CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" RUST_LOG=error "$BIN_DIR/consumer" reconcile >"$out" 2>&1 || true
+  case "$(tail -1 "$out")" in
+    "projections match the store") echo 0 ;;
+    *" projections disagree with the store") tail -1 "$out" | awk '{ print $1 }' ;;
+    *) echo -1 ;;
+  esac
+}
+
 ROWS=()
 run_scenario() {
   local name="$1" why
   why="$(unsupported "$name")"
   if [[ -n "$why" ]]; then
     log "SKIPPED $name: $why"
-    ROWS+=("$(printf '%-15s SKIPPED: %s' "$name" "$why")")
+    ROWS+=("$(printf '%-17s SKIPPED: %s' "$name" "$why")")
     return
   fi
   log "== $name: $RATE requests/s for ${DURATION}s, fault at ${FAULT_AT}s"
@@ -214,6 +316,7 @@ run_scenario() {
   STORE_DIR="$store" CONSUMER_GROUP_ID="$group"
   export CONSUMER_GROUP_ID
   start_pipeline
+  if [[ "$name" == redis-slots-lost ]]; then "${READ_PROBE[@]}" setup "$INGRESS_URL" "$PROBE_TENANT"; fi
   "$BIN_DIR/loadtest" open-loop --ingress-url "$INGRESS_URL" --rate "$RATE" \
     --duration-secs "$DURATION" --out "$WORK/$name-result.json" --record "$WORK/$name-run.json" \
     >"$WORK/$name-load.txt" 2>&1 &
@@ -225,23 +328,26 @@ run_scenario() {
   wait "$generator" || true   # transport errors during a kill are expected and reported
   local caught_up=-1
   if wait_caught_up; then caught_up="$(awk "BEGIN { print $(now) - $fault_start }")"; fi
+  wait_projections_fresh
   stop_pipeline
   "$BIN_DIR/loadtest" verify --store-dir "$store" --record "$WORK/$name-run.json" \
     --json "$WORK/$name-verdict.json" >"$WORK/$name-verify.txt" || true
+  local mismatches; mismatches="$(reconcile "$store" "$WORK/$name-reconcile.txt")"
   # Seconds of the load during which no write could be acknowledged (quorum-loss only).
   local no_quorum=()
   [[ -n "$QUORUM_LOST_AT" ]] && no_quorum=(
     "$(awk "BEGIN { print $QUORUM_LOST_AT - $load_start }")"
     "$(awk "BEGIN { print $QUORUM_BACK_AT - $load_start }")")
-  ROWS+=("$(python3 - "$name" "$WORK" "$FAULT_AT" "$caught_up" "${no_quorum[@]}" <<'PY'
-import json, math, sys
+  ROWS+=("$(python3 - "$name" "$WORK" "$FAULT_AT" "$caught_up" "$mismatches" "${no_quorum[@]}" <<'PY'
+import json, math, os, sys
 name, work, fault_at, caught_up = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-no_quorum = [float(t) for t in sys.argv[5:7]]
+mismatches = int(sys.argv[5])
+no_quorum = [float(t) for t in sys.argv[6:8]]
 try:
     result = json.load(open(f"{work}/{name}-result.json"))
     checks = {c["name"]: c for c in json.load(open(f"{work}/{name}-verdict.json"))["checks"]}
 except (OSError, ValueError) as error:
-    print(f"{name:<15} FAIL: no result or store verdict ({error}); see {work}/{name}-*.txt")
+    print(f"{name:<17} FAIL: no result or store verdict ({error}); see {work}/{name}-*.txt")
     sys.exit(0)
 failures = lambda prefix: sum(len(c["failures"]) for n, c in checks.items() if n.startswith(prefix))
 lost = failures("acknowledged events in the store")
@@ -261,10 +367,21 @@ acked_without_quorum = 0
 if no_quorum:
     first, last = math.ceil(no_quorum[0]) + 1, math.floor(no_quorum[1])
     acked_without_quorum = sum(c["acknowledged"] for s, c in enumerate(result["timeline"]) if first <= s < last)
-verdict = "PASS" if lost == doubled == oversold == acked_without_quorum == 0 and caught_up >= 0 else "FAIL"
+# redis-slots-lost: every probe read during the outage answered as expected (503 for keys
+# in the lost slots, 200 elsewhere); its summary line goes into the row.
+probe_failed, note = False, ""
+if name == "redis-slots-lost":
+    probe_file = f"{work}/{name}-probe.txt"
+    lines = open(probe_file).read().splitlines() if os.path.exists(probe_file) else []
+    probe_failed = not lines or not lines[0].endswith(" 0 other answers")
+    note = f"  ({lines[0] if lines else 'no probe result'})"
+if no_quorum:
+    note = f"  ({acked_without_quorum} new events acknowledged while the quorum was lost, {first}-{last} s)"
+clean = lost == doubled == oversold == acked_without_quorum == mismatches == 0
+verdict = "PASS" if clean and caught_up >= 0 and not probe_failed else "FAIL"
 caught = f"{caught_up:.1f} s" if caught_up >= 0 else "never"
-note = f"  ({acked_without_quorum} new events acknowledged while the quorum was lost, {first}-{last} s)" if no_quorum else ""
-print(f"{name:<15} {result['sent']:>8} {acked:>8} {lost:>6} {doubled:>8} {oversold:>9} {clean_again:>14} {caught:>15}  {verdict}{note}")
+unmatched = str(mismatches) if mismatches >= 0 else "error"
+print(f"{name:<17} {result['sent']:>8} {acked:>8} {lost:>6} {doubled:>8} {oversold:>9} {unmatched:>10} {clean_again:>14} {caught:>15}  {verdict}{note}")
 PY
 )")
   if [[ "$name" == disk-full ]]; then umount "$DISK"; fi
@@ -274,7 +391,7 @@ PY
 for scenario in "${scenarios[@]}"; do run_scenario "$scenario"; done
 
 echo
-printf '%-15s %8s %8s %6s %8s %9s %14s %15s  %s\n' scenario requests acked lost doubled oversold "errors until" "caught up" verdict
+printf '%-17s %8s %8s %6s %8s %9s %10s %14s %15s  %s\n' scenario requests acked lost doubled oversold mismatches "errors until" "caught up" verdict
 printf '%s\n' "${ROWS[@]}"
 [[ -n "${BOOKING_KEEP_FAULTS:-}" ]] || echo "(logs and per-scenario results: rerun with BOOKING_KEEP_FAULTS=1)"
 if printf '%s\n' "${ROWS[@]}" | grep -q ' FAIL'; then exit 1; fi

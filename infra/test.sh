@@ -44,6 +44,10 @@ log "schemathesis"
 # restart), each judged against the store: nothing acknowledged lost or doubled.
 log "fault scenarios (short)"
 "$REPO/infra/faults.sh" --short
+# A Redis Cluster master and its replica killed under load: reads of the lost slots answer
+# 503 and the others 200, nothing is lost, and the projections reconcile with the store.
+log "fault scenario on the Redis Cluster"
+"$REPO/infra/faults.sh" --redis-cluster redis-slots-lost
 # The deployment artefacts (Prometheus rules and their unit tests, dashboard metric names,
 # compose, Kubernetes and KEDA manifests, the configuration reference) after the build,
 # since the last check reads the release binaries' --help.

@@ -24,7 +24,7 @@ use partitioner::keys;
 use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
 use redis::AsyncCommands;
 use tokio::sync::OnceCell;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::writes::{Freshness, NightWrite};
 use crate::apply::{Booking, Effects, Night, NightId};
@@ -36,6 +36,9 @@ const LIMITS: Limits = Limits {
     connect: Duration::from_secs(2),
     response: Duration::from_secs(2),
     retries: 3,
+    // Far above what an answer takes, even during a failover; reached only by a client
+    // that stopped answering, which is then replaced.
+    deadline: Duration::from_secs(5),
 };
 /// While Redis is down, how long batches skip it before the next attempt, so an outage
 /// does not add a connection timeout to every batch.
@@ -246,6 +249,8 @@ impl Projections {
         let mut down_until = self.down_until();
         if down_until.is_none() {
             error!(error = %e, partition, "redis unavailable: projections are stale until it returns; the store keeps committing");
+        } else {
+            debug!(error = %e, partition, "redis still unavailable");
         }
         *down_until = Some(Instant::now() + RETRY_AFTER);
     }

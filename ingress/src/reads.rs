@@ -93,9 +93,10 @@ pub async fn booking(
     booking_id: Uuid,
 ) -> Result<BookingStatus, ApiError> {
     use keys::booking_field as field;
+    let key = keys::booking_status(booking_id);
     let mut cmd = redis::cmd("HGETALL");
-    cmd.arg(keys::booking_status(booking_id));
-    let mut fields: HashMap<String, String> = redis.query(&cmd).await.map_err(unavailable)?;
+    cmd.arg(&key);
+    let mut fields: HashMap<String, String> = redis.query(&key, &cmd).await.map_err(unavailable)?;
     let mut take = |name: &str| fields.remove(name).unwrap_or_default();
     let tenant_id = take(field::TENANT_ID);
     // A projection written before bookings recorded their owner has no `partner_id`: only
@@ -133,14 +134,10 @@ pub async fn availability(
     let range = parse_query(query.unwrap_or_default())?.into_range()?;
     partner.require_tenant(&range.tenant_id)?;
     let nights: Vec<String> = range.nights().map(|night| night.to_string()).collect();
+    let key = keys::availability(&range.tenant_id, &range.property_id, &range.room_type);
     let mut cmd = redis::cmd("HMGET");
-    cmd.arg(keys::availability(
-        &range.tenant_id,
-        &range.property_id,
-        &range.room_type,
-    ))
-    .arg(&nights);
-    let values: Vec<Option<String>> = redis.query(&cmd).await.map_err(unavailable)?;
+    cmd.arg(&key).arg(&nights);
+    let values: Vec<Option<String>> = redis.query(&key, &cmd).await.map_err(unavailable)?;
     let nights = nights
         .into_iter()
         .zip(values)

@@ -4,6 +4,9 @@
 
 mod support;
 
+use std::time::Duration;
+
+use partitioner::redis_target::{Limits, RedisTarget};
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 use support::own_redis::{self, OwnRedis};
@@ -293,7 +296,7 @@ async fn until_shared(ingress: &Ingress, redis_url: &str, property: &str) -> Str
         if stored.is_some() {
             return key;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the ingress never wrote an idempotency record to {redis_url}");
 }
@@ -358,4 +361,49 @@ async fn a_malformed_redis_url_is_a_configuration_error() {
         .unwrap_err();
     assert!(error.to_string().contains("redis url"), "{error}");
     assert_eq!(error.exit_code(), 64);
+}
+
+/// A Redis that stops answering costs a command its deadline, whatever the client still
+/// waits for, and the connection answers again once Redis does (the client that missed
+/// the deadline is replaced by a new one). Without the deadline the command below waited
+/// for the frozen server and succeeded only when it was let run again.
+#[tokio::test]
+async fn a_command_to_a_frozen_redis_fails_at_its_deadline_and_the_connection_recovers() {
+    let mut own = OwnRedis::reserve();
+    own.start().await;
+    let limits = Limits {
+        connect: Duration::from_secs(1),
+        // Longer than the freeze below: only the deadline can end the command earlier.
+        response: Duration::from_secs(30),
+        retries: 0,
+        deadline: Duration::from_millis(500),
+    };
+    let target: RedisTarget = own.url().parse().unwrap();
+    let mut connection = target.connect(limits).await.unwrap();
+    let _: () = connection.set("k", "v").await.unwrap();
+
+    own.pause();
+    // Bounds the test: the server runs again after a while whatever happens.
+    let own = std::sync::Arc::new(own);
+    let thaw = {
+        let own = own.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            own.resume();
+        })
+    };
+    let frozen: redis::RedisResult<Option<String>> = connection.get("k").await;
+    let error = frozen.expect_err("a frozen Redis answered");
+    assert!(error.to_string().contains("deadline"), "{error}");
+    thaw.await.unwrap();
+
+    let mut answer = Err(error);
+    for _ in 0..20 {
+        answer = connection.get::<_, Option<String>>("k").await;
+        if answer.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer.unwrap().as_deref(), Some("v"));
 }

@@ -14,6 +14,7 @@ pub async fn connect(url: &str) -> anyhow::Result<RedisConnection> {
         connect: Duration::from_secs(5),
         response: Duration::from_secs(5),
         retries: 3,
+        deadline: Duration::from_secs(30),
     };
     Ok(url.parse::<RedisTarget>()?.connect(limits).await?)
 }

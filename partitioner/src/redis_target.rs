@@ -6,17 +6,22 @@
 //! each command to the master of its key's hash slot.
 //!
 //! Commands of the pipeline each touch one key, or keys that share a hash tag, so they run
-//! unchanged on either. Behind the `redis-client` feature, like [`crate::admin`].
+//! unchanged on either. Every command has a hard deadline ([`Limits::deadline`], see
+//! [`connection`]). Behind the `redis-client` feature, like [`crate::admin`].
+
+mod connection;
+
+pub use connection::RedisConnection;
+use connection::{within, Client};
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, RedisError};
 
 /// Where Redis is: parsed from the Redis URL setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,13 +65,16 @@ impl fmt::Display for RedisTarget {
     }
 }
 
-/// How long a connection attempt and an answer may take, and how many times the client
-/// itself reconnects before a command fails.
+/// How long a connection attempt and an answer may take, how many times the client
+/// itself reconnects before a command fails, and the deadline of a command in all.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub connect: Duration,
     pub response: Duration,
     pub retries: usize,
+    /// The longest a command may take, its retries included: past it the command fails,
+    /// and the client is replaced, whatever it is still waiting for.
+    pub deadline: Duration,
 }
 
 impl RedisTarget {
@@ -77,34 +85,50 @@ impl RedisTarget {
     /// A connection that is made on the first command, so a process starts while Redis is
     /// away; it reconnects by itself afterwards.
     pub fn lazy(&self, limits: Limits) -> Result<RedisConnection, RedisError> {
-        Ok(match self {
-            RedisTarget::Node(url) => {
-                let client = redis::Client::open(url.as_str())?;
-                RedisConnection::Node(ConnectionManager::new_lazy_with_config(
-                    client,
-                    node_config(limits),
-                )?)
-            }
-            RedisTarget::Cluster(seeds) => RedisConnection::Cluster(
-                cluster_client(seeds, limits)?
-                    .get_pending_async_connection_with_config(cluster_config(limits)),
-            ),
-        })
+        Ok(self.connection(self.lazy_client(limits)?, limits))
     }
 
     /// A connection made now: fails if Redis cannot be reached.
     pub async fn connect(&self, limits: Limits) -> Result<RedisConnection, RedisError> {
+        let connecting = async {
+            Ok(match self {
+                RedisTarget::Node(url) => {
+                    let client = redis::Client::open(url.as_str())?;
+                    Client::Node(
+                        ConnectionManager::new_with_config(client, node_config(limits)).await?,
+                    )
+                }
+                RedisTarget::Cluster(seeds) => Client::Cluster(
+                    cluster_client(seeds, limits)?
+                        .get_async_connection_with_config(cluster_config(limits))
+                        .await?,
+                ),
+            })
+        };
+        let client = within(limits.deadline, connecting).await?;
+        Ok(self.connection(client, limits))
+    }
+
+    /// `client` under `limits`, replaced by a lazy one of this target when it stops
+    /// answering.
+    fn connection(&self, client: Client, limits: Limits) -> RedisConnection {
+        let target = self.clone();
+        let new_client = Box::new(move || target.lazy_client(limits));
+        RedisConnection::new(self.to_string(), client, limits.deadline, new_client)
+    }
+
+    fn lazy_client(&self, limits: Limits) -> Result<Client, RedisError> {
         Ok(match self {
             RedisTarget::Node(url) => {
                 let client = redis::Client::open(url.as_str())?;
-                RedisConnection::Node(
-                    ConnectionManager::new_with_config(client, node_config(limits)).await?,
-                )
+                Client::Node(ConnectionManager::new_lazy_with_config(
+                    client,
+                    node_config(limits),
+                )?)
             }
-            RedisTarget::Cluster(seeds) => RedisConnection::Cluster(
+            RedisTarget::Cluster(seeds) => Client::Cluster(
                 cluster_client(seeds, limits)?
-                    .get_async_connection_with_config(cluster_config(limits))
-                    .await?,
+                    .get_pending_async_connection_with_config(cluster_config(limits)),
             ),
         })
     }
@@ -128,47 +152,6 @@ fn cluster_config(limits: Limits) -> ClusterConfig {
     ClusterConfig::new()
         .set_connection_timeout(limits.connect)
         .set_response_timeout(limits.response)
-}
-
-/// A connection to either kind of Redis; cheap to clone (clones share it), and usable
-/// wherever the `redis` crate takes a connection (commands, pipelines, scripts).
-#[derive(Clone)]
-pub enum RedisConnection {
-    Node(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for RedisConnection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            RedisConnection::Node(connection) => connection.req_packed_command(cmd),
-            RedisConnection::Cluster(connection) => connection.req_packed_command(cmd),
-        }
-    }
-
-    /// On a cluster, every command of the pipeline must be for one hash slot.
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            RedisConnection::Node(connection) => {
-                connection.req_packed_commands(pipeline, offset, count)
-            }
-            RedisConnection::Cluster(connection) => {
-                connection.req_packed_commands(pipeline, offset, count)
-            }
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            RedisConnection::Node(connection) => connection.get_db(),
-            RedisConnection::Cluster(connection) => connection.get_db(),
-        }
-    }
 }
 
 /// Runs `commands`, each on keys of one slot, up to `in_flight` at once on the shared

@@ -30,6 +30,7 @@ pub async fn connect_redis(url: &str) -> redis::RedisResult<RedisConnection> {
         connect: Duration::from_secs(2),
         response: Duration::from_secs(5),
         retries: 1,
+        deadline: Duration::from_secs(10),
     };
     url.parse::<RedisTarget>()?.connect(limits).await
 }

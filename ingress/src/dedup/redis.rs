@@ -101,7 +101,7 @@ pub(super) async fn claim(
         .key(key)
         .arg(encode(marker))
         .arg(lock.as_millis().max(1) as u64);
-    let held: Option<String> = link.script(&invocation).await?;
+    let held: Option<String> = link.script(key, &invocation).await?;
     Ok(held.as_deref().and_then(decode))
 }
 
@@ -116,13 +116,13 @@ pub(super) async fn store(
         .arg(encode(record))
         .arg("PX")
         .arg(ttl.as_millis().max(1) as u64);
-    link.query::<()>(&cmd).await
+    link.query::<()>(key, &cmd).await
 }
 
 pub(super) async fn release(link: &RedisLink, key: &str, marker: &Record) -> Result<(), RedisDown> {
     let mut invocation = RELEASE.prepare_invoke();
     invocation.key(key).arg(encode(marker));
-    link.script::<i64>(&invocation).await.map(|_| ())
+    link.script::<i64>(key, &invocation).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -62,10 +62,10 @@ impl SharedLimit {
     /// (the caller's local bucket decides then).
     pub async fn check(&self, partner: &str) -> Result<Verdict, RedisDown> {
         let key = format!("{}:ratelimit:{partner}", self.prefix);
-        let mut invocation = GCRA.key(key);
+        let mut invocation = GCRA.key(&key);
         invocation.arg(self.emission_micros).arg(self.burst);
         let (allowed, remaining, reset_micros, retry_micros): (i64, i64, i64, i64) =
-            self.redis.script(&invocation).await?;
+            self.redis.script(&key, &invocation).await?;
         Ok(if allowed == 1 {
             Verdict::Allowed(Allowance {
                 limit: self.burst,

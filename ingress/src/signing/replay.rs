@@ -52,13 +52,14 @@ impl SeenSignatures {
         let Some((link, prefix)) = &self.shared else {
             return true;
         };
+        let key = format!("{prefix}:{}", hex::encode(mac));
         let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{prefix}:{}", hex::encode(mac)))
+        cmd.arg(&key)
             .arg(1)
             .arg("NX")
             .arg("PX")
             .arg(REMEMBERED.as_millis() as u64);
-        match link.query::<Option<String>>(&cmd).await {
+        match link.query::<Option<String>>(&key, &cmd).await {
             Ok(set) => set.is_some(),
             Err(error) => {
                 metrics::dedup_fallback();

@@ -15,6 +15,7 @@ pub async fn connect(url: &str) -> RedisConnection {
         connect: Duration::from_secs(2),
         response: Duration::from_secs(5),
         retries: 1,
+        deadline: Duration::from_secs(10),
     };
     match target.connect(limits).await {
         Ok(connection) => connection,
@@ -72,6 +73,26 @@ impl OwnRedis {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("own redis-server on port {} never answered", self.port);
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers, as with
+    /// a Redis that hangs or a network that blackholes packets.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("not running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
     }
 
     /// Kills the server and waits for it to be gone.
