@@ -55,6 +55,7 @@ pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
 fn describe() {
+    partitioner::redis_target::describe_metrics();
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(EVENTS_APPLIED, "Events applied to the store, by outcome");
     describe_counter!(

@@ -44,6 +44,7 @@ pub fn install() -> Result<&'static PrometheusHandle, BuildError> {
 }
 
 fn describe() {
+    partitioner::redis_target::describe_metrics();
     describe_counter!(
         REQUESTS_TOTAL,
         "API requests answered, by route template and status"

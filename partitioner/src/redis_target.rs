@@ -11,7 +11,7 @@
 
 mod connection;
 
-pub use connection::RedisConnection;
+pub use connection::{describe_metrics, RedisConnection};
 use connection::{within, Client};
 
 use std::fmt;

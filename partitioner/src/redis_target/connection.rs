@@ -83,6 +83,24 @@ struct Shared {
     logged: Mutex<Option<Instant>>,
 }
 
+/// Round trips to Redis: commands, or pipelines of commands, sent by this process (a
+/// script's own commands run inside Redis and are not counted).
+pub const ROUND_TRIPS_TOTAL: &str = "redis_round_trips_total";
+/// Clients replaced after they stopped answering.
+pub const CLIENTS_REPLACED_TOTAL: &str = "redis_clients_replaced_total";
+
+/// Describes this module's metrics, for the binaries' Prometheus recorders.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        ROUND_TRIPS_TOTAL,
+        "Round trips to Redis (commands or pipelines sent; a script counts once)"
+    );
+    metrics::describe_counter!(
+        CLIENTS_REPLACED_TOTAL,
+        "Redis clients replaced after a command missed its deadline and none had answered for a second"
+    );
+}
+
 const REPLACEMENTS_LOGGED_EVERY: Duration = Duration::from_secs(10);
 /// How long no command may have had an answer before a missed deadline replaces the client.
 const SILENCE_BEFORE_REPLACING: Duration = Duration::from_secs(1);
@@ -134,6 +152,7 @@ impl RedisConnection {
             }
             *client = (generation + 1, fresh);
         }
+        metrics::counter!(CLIENTS_REPLACED_TOTAL).increment(1);
         let mut logged = self.shared.logged.lock().expect("redis log lock poisoned");
         if logged.is_none_or(|at| at.elapsed() >= REPLACEMENTS_LOGGED_EVERY) {
             *logged = Some(Instant::now());
@@ -155,6 +174,7 @@ impl RedisConnection {
     ) -> RedisFuture<'a, T> {
         let (generation, client) = self.current();
         let deadline = self.shared.deadline;
+        metrics::counter!(ROUND_TRIPS_TOTAL).increment(1);
         Box::pin(async move {
             let answer = within(deadline, request(client)).await;
             let shared = &self.shared;
