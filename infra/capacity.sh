@@ -39,6 +39,7 @@ done
 
 cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12+$13)/t }' "/proc/$1/stat"; }
 us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # The Redis under test (use_redis node|cluster): the URL the pipeline is given, and the
@@ -145,8 +146,7 @@ drain() {
   i1="$(cpu "$ing_pid")"
   local stats
   stats="$(commands_per "$n")"
-  ((partitions == 12)) && redis_figures event "$n" "$(awk -v a="$r0" -v b="$r1" 'BEGIN { print b - a }')" \
-    "$(awk -v a="$rr0" -v b="$rr1" 'BEGIN { print b - a }')" "$trips"
+  ((partitions == 12)) && redis_figures event "$n" "$(minus "$r0" "$r1")" "$(minus "$rr0" "$rr1")" "$trips"
   stop consumer
   stop ingress
   local on="$partitions partition(s), Redis $REDIS_KIND"
@@ -203,8 +203,7 @@ per_request() {
   answered="$(json "$STATE_DIR/capacity-open-loop.json" 'd["all_latency_ms"]["count"]')"
   accepted="$(json "$STATE_DIR/capacity-open-loop.json" 'd["statuses"].get("202", 0)')"
   after_bookings="$(cat "$STATE_DIR"/kafka/node-1/data/bookings-*/*.log | wc -c)"
-  redis_figures request "$answered" "$(awk -v a="$r0" -v b="$r1" 'BEGIN { print b - a }')" \
-    "$(awk -v a="$rr0" -v b="$rr1" 'BEGIN { print b - a }')" "$(awk -v a="${trips0:-0}" -v b="$trips1" 'BEGIN { print b - a }')"
+  redis_figures request "$answered" "$(minus "$r0" "$r1")" "$(minus "$rr0" "$rr1")" "$(minus "${trips0:-0}" "$trips1")"
   local on="Redis $REDIS_KIND"
   row "(b) ingress CPU per request, Kafka sink, $rate/s open loop ($answered answers, $accepted accepted), $on" "$(us_per "$i0" "$i1" "$answered") µs"
   row "(c) Redis CPU per request (dedup, no consumer), masters, $on" "${REDIS_COST[$REDIS_KIND,request,masters]} µs"

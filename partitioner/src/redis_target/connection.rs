@@ -19,8 +19,6 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 /// Makes a new client that connects on its first command.
 pub(super) type NewClient = Box<dyn Fn() -> Result<Client, RedisError> + Send + Sync>;
 
-const MISSED_DEADLINE: &str = "no answer from Redis within the deadline";
-
 /// `future`, or an I/O error once `deadline` has passed.
 pub(super) async fn within<T>(
     deadline: Duration,
@@ -28,20 +26,15 @@ pub(super) async fn within<T>(
 ) -> Result<T, RedisError> {
     tokio::time::timeout(deadline, future)
         .await
-        .unwrap_or_else(|_| {
-            Err(RedisError::from((
-                redis::ErrorKind::Io,
-                "timed out",
-                format!("{MISSED_DEADLINE} of {deadline:?}"),
-            )))
-        })
+        .unwrap_or_else(|_| Err(missed(deadline)))
 }
 
-fn is_missed_deadline(error: &RedisError) -> bool {
-    error.kind() == redis::ErrorKind::Io
-        && error
-            .detail()
-            .is_some_and(|detail| detail.starts_with(MISSED_DEADLINE))
+fn missed(deadline: Duration) -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::Io,
+        "timed out",
+        format!("no answer from Redis within the deadline of {deadline:?}"),
+    ))
 }
 
 #[derive(Clone)]
@@ -176,21 +169,24 @@ impl RedisConnection {
         let deadline = self.shared.deadline;
         metrics::counter!(ROUND_TRIPS_TOTAL).increment(1);
         Box::pin(async move {
-            let answer = within(deadline, request(client)).await;
+            let answer = tokio::time::timeout(deadline, request(client)).await;
             let shared = &self.shared;
             let now_ms = shared.epoch.elapsed().as_millis() as u64;
-            match &answer {
-                Err(error) if is_missed_deadline(error) => {
+            match answer {
+                // An error from Redis (refused, MOVED, ...) is an answer too: the client works.
+                Ok(answer) => {
+                    shared.answered_ms.store(now_ms, Ordering::Relaxed);
+                    answer
+                }
+                Err(_) => {
                     let silent_ms =
                         now_ms.saturating_sub(shared.answered_ms.load(Ordering::Relaxed));
                     if silent_ms >= SILENCE_BEFORE_REPLACING.as_millis() as u64 {
                         self.replace(generation);
                     }
+                    Err(missed(deadline))
                 }
-                // An error from Redis (refused, MOVED, ...) is an answer too: the client works.
-                _ => shared.answered_ms.store(now_ms, Ordering::Relaxed),
             }
-            answer
         })
     }
 }
