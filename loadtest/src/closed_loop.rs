@@ -1,7 +1,8 @@
 //! A closed-loop generator for saturating throughput: `connections` HTTP/1 connections,
 //! each sending its next request as soon as the previous one is answered, for a fixed
-//! time after a warm-up. Every request is a valid booking create under a fresh
-//! Idempotency-Key, so a server that deduplicates does its full work each time.
+//! time after a warm-up. Every request is a valid booking create ([`Endpoint::create`])
+//! under a fresh Idempotency-Key, so a server that deduplicates does its full work each
+//! time.
 //!
 //! Closed loop is right for "how much can it take" (throughput at saturation) and wrong
 //! for latency under a given load, which is what [`crate::open_loop`] and
@@ -12,18 +13,21 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http::{Method, Request};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::endpoint::Endpoint;
+
 #[derive(Clone, Debug)]
 pub struct ClosedLoopConfig {
     /// `host:port` on loopback.
     pub addr: String,
-    pub partner_key: String,
+    pub endpoint: Endpoint,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -38,27 +42,16 @@ pub struct ClosedLoopConfig {
 pub struct ClosedLoopResult {
     pub connections: usize,
     pub secs: f64,
-    /// Answers with a 2xx status in the window.
+    /// Answers acknowledging the record ([`Endpoint::acknowledged`]) in the window.
     pub ok: u64,
     pub statuses: BTreeMap<u16, u64>,
     pub transport_errors: u64,
-    /// 2xx answers per second.
+    /// Acknowledging answers per second.
     pub ok_rate: f64,
     /// Every answer (and warm-up included) over the whole run, for memory per request.
     pub total_answers: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-}
-
-/// A valid create for property `property` of tenant `bench`, as the ingress expects it.
-pub fn booking_body(property: usize) -> Bytes {
-    let nights = 1 + property % 3;
-    let day = 1 + property % 25;
-    Bytes::from(format!(
-        r#"{{"tenant_id":"bench","property_id":"p{property:04}","room_type":"DBL","check_in":"2031-03-{day:02}","check_out":"2031-03-{:02}","rooms":1,"guests":2,"amount_minor":{},"currency":"EUR","guest_name":"Load Test"}}"#,
-        day + nights,
-        11_000 * nights
-    ))
 }
 
 pub async fn run(config: ClosedLoopConfig) -> anyhow::Result<ClosedLoopResult> {
@@ -89,12 +82,16 @@ pub async fn run(config: ClosedLoopConfig) -> anyhow::Result<ClosedLoopResult> {
     })
 }
 
-struct Tally {
-    ok: u64,
-    answers: u64,
-    errors: u64,
-    statuses: BTreeMap<u16, u64>,
-    latency: Histogram<u64>,
+/// What one connection saw; [`crate::fixed_rate`] counts the same way.
+pub(crate) struct Tally {
+    /// Acknowledging answers in the measured window.
+    pub ok: u64,
+    /// Answers in the whole run, warm-up included.
+    pub answers: u64,
+    pub errors: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    /// Of acknowledged requests, in microseconds.
+    pub latency: Histogram<u64>,
 }
 
 impl Default for Tally {
@@ -110,7 +107,7 @@ impl Default for Tally {
 }
 
 impl Tally {
-    fn merge(&mut self, other: Tally) {
+    pub fn merge(&mut self, other: Tally) {
         self.ok += other.ok;
         self.answers += other.answers;
         self.errors += other.errors;
@@ -129,45 +126,20 @@ async fn drive(
     deadline: Instant,
 ) -> Tally {
     let mut tally = Tally::default();
-    let bearer = format!("Bearer {}", config.partner_key);
     let mut sequence = 0usize;
     'connect: while Instant::now() < deadline {
-        let Ok(stream) = TcpStream::connect(&config.addr).await else {
+        let Some(mut sender) = open(&config.addr).await else {
             tally.errors += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
-            tally.errors += 1;
-            continue;
-        };
-        tokio::spawn(conn);
         while Instant::now() < deadline {
             sequence += 1;
             let property = (connection * 7919 + sequence) % config.properties.max(1);
-            let request = Request::builder()
-                .method(Method::POST)
-                .uri("/v1/bookings")
-                .header("host", &config.addr)
-                .header("authorization", &bearer)
-                .header("content-type", "application/json")
-                .header(
-                    "idempotency-key",
-                    format!("{}-{connection}-{sequence}", config.run_id),
-                )
-                .body(Full::new(booking_body(property)))
-                .expect("a valid request");
+            let key = format!("{}-{connection}-{sequence}", config.run_id);
+            let request = config.endpoint.create(&config.addr, &key, property);
             let sent = Instant::now();
-            let answer = async {
-                let response = sender.send_request(request).await?;
-                let status = response.status();
-                response.into_body().collect().await?;
-                Ok::<_, hyper::Error>(status)
-            };
-            let Ok(status) = answer.await else {
+            let Ok(status) = exchange(&mut sender, request).await else {
                 tally.errors += 1;
                 continue 'connect;
             };
@@ -177,7 +149,7 @@ async fn drive(
                 continue;
             }
             *tally.statuses.entry(status.as_u16()).or_default() += 1;
-            if status.is_success() {
+            if config.endpoint.acknowledged(status) {
                 tally.ok += 1;
                 let _ = tally
                     .latency
@@ -188,20 +160,24 @@ async fn drive(
     tally
 }
 
-#[cfg(test)]
-mod tests {
-    use super::booking_body;
+/// One HTTP/1 connection to `addr`, or None when it cannot be opened.
+pub(crate) async fn open(addr: &str) -> Option<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    Some(sender)
+}
 
-    #[test]
-    fn booking_bodies_are_valid_creates() {
-        for property in [0, 1, 24, 199] {
-            let body: serde_json::Value = serde_json::from_slice(&booking_body(property)).unwrap();
-            let check_in: chrono::NaiveDate =
-                serde_json::from_value(body["check_in"].clone()).unwrap();
-            let check_out: chrono::NaiveDate =
-                serde_json::from_value(body["check_out"].clone()).unwrap();
-            assert!(check_out > check_in, "{body}");
-            assert_eq!(body["tenant_id"], "bench");
-        }
-    }
+/// Sends `request` on `sender` and reads the whole answer; returns its status.
+pub(crate) async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<StatusCode, hyper::Error> {
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    Ok(status)
 }

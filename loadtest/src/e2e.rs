@@ -22,7 +22,7 @@ use uuid::Uuid;
 use partitioner::redis_target::{query_each, RedisConnection};
 
 use crate::client::PartnerClient;
-use crate::closed_loop::booking_body;
+use crate::endpoint::booking_body;
 
 const POLL_EVERY: Duration = Duration::from_millis(5);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(15);

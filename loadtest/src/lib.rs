@@ -14,6 +14,8 @@ pub mod client;
 pub mod closed_loop;
 pub mod demo;
 pub mod e2e;
+pub mod endpoint;
+pub mod fixed_rate;
 pub mod open_loop;
 pub mod produce;
 pub mod ratios;

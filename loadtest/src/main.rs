@@ -39,7 +39,7 @@ enum Command {
     /// A constant arrival rate against the ingress (open loop), with HDR percentiles.
     OpenLoop(OpenLoopArgs),
     /// Every stage beside its baseline in one run, printed as a table of ratios.
-    BenchPipeline(loadtest::bench_pipeline::BenchPipelineArgs),
+    BenchPipeline(Box<loadtest::bench_pipeline::BenchPipelineArgs>),
     /// The baseline of the ingress: a bare hyper server answering every request 202.
     BareHyper(BareHyperArgs),
 }
@@ -231,7 +231,7 @@ async fn main() -> ExitCode {
         Command::BenchConsumers(args) => run_bench(args).await,
         Command::Produce(args) => run_produce(args).await,
         Command::OpenLoop(args) => run_open_loop(args).await,
-        Command::BenchPipeline(args) => run_bench_pipeline(args).await,
+        Command::BenchPipeline(args) => run_bench_pipeline(*args).await,
         Command::BareHyper(args) => run_bare_hyper(args).await,
     };
     match result {
@@ -370,6 +370,10 @@ async fn run_bench_pipeline(
 ) -> anyhow::Result<bool> {
     let out = args.out.clone();
     let report = loadtest::bench_pipeline::run(args).await?;
+    if let Some(peer) = &report.peer_table {
+        println!();
+        print!("{peer}");
+    }
     println!();
     print!("{}", loadtest::ratios::table(&report.rows));
     println!();

@@ -94,7 +94,7 @@ pub struct Second {
     pub shed: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50: f64,
@@ -105,7 +105,8 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    /// A histogram of microseconds, in milliseconds.
+    pub fn of(histogram: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
             count: histogram.len(),

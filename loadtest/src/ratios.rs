@@ -81,6 +81,11 @@ impl Row {
         }
     }
 
+    /// This row held to `target` (a cost row, say, whose ratio has a floor).
+    pub fn held_to(self, target: Target) -> Row {
+        Row { target, ..self }
+    }
+
     /// A row that could not be measured, and why.
     pub fn unavailable(name: &str, why: String) -> Row {
         Row {
@@ -113,17 +118,10 @@ pub fn table(rows: &[Row]) -> String {
     let header = [
         "measure", "measured", "baseline", "ratio", "target", "result",
     ];
-    let mut lines: Vec<[String; 6]> = vec![header.map(str::to_owned)];
+    let mut lines: Vec<Vec<String>> = vec![header.map(str::to_owned).to_vec()];
     for row in rows {
         if let Some(why) = &row.missing {
-            lines.push([
-                row.name.clone(),
-                format!("not measured: {why}"),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
+            lines.push(vec![row.name.clone(), format!("not measured: {why}")]);
             continue;
         }
         let target = match row.target {
@@ -136,7 +134,7 @@ pub fn table(rows: &[Row]) -> String {
             Some(false) => "MISS",
             None => "-",
         };
-        lines.push([
+        lines.push(vec![
             row.name.clone(),
             row.measured_text.clone(),
             row.baseline_text.clone(),
@@ -146,26 +144,31 @@ pub fn table(rows: &[Row]) -> String {
             verdict.to_owned(),
         ]);
     }
-    let mut widths = [0usize; 6];
-    for line in &lines {
-        // A row whose measurement is missing spans the columns after the first.
-        if line[2].is_empty() && line[1].starts_with("not measured") {
-            widths[0] = widths[0].max(line[0].chars().count());
-            continue;
-        }
-        for (width, cell) in widths.iter_mut().zip(line) {
+    columns(&lines)
+}
+
+/// Lays out `lines` in columns: the first cell of each left-aligned, the others
+/// right-aligned. A line with fewer cells than the first (the header) does not set the
+/// widths after its first cell: its text runs on, like a note.
+pub fn columns(lines: &[Vec<String>]) -> String {
+    let count = lines.first().map_or(0, Vec::len);
+    let mut widths = vec![0usize; count];
+    for line in lines {
+        let counted = if line.len() < count { 1 } else { count };
+        for (width, cell) in widths.iter_mut().zip(line).take(counted) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for line in &lines {
+    for line in lines {
         let mut text = String::new();
-        for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
+        for (i, (cell, width)) in line.iter().zip(&widths).enumerate() {
             let pad = width.saturating_sub(cell.chars().count());
-            // Names left-aligned, figures right-aligned.
             if i == 0 {
                 text.push_str(cell);
                 text.push_str(&" ".repeat(pad));
+            } else if line.len() < count {
+                text.push_str(cell);
             } else {
                 text.push_str(&" ".repeat(pad));
                 text.push_str(cell);

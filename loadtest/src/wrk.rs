@@ -1,12 +1,17 @@
-//! The external peer generator: wrk (Debian's `wrk` package) with `loadtest/wrk/booking.lua`,
+//! The external peer generator: wrk (Debian's `wrk` package) with `loadtest/wrk/booking.lua`
+//! against the ingress or `loadtest/wrk/kafka-bridge.lua` against an HTTP-to-Kafka bridge,
 //! so our own generator's saturation numbers can be checked against a well-known one.
 
+use std::io::Write;
 use std::time::Duration;
 
 use serde::Serialize;
 
-/// The script, embedded so the binary needs no checkout to find it.
-const SCRIPT: &str = include_str!("../wrk/booking.lua");
+use crate::endpoint::Endpoint;
+
+/// The scripts, embedded so the binary needs no checkout to find them.
+const INGRESS_SCRIPT: &str = include_str!("../wrk/booking.lua");
+const BRIDGE_SCRIPT: &str = include_str!("../wrk/kafka-bridge.lua");
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct WrkResult {
@@ -19,31 +24,51 @@ pub struct WrkResult {
 }
 
 /// Runs wrk against `url` for `duration` with `connections` over two threads (one per
-/// core, like our generator's runtime). Err carries why wrk could not be used.
+/// core, like our generator's runtime), sending `endpoint`'s creates; `run_id` keeps the
+/// ingress's Idempotency-Keys apart from other runs'. Err carries why wrk could not be
+/// used.
 pub async fn run(
     url: &str,
     connections: usize,
     duration: Duration,
+    endpoint: &Endpoint,
     run_id: &str,
-    partner_key: &str,
 ) -> Result<WrkResult, String> {
-    let script = tempfile::Builder::new()
-        .suffix(".lua")
-        .tempfile()
-        .map_err(|e| format!("cannot write the wrk script: {e}"))?;
-    std::fs::write(script.path(), SCRIPT)
-        .map_err(|e| format!("cannot write the wrk script: {e}"))?;
+    let file = |suffix: &str, text: &str| {
+        let mut file = tempfile::Builder::new().suffix(suffix).tempfile()?;
+        file.write_all(text.as_bytes())?;
+        Ok::<_, std::io::Error>(file)
+    };
+    let unwritable = |e: std::io::Error| format!("cannot write the wrk script: {e}");
+    // Kept alive until wrk is done: dropping one deletes its file.
+    let mut files = Vec::new();
+    let args = match endpoint {
+        Endpoint::Ingress { partner_key, .. } => {
+            files.push(file(".lua", INGRESS_SCRIPT).map_err(unwritable)?);
+            vec![run_id.to_owned(), partner_key.clone()]
+        }
+        Endpoint::KafkaBridge { path, bodies } => {
+            files.push(file(".lua", BRIDGE_SCRIPT).map_err(unwritable)?);
+            let lines: Vec<&str> = bodies
+                .iter()
+                .map(|body| std::str::from_utf8(body).expect("bodies are JSON text"))
+                .collect();
+            let bodies = file(".txt", &(lines.join("\n") + "\n")).map_err(unwritable)?;
+            let args = vec![path.clone(), bodies.path().display().to_string()];
+            files.push(bodies);
+            args
+        }
+    };
     let command = tokio::process::Command::new("wrk")
         .arg("-t2")
         .arg(format!("-c{connections}"))
         .arg(format!("-d{}s", duration.as_secs().max(1)))
         .arg("--latency")
         .arg("-s")
-        .arg(script.path())
+        .arg(files[0].path())
         .arg(url)
         .arg("--")
-        .arg(run_id)
-        .arg(partner_key)
+        .args(&args)
         .kill_on_drop(true)
         .output();
     // Bounded even if wrk hangs: dropping the future kills it.

@@ -74,6 +74,31 @@ pub struct BenchPipelineArgs {
     /// stage 2 (skipped, and said so, without it).
     #[arg(long)]
     pub kafka_sh: Option<PathBuf>,
+    /// An unpacked Strimzi Kafka Bridge distribution (its `libs/` of jars), the
+    /// HTTP-to-Kafka peer of stage 3. Maven Central does not serve the bridge itself, so a
+    /// user brings the release archive; without it stage 3 says so and is skipped.
+    #[arg(long, env = "KAFKA_BRIDGE_HOME")]
+    pub kafka_bridge_home: Option<PathBuf>,
+    /// The bridge's JVM heap.
+    #[arg(long, default_value_t = 1024)]
+    pub kafka_bridge_heap_mb: u32,
+    /// Connections of every generator in stage 3, the same for the bridge and the
+    /// ingress (the bridge opens one Kafka producer per connection).
+    #[arg(long, default_value_t = 128)]
+    pub peer_connections: usize,
+    /// Warm-up of the bridge in stage 3 before it is measured: long enough for the JVM's
+    /// compilers on two busy cores (under wrk with 128 connections, back-to-back 15 s runs
+    /// of a fresh bridge gave 1,680, 2,246, 3,488 and 3,091 requests/s). The ingress gets
+    /// `--warmup-secs`, as everywhere.
+    #[arg(long, default_value_t = 45, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub bridge_warmup_secs: u64,
+    /// The fixed open-loop rates of stage 3 (requests/s), each run against both servers,
+    /// besides half of each one's saturation.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000.0, 2000.0, 5000.0])]
+    pub peer_rates: Vec<f64>,
+    /// Length of each fixed-rate run of stage 3.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub peer_rate_secs: u64,
     /// The broker's PID, to report its CPU use beside ours.
     #[arg(long)]
     pub broker_pid: Option<u32>,

@@ -28,7 +28,7 @@ impl Bench {
         bare.wait_until(Duration::from_secs(10), || child::listening(&listen))
             .await?;
         let bare_run = self
-            .saturate_with_both("bare hyper", bare.pid(), "bare")
+            .saturate_with_both(1, "bare hyper", bare.pid(), self.stage_one_load("bare"))
             .await;
         bare.stop().await?;
         let bare_run = bare_run?;
@@ -43,7 +43,12 @@ impl Bench {
         )
         .await?;
         let null_run = self
-            .saturate_with_both("ingress (null sink)", null.pid(), "null")
+            .saturate_with_both(
+                1,
+                "ingress (null sink)",
+                null.pid(),
+                self.stage_one_load("null"),
+            )
             .await;
         null.stop().await?;
         let null_run = null_run?;
@@ -107,6 +112,7 @@ impl Bench {
         )
         .await;
         let raw = raw?;
+        self.ceilings.push(("raw rdkafka producer", raw.rate()));
         self.notes.push(format!(
             "2 raw producer ({} events, 2000 in flight): {cpu}",
             raw.events
@@ -165,6 +171,7 @@ impl Bench {
                     0.80,
                 ));
                 self.json.insert("kafka_perf_test_rate".into(), json!(java));
+                self.ceilings.push(("kafka-producer-perf-test", java));
             }
             None => self
                 .notes
@@ -177,9 +184,9 @@ impl Bench {
         Ok(published.ok_rate)
     }
 
-    /// Stage 3: the consumers against the raw store.
+    /// Stage 4: the consumers against the raw store.
     pub(super) async fn consumers_against_raw_store(&mut self) -> anyhow::Result<()> {
-        eprintln!("[bench] stage 3: the consumers against the raw store");
+        eprintln!("[bench] stage 4: the consumers against the raw store");
         let args = &self.args;
         let measured = bench::consumers(bench::BenchConfig {
             brokers: args.brokers.clone(),
@@ -191,14 +198,14 @@ impl Bench {
         })
         .await?;
         self.rows.push(Row::ratio(
-            "3 consumer drain / raw store writes",
+            "4 consumer drain / raw store writes",
             measured.consumer_rate,
             measured.store_rate,
             "ev/s",
             0.80,
         ));
         self.notes.push(format!(
-            "3 consumer ({} events): raw consumer fetch from the broker {} ev/s, group join and first batch {:.2} s",
+            "4 consumer ({} events): raw consumer fetch from the broker {} ev/s, group join and first batch {:.2} s",
             measured.events,
             thousands(measured.fetch_rate),
             measured.join.as_secs_f64()
@@ -214,10 +221,10 @@ impl Bench {
         Ok(())
     }
 
-    /// Stage 4: request-to-acknowledgement and accept-to-projection latency at `rate`,
+    /// Stage 5: request-to-acknowledgement and accept-to-projection latency at `rate`,
     /// open loop, the consumer running.
     pub(super) async fn latency_at(&mut self, rate: f64) -> anyhow::Result<()> {
-        eprintln!("[bench] stage 4: request to acknowledgement and to projection, open loop");
+        eprintln!("[bench] stage 5: request to acknowledgement and to projection, open loop");
         let rate = rate.max(50.0);
         let args = &self.args;
         let consumer_admin = format!("127.0.0.1:{}", args.consumer_admin_port);
@@ -267,11 +274,11 @@ impl Bench {
         consumer.stop().await?;
         let latency = latency?;
         self.notes.push(format!(
-            "4 open loop at {} req/s for {} s: answers {:?}, shed by generator {}, {} samples ({} never visible): {cpu}",
+            "5 open loop at {} req/s for {} s: answers {:?}, shed by generator {}, {} samples ({} never visible): {cpu}",
             thousands(rate), args.e2e_secs, latency.statuses, latency.shed_by_generator, latency.samples, latency.samples_missing
         ));
         self.rows.push(Row::latency(
-            &format!("4 request -> ack p99 at {} req/s", thousands(rate)),
+            &format!("5 request -> ack p99 at {} req/s", thousands(rate)),
             latency.ack_p99_ms,
             format!(
                 "{:.2} ms (p50 {:.2})",
@@ -280,7 +287,7 @@ impl Bench {
             10.0,
         ));
         self.rows.push(Row::latency(
-            "4 accept -> projection p99",
+            "5 accept -> projection p99",
             latency.projection_p99_ms,
             format!(
                 "{:.1} ms (p50 {:.1})",
@@ -292,9 +299,9 @@ impl Bench {
         Ok(())
     }
 
-    /// Stage 5: memory over a soak: a fresh null-sink ingress, every key new.
+    /// Stage 6: memory over a soak: a fresh null-sink ingress, every key new.
     pub(super) async fn memory_over_soak(&mut self) -> anyhow::Result<()> {
-        eprintln!("[bench] stage 5: ingress memory over the soak");
+        eprintln!("[bench] stage 6: ingress memory over the soak");
         let args = &self.args;
         let config = self.saturate(args.connections, 0, args.soak_secs, "soak");
         let (soak, samples) = soak(args, &self.ingress_bin, &self.run_id, &config).await?;
@@ -305,7 +312,7 @@ impl Bench {
         let per_100k = (mib(end) - mib(start)) / soak.total_answers.max(1) as f64 * 100_000.0;
         self.rows.push(Row::info(
             &format!(
-                "5 ingress RSS over {} s, {} requests",
+                "6 ingress RSS over {} s, {} requests",
                 args.soak_secs,
                 thousands(soak.total_answers as f64)
             ),
