@@ -19,7 +19,7 @@
 mod fingerprint;
 mod redis;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -65,10 +65,56 @@ impl Record {
 
 /// A local entry, stamped so that an in-flight marker left by a vanished request expires
 /// after the lock time rather than the (much longer) record TTL.
+///
+/// The claiming request completes its entry in place, through the cell its ticket shares
+/// with it, rather than by a second write to the cache: a cache write costs a request more
+/// than all of its validation.
 #[derive(Clone, Debug)]
 struct Local {
-    record: Record,
+    fingerprint: StoredFingerprint,
+    /// The in-flight marker's token; unused once the answer is set.
+    token: String,
+    /// The stored answer, once the request that claimed the key completed it.
+    answer: Arc<OnceLock<StoredResponse>>,
     at: Instant,
+}
+
+impl Local {
+    /// An entry for `record`, completed already when the record is.
+    fn of(record: Record) -> Local {
+        let (fingerprint, token, answer) = match record {
+            Record::InFlight { fingerprint, token } => (fingerprint, token, OnceLock::new()),
+            Record::Completed {
+                fingerprint,
+                response,
+            } => (fingerprint, String::new(), OnceLock::from(response)),
+        };
+        Local {
+            fingerprint,
+            token,
+            answer: Arc::new(answer),
+            at: Instant::now(),
+        }
+    }
+
+    /// Whether the entry still says something: a completed answer until the cache's TTL
+    /// drops it, an in-flight marker for the lock time.
+    fn live(&self, lock: Duration) -> bool {
+        self.answer.get().is_some() || self.at.elapsed() < lock
+    }
+
+    fn record(self) -> Record {
+        match self.answer.get() {
+            Some(response) => Record::Completed {
+                fingerprint: self.fingerprint,
+                response: response.clone(),
+            },
+            None => Record::InFlight {
+                fingerprint: self.fingerprint,
+                token: self.token,
+            },
+        }
+    }
 }
 
 /// The answer to a claim.
@@ -86,6 +132,8 @@ pub struct Ticket {
     key: String,
     fingerprint: StoredFingerprint,
     token: String,
+    /// The local entry's answer cell, set on completion.
+    answer: Arc<OnceLock<StoredResponse>>,
     /// The tiers to release from on drop; taken once the ticket is completed or released.
     armed: Option<Tiers>,
 }
@@ -165,35 +213,38 @@ impl Dedup {
         };
         // The local claim is atomic per key (moka serialises computes on one key), so two
         // requests racing in this process cannot both win, with or without Redis.
-        let mut seen = None;
+        let (mut seen, mut answer) = (None, None);
         let lock = self.lock;
         self.local
             .entry(key.clone())
             .and_compute_with(|existing| {
-                let live = existing.map(|e| e.into_value()).filter(|local| {
-                    matches!(local.record, Record::Completed { .. }) || local.at.elapsed() < lock
-                });
+                let live = existing
+                    .map(|e| e.into_value())
+                    .filter(|local| local.live(lock));
                 let op = match live {
                     Some(local) => {
-                        seen = Some(local.record);
+                        seen = Some(local.record());
                         Op::Nop
                     }
-                    None => Op::Put(Local {
-                        record: mine.clone(),
-                        at: Instant::now(),
-                    }),
+                    None => {
+                        let entry = Local::of(mine.clone());
+                        answer = Some(entry.answer.clone());
+                        Op::Put(entry)
+                    }
                 };
                 std::future::ready(op)
             })
             .await;
-        if let Some(record) = seen {
+        let Some(answer) = answer else {
+            let record = seen.expect("a claim either finds a live entry or puts its own");
             metrics::dedup_hit("local");
             return verdict(record, &fingerprint).map(Claim::Replay);
-        }
+        };
         let mut ticket = Ticket {
             key,
             fingerprint: fingerprint.stored(),
             token,
+            answer,
             armed: Some(Tiers {
                 local: self.local.clone(),
                 redis: self.redis.clone(),
@@ -232,11 +283,14 @@ impl Dedup {
             return self.release(ticket).await;
         }
         ticket.armed = None;
+        // The entry this ticket claimed answers replays from now on. Should it have been
+        // replaced meanwhile (its marker outlived the lock time and another request
+        // claimed the key), that request's own marker stays, as it should.
+        let _ = ticket.answer.set(response.clone());
         let record = Record::Completed {
             fingerprint: ticket.fingerprint.clone(),
             response,
         };
-        self.remember(&ticket.key, record.clone()).await;
         if let Some(link) = &self.redis {
             if let Err(error) = redis::store(link, &ticket.key, &record, self.ttl).await {
                 metrics::dedup_fallback();
@@ -258,11 +312,7 @@ impl Dedup {
     }
 
     async fn remember(&self, key: &str, record: Record) {
-        let local = Local {
-            record,
-            at: Instant::now(),
-        };
-        self.local.insert(key.to_owned(), local).await;
+        self.local.insert(key.to_owned(), Local::of(record)).await;
     }
 }
 

@@ -87,6 +87,35 @@ async fn an_abandoned_marker_expires_after_the_lock_time() {
 }
 
 #[tokio::test]
+async fn a_late_completion_leaves_a_later_claim_of_its_key_alone() {
+    let dedup = Dedup::new(
+        "idem",
+        None,
+        1_000,
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    );
+    let late = fresh(&dedup, "k5", "fp-a").await;
+    // The first marker outlives the lock time, so a retry claims the key anew.
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let later = fresh(&dedup, "k5", "fp-a").await;
+    dedup.complete(late, accepted("late")).await;
+    // The key is the later request's until it answers; then its answer is replayed.
+    let busy = dedup
+        .claim("ota-1", "k5", RequestFingerprint::named("fp-a"))
+        .await;
+    assert!(matches!(busy, Err(ApiError::IdempotencyKeyInFlight)));
+    dedup.complete(later, accepted("later")).await;
+    match dedup
+        .claim("ota-1", "k5", RequestFingerprint::named("fp-a"))
+        .await
+    {
+        Ok(Claim::Replay(response)) => assert_eq!(response, accepted("later")),
+        _ => panic!("expected the later request's answer"),
+    }
+}
+
+#[tokio::test]
 async fn a_dropped_ticket_releases_its_claim() {
     let dedup = dedup();
     drop(fresh(&dedup, "k4", "fp-a").await);
