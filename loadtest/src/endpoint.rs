@@ -6,11 +6,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::NaiveDate;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use partitioner::{Command, Envelope, Event, EventMeta, Money, Stay};
-use uuid::Uuid;
+use partitioner::{intake, Mutation, PartitionMap, Sender};
 
 /// The Strimzi Kafka Bridge's embedded-JSON format, for requests and answers.
 pub const BRIDGE_CONTENT_TYPE: &str = "application/vnd.kafka.json.v2+json";
@@ -73,12 +71,6 @@ impl Endpoint {
             Endpoint::KafkaBridge { .. } => status == StatusCode::OK,
         }
     }
-
-    /// The size in bytes of the record on Kafka for `property`'s create, as the ingress
-    /// publishes it (and so as the bridge is asked to).
-    pub fn record_bytes(property: usize) -> usize {
-        ingress_record(property).to_json().len()
-    }
 }
 
 /// A valid create for property `property` of tenant `bench`, as the ingress expects it.
@@ -92,54 +84,29 @@ pub fn booking_body(property: usize) -> Bytes {
     ))
 }
 
-/// The envelope the ingress publishes for [`booking_body`]`(property)` on a topic of 12
-/// partitions.
-fn ingress_record(property: usize) -> Envelope {
-    let body: serde_json::Value =
-        serde_json::from_slice(&booking_body(property)).expect("booking bodies are JSON");
-    let date = |field: &str| -> NaiveDate {
-        serde_json::from_value(body[field].clone()).expect("booking bodies carry dates")
-    };
-    let text = |field: &str| body[field].as_str().unwrap_or_default().to_owned();
-    let mut envelope = Envelope::new(
-        Command {
-            tenant_id: text("tenant_id"),
-            property_id: text("property_id"),
-            event: Event::CreateBooking {
-                booking_id: Uuid::new_v4(),
-                stay: Stay {
-                    room_type: text("room_type"),
-                    check_in: date("check_in"),
-                    check_out: date("check_out"),
-                    rooms: 1,
-                    guests: 2,
-                },
-                price: Money {
-                    amount_minor: body["amount_minor"].as_i64().unwrap_or_default(),
-                    currency: text("currency"),
-                },
-                guest_name: Some(text("guest_name")),
-            },
-        },
-        EventMeta {
-            event_id: Uuid::new_v4(),
-            partner_id: "demo-ota-1".into(),
-            request_id: Uuid::new_v4().to_string(),
-            received_at_ms: 1_900_000_000_000,
-            any_partner: false,
-        },
-    );
-    envelope.placement = Some("12".into());
-    envelope
-}
-
-/// The bridge's request for `property`: one record with the ingress's key and value.
+/// The bridge's request for `property`: one record with the key and value the ingress
+/// publishes for [`booking_body`]`(property)`, made by the ingress's own request step on a
+/// topic of 12 partitions.
 fn bridge_body(property: usize) -> String {
-    let record = ingress_record(property);
-    let key = partitioner::partition_map::routing_key(&record.tenant_id, &record.property_id);
+    let sender = Sender {
+        partner_id: "demo-ota-1",
+        any_partner: false,
+        idempotency_key: &format!("bridge-{property}"),
+        // The ingress's own request ids are UUIDs: the same length on Kafka.
+        request_id: &uuid::Uuid::new_v4().to_string(),
+        received_at_ms: 1_900_000_000_000,
+    };
+    let map = PartitionMap::parse(12, "").expect("a plain 12-partition map");
+    let prepared = intake::prepare(
+        Mutation::CreateBooking,
+        &sender,
+        &booking_body(property),
+        &map,
+    )
+    .expect("booking bodies are valid creates");
     let value: serde_json::Value =
-        serde_json::from_slice(&record.to_json()).expect("envelopes are JSON");
-    serde_json::json!({ "records": [{ "key": key, "value": value }] }).to_string()
+        serde_json::from_slice(&prepared.envelope.to_json()).expect("envelopes are JSON");
+    serde_json::json!({ "records": [{ "key": prepared.routing_key, "value": value }] }).to_string()
 }
 
 #[cfg(test)]
@@ -171,12 +138,13 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&bodies[1]).unwrap();
         let record = &body["records"][0];
         assert_eq!(record["key"], "bench/p0001");
-        let value: Envelope = serde_json::from_value(record["value"].clone()).unwrap();
+        let value: partitioner::Envelope = serde_json::from_value(record["value"].clone()).unwrap();
         assert_eq!(value.property_id, "p0001");
-        assert!(matches!(value.event, Event::CreateBooking { .. }));
-        // Within a few bytes of the ingress's own record (ids differ, not their length).
-        let len = record["value"].to_string().len();
-        assert_eq!(len, Endpoint::record_bytes(1));
+        assert_eq!(value.placement.as_deref(), Some("12"));
+        assert!(matches!(
+            value.event,
+            partitioner::Event::CreateBooking { .. }
+        ));
         assert!(endpoint.acknowledged(StatusCode::OK));
         assert!(!Endpoint::ingress("k").acknowledged(StatusCode::OK));
     }
