@@ -4,8 +4,10 @@
 #
 #   (a) consumer CPU per applied event, on 12 partitions and on 1, from a backlog drained
 #       by one consumer (group join included), with the drain rate;
-#   (b) the ingress's decisions reader, CPU per decision read, an idle ingress following
-#       the decisions topic while (a) runs;
+#   (b) the ingress's replies reader, CPU per decision read: every event of (a) is marked
+#       as waited for (the `reply-partition` header a `Prefer: wait` request sets), so
+#       the consumer copies each decision to the replies topic, and an idle ingress alone
+#       in its replies group reads them all while (a) runs;
 #   (c) Redis CPU per applied event (projections) and per request (the two-tier dedup),
 #       and Redis's command counts from INFO commandstats (one command is one round trip),
 #       on a single Redis and again on a Redis Cluster of three masters with one replica
@@ -105,18 +107,19 @@ commands_per() {
 drain() {
   local partitions="$1" n="$2" run="cap-$1p-$RANDOM"
   export CONSUMER_KAFKA_BROKERS="$BROKERS" CONSUMER_BOOKINGS_TOPIC="$run-bookings" \
-    CONSUMER_DECISIONS_TOPIC="$run-decisions" CONSUMER_DLQ_TOPIC="$run-dlq" \
+    CONSUMER_DECISIONS_TOPIC="$run-decisions" CONSUMER_REPLIES_TOPIC="$run-replies" CONSUMER_DLQ_TOPIC="$run-dlq" \
     CONSUMER_GROUP_ID="$run" CONSUMER_STORE_DIR="$STATE_DIR/$run-store" \
     CONSUMER_REDIS_URL="$REDIS_URL" CONSUMER_ADMIN_ADDR="$CONSUMER_ADMIN" \
     TOPICS_BOOKINGS_PARTITIONS="$partitions" RUST_LOG=error
   "$BIN_DIR/consumer" ensure-topics
   "$BIN_DIR/loadtest" produce --brokers "$BROKERS" --topic "$run-bookings" \
-    --partitions "$partitions" --events "$n" --tenant "$run" >/dev/null
-  # The decisions reader of an ingress that serves nothing: its CPU is the reader's.
+    --partitions "$partitions" --events "$n" --tenant "$run" --reply-partitions 12 >/dev/null
+  # The replies reader of an ingress that serves nothing, alone in its group so it reads
+  # every reply: its CPU is the reader's.
   start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
     INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
     INGRESS_KAFKA_BROKERS="$BROKERS" INGRESS_REDIS_URL="$REDIS_URL" \
-    INGRESS_DECISIONS_TOPIC="$run-decisions" "$BIN_DIR/ingress"
+    INGRESS_REPLIES_TOPIC="$run-replies" INGRESS_REPLIES_GROUP="$run-ingress" "$BIN_DIR/ingress"
   wait_for ingress 30 ready "$INGRESS_ADMIN"
   redis_resetstat
   local ing_pid r0 rr0 k0 i0 start line=""
@@ -150,10 +153,10 @@ drain() {
   stop consumer
   stop ingress
   local on="$partitions partition(s), Redis $REDIS_KIND"
-  row "(a) consumer CPU per applied event, $on, $n events" "$(us_per 0 "$c1" "$n") µs"
+  row "(a) consumer CPU per applied event, each decision also copied as a reply, $on, $n events" "$(us_per 0 "$c1" "$n") µs"
   row "(a) drain rate, 1 consumer, join included, $on" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') ev/s ($secs s)"
   row "(a) drain rate, 1 consumer, from the first applied event, $on" "$steady"
-  row "(b) ingress decisions reader CPU per decision read (idle share included), $on" "$(us_per "$i0" "$i1" "$n") µs"
+  row "(b) ingress replies reader CPU per decision read (idle share included), $on" "$(us_per "$i0" "$i1" "$n") µs"
   row "(c) Redis CPU per applied event (projections), masters, $on" "$(us_per "$r0" "$r1" "$n") µs"
   ((${#REPLICAS[@]})) && row "(c) Redis CPU per applied event (projections), replicas, $on" "$(us_per "$rr0" "$rr1" "$n") µs"
   row "(c) Redis round trips per applied event, $on" "$(awk -v t="${trips:-0}" -v n="$n" 'BEGIN { printf "%.2f", t / n }')"

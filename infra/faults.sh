@@ -104,7 +104,19 @@ done
 
 WORK="$STATE_DIR/faults"
 DISK="$WORK/disk"
+# The end of each pipeline process's log, when the run failed: the state directory is
+# removed on exit, so a CI log is the only place the cause can still be read.
+show_pipeline_logs() {
+  local name
+  for name in consumer ingress; do
+    [[ -s "$LOGS/$name.log" ]] || continue
+    log "last lines of $name.log:"
+    tail -n 40 "$LOGS/$name.log" | sed "s/^/[faults]   $name: /" >&2
+  done
+}
 cleanup() {
+  local status=$?
+  ((status == 0)) || show_pipeline_logs
   stop_pipeline || true
   tc qdisc del dev lo root 2>/dev/null || true
   mountpoint -q "$DISK" 2>/dev/null && umount "$DISK"
@@ -124,7 +136,10 @@ build_binaries
 mkdir -p "$WORK"
 
 now() { date +%s.%N; }
-kill9() { kill -KILL "$(cat "$PIDS/$1.pid")"; rm -f "$PIDS/$1.pid"; log "kill -9 $1"; }
+kill9() {
+  if ! running "$1"; then log "$1 had already exited before the fault"; return 1; fi
+  kill -KILL "$(cat "$PIDS/$1.pid")"; rm -f "$PIDS/$1.pid"; log "kill -9 $1"
+}
 
 
 # --- Faults: each injects its fault and brings the system back the way an operator or

@@ -42,7 +42,7 @@ ensure_topics() {
   for attempt in $(seq 1 15); do
     if CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" TOPICS_REPLICATION="$replication" RUST_LOG=error \
         "$bin" ensure-topics; then
-      log "topics ready: bookings (12 partitions), booking-decisions, bookings-dlq; replication $replication"
+      log "topics ready: bookings (12 partitions), booking-decisions, booking-replies, bookings-dlq; replication $replication"
       return
     fi
     log "topic creation attempt $attempt failed; retrying"

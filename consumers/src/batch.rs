@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use partitioner::event::headers;
 use partitioner::{DecodeError, Envelope};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use tracing::warn;
 
 use crate::outbox::DeadLetter;
@@ -22,6 +23,9 @@ pub struct PartitionBatch {
     /// The first event of a schema version this build does not know, as (offset,
     /// version): the batch ends before it.
     pub unknown_version: Option<(i64, u16)>,
+    /// The events whose senders wait for their decision, as (offset, partition of the
+    /// replies topic named in the `reply-partition` header), in offset order.
+    pub replies: Vec<(i64, i32)>,
     /// The messages as read, in offset order, for dead-lettering an event that cannot be
     /// stored with its original key and payload.
     messages: Vec<OwnedMessage>,
@@ -35,6 +39,7 @@ impl PartitionBatch {
         let mut events = Vec::with_capacity(messages.len());
         let mut dead = Vec::new();
         let mut unknown_version = None;
+        let mut replies = Vec::new();
         for (index, message) in messages.iter().enumerate() {
             let decoded = match message.payload() {
                 Some(payload) => Envelope::from_json(payload),
@@ -46,7 +51,12 @@ impl PartitionBatch {
                 }
             };
             match decoded {
-                Ok(envelope) => events.push((message.offset(), envelope)),
+                Ok(envelope) => {
+                    if let Some(partition) = reply_partition(message) {
+                        replies.push((message.offset(), partition));
+                    }
+                    events.push((message.offset(), envelope));
+                }
                 Err(DecodeError::UnknownVersion(version)) => {
                     unknown_version = Some((message.offset(), version));
                     through = message.offset() - 1;
@@ -66,8 +76,19 @@ impl PartitionBatch {
             first,
             through,
             unknown_version,
+            replies,
             messages,
         }
+    }
+
+    /// The replies partition the decision answering the record at `offset` goes to, if
+    /// its sender waits for it.
+    pub fn reply_partition(&self, offset: i64) -> Option<i32> {
+        let at = self
+            .replies
+            .binary_search_by_key(&offset, |(at, _)| *at)
+            .ok()?;
+        Some(self.replies[at].1)
     }
 
     /// Ends the batch before `offset`: it and what follows are left unapplied, to be read
@@ -76,6 +97,7 @@ impl PartitionBatch {
         Arc::make_mut(&mut self.events).retain(|(at, _)| *at < offset);
         self.dead.retain(|letter| letter.source_offset < offset);
         self.messages.retain(|message| message.offset() < offset);
+        self.replies.retain(|(at, _)| *at < offset);
         self.through = self.through.min(offset - 1);
         if self.unknown_version.is_some_and(|(at, _)| at >= offset) {
             self.unknown_version = None;
@@ -90,6 +112,22 @@ impl PartitionBatch {
             .ok()?;
         Some(dead_letter(&self.messages[index], reason))
     }
+}
+
+/// The `reply-partition` header, when present and a partition number; anything else is
+/// ignored (the decision still reaches `booking-decisions`, and the waiting request
+/// answers 202 when its wait runs out).
+fn reply_partition(message: &OwnedMessage) -> Option<i32> {
+    let value = message
+        .headers()?
+        .iter()
+        .find(|header| header.key == headers::REPLY_PARTITION)?
+        .value?;
+    std::str::from_utf8(value)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|p: &i32| *p >= 0)
 }
 
 fn dead_letter(message: &OwnedMessage, reason: String) -> DeadLetter {
@@ -144,6 +182,42 @@ mod tests {
             offset,
             None,
         )
+    }
+
+    fn waited_for(offset: i64, reply_partition: &str) -> OwnedMessage {
+        let headers = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+            key: headers::REPLY_PARTITION,
+            value: Some(reply_partition),
+        });
+        OwnedMessage::new(
+            Some(allotment("p1").to_json()),
+            None,
+            "bookings".into(),
+            Timestamp::NotAvailable,
+            3,
+            offset,
+            Some(headers),
+        )
+    }
+
+    #[test]
+    fn the_reply_partition_a_waiting_sender_named_is_kept_by_offset() {
+        let mut batch = PartitionBatch::decode(
+            3,
+            vec![
+                waited_for(10, "7"),
+                message(11, allotment("p1").to_json()),
+                waited_for(12, "not a number"),
+                waited_for(13, "-1"),
+                waited_for(14, "0"),
+            ],
+        );
+        assert_eq!(batch.replies, [(10, 7), (14, 0)]);
+        assert_eq!(batch.reply_partition(10), Some(7));
+        assert_eq!(batch.reply_partition(11), None);
+        assert_eq!(batch.reply_partition(14), Some(0));
+        batch.end_before(12);
+        assert_eq!(batch.reply_partition(14), None);
     }
 
     fn of_version(version: u16) -> Vec<u8> {

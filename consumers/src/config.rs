@@ -104,6 +104,14 @@ pub struct Config {
         default_value = "booking-decisions"
     )]
     pub decisions_topic: String,
+    /// Topic a decision is copied to when its sender waits for it, in the partition the
+    /// event's `reply-partition` header names: the one the waiting ingress reads.
+    #[arg(
+        long,
+        env = "CONSUMER_REPLIES_TOPIC",
+        default_value = "booking-replies"
+    )]
+    pub replies_topic: String,
     #[arg(long, env = "CONSUMER_DLQ_TOPIC", default_value = "bookings-dlq")]
     pub dlq_topic: String,
     /// Where the consumer keeps its state: `embedded` (redb files under
@@ -216,6 +224,13 @@ pub struct TopicsArgs {
     /// How long decisions are kept, in hours.
     #[arg(long, env = "TOPICS_DECISIONS_RETENTION_HOURS", default_value_t = 168)]
     pub decisions_retention_hours: u64,
+    /// Partitions of the replies topic: at least the most ingresses that run at once,
+    /// since each reads its own.
+    #[arg(long, env = "TOPICS_REPLIES_PARTITIONS", default_value_t = 12)]
+    pub replies_partitions: i32,
+    /// How long replies are kept, in hours: each matters for a few seconds.
+    #[arg(long, env = "TOPICS_REPLIES_RETENTION_HOURS", default_value_t = 1)]
+    pub replies_retention_hours: u64,
     /// How long dead letters are kept, in hours: long enough to fix the cause and replay.
     #[arg(long, env = "TOPICS_DLQ_RETENTION_HOURS", default_value_t = 720)]
     pub dlq_retention_hours: u64,

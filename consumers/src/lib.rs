@@ -40,7 +40,7 @@ use tracing::info;
 
 pub use config::Config;
 use context::OwnershipContext;
-use outbox::Outbox;
+use outbox::{Outbox, OutboxTopics};
 use pipeline::{KafkaConsumer, Pipeline, Shared};
 use projection::Projections;
 use store::{Store, StoreError};
@@ -104,9 +104,12 @@ pub async fn run<S: Store>(
         projections: Projections::new(&config.redis_url, &topic)?,
         outbox: Outbox::new(
             &config.kafka_brokers,
-            &topic,
-            &config.decisions_topic,
-            &config.dlq_topic,
+            OutboxTopics {
+                source: &topic,
+                decisions: &config.decisions_topic,
+                replies: &config.replies_topic,
+                dlq: &config.dlq_topic,
+            },
             std::time::Duration::from_millis(config.decisions_linger_ms),
         )?,
         assignment,

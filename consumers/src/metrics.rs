@@ -35,6 +35,8 @@ pub const PROJECTION_ERRORS: &str = "consumer_projection_errors_total";
 pub const PROJECTION_STALE: &str = "consumer_projections_stale";
 /// Decisions or dead letters that could not be published.
 pub const PUBLISH_ERRORS: &str = "consumer_publish_errors_total";
+/// Decisions copied to the replies topic for a waiting request, by outcome.
+pub const REPLIES: &str = "consumer_replies_total";
 /// Kafka errors seen by the consumer (fetch, commit), by `kind`.
 pub const KAFKA_ERRORS: &str = "consumer_kafka_errors_total";
 /// Partitions of the topic with events waiting whose committed offset has not moved for
@@ -89,6 +91,11 @@ fn describe() {
         "Partitions whose Redis projections are stale"
     );
     describe_counter!(PUBLISH_ERRORS, "Decisions or dead letters not published");
+    describe_counter!(
+        REPLIES,
+        "Decisions copied to the replies topic for a waiting request, by outcome (sent, or \
+         failed: the request answers 202 when its wait runs out)"
+    );
     describe_counter!(KAFKA_ERRORS, "Kafka errors seen by the consumer");
     describe_gauge!(
         PARTITIONS_STALLED,
@@ -178,6 +185,11 @@ pub fn projections_stale(partitions: usize) {
 
 pub fn publish_error() {
     counter!(PUBLISH_ERRORS).increment(1);
+}
+
+/// `outcome` is `sent` or `failed`.
+pub fn reply(outcome: &'static str) {
+    counter!(REPLIES, "outcome" => outcome).increment(1);
 }
 
 /// `kind` is `fetch` or `commit`.

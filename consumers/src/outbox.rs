@@ -2,7 +2,11 @@
 //!
 //! Decisions go to `booking-decisions`, keyed by booking id so every decision of a booking
 //! is ordered; dead letters go to `bookings-dlq` with the original key and payload and
-//! headers that say why and where from, so they can be inspected and replayed.
+//! headers that say why and where from, so they can be inspected and replayed. A decision
+//! whose request waits for it is also copied to the partition of `booking-replies` the
+//! request named, which only the ingress holding that request reads. The copy is sent once
+//! and never holds up the batch: should it be lost, the request answers 202 when its wait
+//! runs out, and the decision on `booking-decisions` is what counts.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::metrics;
 
@@ -44,9 +48,18 @@ pub struct DeadLetter {
     pub source_offset: i64,
 }
 
+/// Where the outbox publishes, besides the topic its events come from.
+pub struct OutboxTopics<'a> {
+    pub source: &'a str,
+    pub decisions: &'a str,
+    pub replies: &'a str,
+    pub dlq: &'a str,
+}
+
 pub struct Outbox {
     producer: FutureProducer,
     decisions_topic: String,
+    replies_topic: String,
     dlq_topic: String,
     source_topic: String,
 }
@@ -56,9 +69,7 @@ impl Outbox {
     /// costs the broker more than its records do, so a few milliseconds buy throughput.
     pub fn new(
         brokers: &str,
-        source_topic: &str,
-        decisions_topic: &str,
-        dlq_topic: &str,
+        topics: OutboxTopics<'_>,
         linger: Duration,
     ) -> Result<Self, rdkafka::error::KafkaError> {
         let producer = ClientConfig::new()
@@ -70,9 +81,10 @@ impl Outbox {
             .create()?;
         Ok(Outbox {
             producer,
-            decisions_topic: decisions_topic.to_owned(),
-            dlq_topic: dlq_topic.to_owned(),
-            source_topic: source_topic.to_owned(),
+            decisions_topic: topics.decisions.to_owned(),
+            replies_topic: topics.replies.to_owned(),
+            dlq_topic: topics.dlq.to_owned(),
+            source_topic: topics.source.to_owned(),
         })
     }
 
@@ -85,19 +97,27 @@ impl Outbox {
     /// partition revoked, the process stopping): then the wait resolves to false, and the
     /// batch's offset must not be committed. The events are read again by whoever owns the
     /// partition next, and their decisions published from the store.
+    ///
+    /// `reply_partition` says, for the offset of the record a decision answers, which
+    /// replies partition its waiting sender named, if any.
     pub async fn publish(
         &self,
         decisions: &[Decision],
+        reply_partition: impl Fn(i64) -> Option<i32>,
         dead: &[DeadLetter],
         abandon: CancellationToken,
     ) -> BoxFuture<'static, bool> {
         let mut records = Vec::with_capacity(decisions.len() + dead.len());
         for decision in decisions {
             let key = decision.booking_id.unwrap_or(decision.event_id).to_string();
+            let payload = serde_json::to_vec(decision).expect("a decision always serializes");
+            if let Some(partition) = decision.record_offset.and_then(&reply_partition) {
+                self.reply(partition, &key, &payload);
+            }
             records.push(Outgoing {
                 topic: self.decisions_topic.clone(),
                 key: Some(key.into_bytes()),
-                payload: Some(serde_json::to_vec(decision).expect("a decision always serializes")),
+                payload: Some(payload),
                 headers: None,
             });
         }
@@ -122,6 +142,33 @@ impl Outbox {
         }
         let producer = self.producer.clone();
         deliver(producer, records, deliveries, abandon).boxed()
+    }
+
+    /// Sends the copy of a decision to the replies partition its waiting sender named,
+    /// once, counting the outcome; the batch does not wait for it.
+    fn reply(&self, partition: i32, key: &str, payload: &[u8]) {
+        let record: FutureRecord<'_, str, [u8]> = FutureRecord::to(&self.replies_topic)
+            .partition(partition)
+            .key(key)
+            .payload(payload);
+        match self.producer.send_result(record) {
+            Ok(delivery) => {
+                tokio::spawn(async move {
+                    match delivery.await {
+                        Ok(Ok(_)) => metrics::reply("sent"),
+                        Ok(Err((error, _))) => {
+                            metrics::reply("failed");
+                            debug!(%error, partition, "a decision's reply was not delivered; its request answers 202");
+                        }
+                        Err(_) => metrics::reply("failed"),
+                    }
+                });
+            }
+            Err((error, _)) => {
+                metrics::reply("failed");
+                debug!(%error, partition, "a decision's reply was not handed to the producer; its request answers 202");
+            }
+        }
     }
 
     pub fn flush(&self) {

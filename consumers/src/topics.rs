@@ -66,11 +66,11 @@ pub struct TopicSpec {
     pub settings: Vec<(&'static str, String)>,
 }
 
-/// The pipeline's three topics. None is compacted: `bookings` is keyed by property, so
+/// The pipeline's four topics. None is compacted: `bookings` is keyed by property, so
 /// compaction would keep one event per property and destroy the log the consumers apply;
-/// decisions and dead letters are per-event records whose readers need every one.
-/// Time-based retention bounds them instead; dead letters are kept longer, since they wait
-/// for a fix and a replay.
+/// decisions, replies and dead letters are per-event records whose readers need every
+/// one. Time-based retention bounds them instead; replies matter for seconds, and dead
+/// letters are kept longer, since they wait for a fix and a replay.
 pub fn pipeline_topics(config: &Config, args: &TopicsArgs) -> Vec<TopicSpec> {
     let min_insync = args
         .min_insync_replicas
@@ -97,6 +97,11 @@ pub fn pipeline_topics(config: &Config, args: &TopicsArgs) -> Vec<TopicSpec> {
             &config.decisions_topic,
             args.aux_partitions,
             args.decisions_retention_hours,
+        ),
+        spec(
+            &config.replies_topic,
+            args.replies_partitions,
+            args.replies_retention_hours,
         ),
         spec(
             &config.dlq_topic,

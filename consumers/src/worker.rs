@@ -267,7 +267,7 @@ impl<S: Store> Worker<S> {
         Ok(true)
     }
 
-    async fn process(&mut self, batch: PartitionBatch) -> Result<(), WorkerError> {
+    async fn process(&mut self, mut batch: PartitionBatch) -> Result<(), WorkerError> {
         let partition = self.partition;
         // The store, not Kafka, says what is applied. Should the group's committed offset
         // ever run ahead of the store (an offset committed by anything but this process, or
@@ -317,12 +317,17 @@ impl<S: Store> Worker<S> {
         decisions.extend(recalled);
         metrics::dead_letters("undecodable", batch.dead.len());
         metrics::dead_letters("unstorable", stored.poisoned.len());
-        let mut dead = batch.dead;
+        let mut dead = std::mem::take(&mut batch.dead);
         dead.extend(stored.poisoned);
         let delivered = self
             .shared
             .outbox
-            .publish(&decisions, &dead, self.abandon.clone())
+            .publish(
+                &decisions,
+                |offset| batch.reply_partition(offset),
+                &dead,
+                self.abandon.clone(),
+            )
             .await;
         let next = batch.through + 1;
         self.delivering

@@ -85,18 +85,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub broker_probe_interval_ms: u64,
 
-    /// Topic the consumers publish their decisions to. The ingress reads it only to
-    /// answer requests that ask to wait for their outcome (`Prefer: wait=N`).
-    #[arg(
-        long,
-        env = "INGRESS_DECISIONS_TOPIC",
-        default_value = "booking-decisions"
-    )]
-    pub decisions_topic: String,
+    /// Topic the consumers copy a decision to when its request waits for it (`Prefer:
+    /// wait=N`), in the partition the request named. Each ingress reads only the
+    /// partitions its group gives it, so it needs at least as many partitions as there are
+    /// ingresses; an ingress given none answers waiting requests 202 at once.
+    #[arg(long, env = "INGRESS_REPLIES_TOPIC", default_value = "booking-replies")]
+    pub replies_topic: String,
+
+    /// Consumer group the ingresses share to divide the replies topic's partitions: one
+    /// per deployment reading the same topic.
+    #[arg(long, env = "INGRESS_REPLIES_GROUP", default_value = "ingress-replies")]
+    pub replies_group: String,
 
     /// Longest a request asking `Prefer: wait=N` is held for its decision; a longer N is
     /// clamped to it. At most 5000 ms, the API's documented ceiling, because every waiting
-    /// request holds an in-flight slot. 0 turns waiting off: the decisions topic is not
+    /// request holds an in-flight slot. 0 turns waiting off: the replies topic is not
     /// read and every mutation answers 202 at once.
     #[arg(long, env = "INGRESS_MAX_WAIT_MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(0..=5_000))]

@@ -1,347 +1,112 @@
 //! The consumers' decisions, read back so a request can wait for its own (`Prefer: wait`).
 //!
-//! One reader per process follows the decisions topic from its end: it is assigned every
-//! partition at the high watermark it found when it started, outside any consumer group
-//! and without commits, because a process only ever cares about decisions for requests
-//! it is holding right now. Each decision is handed to the [`Waiters`] entry registered
-//! under its event id, if any; all others are dropped. The request takes only the
-//! decision naming the record it published ([`Decision::answers`]): an event id is shared
-//! by every copy sent under one Idempotency-Key, and a late decision on an earlier copy
-//! (the outbox sends until delivered) may be for another command.
+//! Each decision a request waits for comes back to the ingress holding that request, and
+//! to no other: the request names one of its ingress's reply partitions in the event's
+//! `reply-partition` header, and the consumer that decides the event sends a copy of the
+//! decision to that partition of the replies topic (`booking-replies`) beside the one on
+//! `booking-decisions`. The ingresses share the replies topic's partitions through a
+//! consumer group of their own ([`membership`]); each reads only its own ([`reader`]), so
+//! with N ingresses each reads 1/N of the waited-for decisions and none of the rest,
+//! instead of every decision each.
 //!
-//! A request registers its waiter before it publishes, so even a decision that arrives
-//! before the delivery report is not missed. The reader never affects readiness: while it
-//! cannot reach the broker (or the topic does not exist yet), waiting requests simply run
-//! out of time and answer 202, and plain requests do not notice. Partitions added to the
-//! decisions topic after startup are not followed until the process restarts.
+//! Nothing depends on a reply arriving. A request whose reply is lost (its ingress lost
+//! the partition in a rebalance and its grace ran out, the replies topic is missing, the
+//! consumer is older than the header) is answered 202 when its wait runs out, and the
+//! decision is on `booking-decisions` and in the booking's status as always. The reader
+//! never affects readiness: while it cannot reach the broker, waits run out and plain
+//! requests do not notice.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod membership;
+mod reader;
+mod replies;
+mod waiters;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use partitioner::Decision;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
-/// Pause between attempts to position the reader while the broker or topic is missing.
-const SETUP_RETRY: Duration = Duration::from_secs(1);
-/// Longest wait for the decisions topic's metadata and watermarks per attempt.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+pub use replies::ReplyPartitions;
+pub use waiters::{Waiter, Waiters};
 
-/// How many decisions for one event id a waiter holds before it reads them: a request
-/// sees its own decision and, rarely, late copies of decisions on other copies of its
-/// event (see [`Decision::answers`]); more than this are dropped.
-const DECISIONS_PER_WAITER: usize = 8;
+/// Longest the ingress waits at startup for its first reply partition before it takes
+/// requests anyway (waits there answer 202 until one is given).
+const FIRST_PARTITION_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Requests waiting for their decision, by event id.
-#[derive(Default)]
-pub struct Waiters {
-    entries: Mutex<HashMap<Uuid, Entry>>,
-    next_token: AtomicU64,
+/// Where the replies are read from.
+pub struct RepliesSource<'a> {
+    pub brokers: &'a str,
+    pub topic: &'a str,
+    /// The consumer group all ingresses of a deployment share.
+    pub group: &'a str,
 }
 
-struct Entry {
-    token: u64,
-    reply: mpsc::Sender<Decision>,
+/// The running reader of this process's reply partitions.
+pub struct Replies {
+    tasks: [JoinHandle<()>; 2],
 }
 
-/// One registered wait. Dropping it (timeout, or the client hung up and hyper dropped the
-/// request) removes its entry, so abandoned waits cannot pile up.
-pub struct Waiter {
-    waiters: Arc<Waiters>,
-    event_id: Uuid,
-    token: u64,
-    decisions: mpsc::Receiver<Decision>,
-}
-
-impl Waiters {
-    /// Registers interest in `event_id`'s decisions. A second registration for the same id
-    /// replaces the first, whose wait then ends without a decision.
-    pub fn register(self: &Arc<Self>, event_id: Uuid) -> Waiter {
-        let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
-        let (reply, decisions) = mpsc::channel(DECISIONS_PER_WAITER);
-        self.entries
-            .lock()
-            .expect("waiters lock")
-            .insert(event_id, Entry { token, reply });
-        Waiter {
-            waiters: self.clone(),
-            event_id,
-            token,
-            decisions,
-        }
-    }
-
-    /// Hands `decision` to the request waiting on its event id; false if none is. The
-    /// request decides whether the decision answers its own copy of the event.
-    pub fn deliver(&self, decision: Decision) -> bool {
-        let entries = self.entries.lock().expect("waiters lock");
-        match entries.get(&decision.event_id) {
-            Some(entry) => entry.reply.try_send(decision).is_ok(),
-            None => false,
-        }
-    }
-
-    /// How many requests are waiting.
-    pub fn len(&self) -> usize {
-        self.entries.lock().expect("waiters lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Waiter {
-    /// The decision answering the record published at `offset` of `partition`, or `None`
-    /// once `limit` passes. Decisions on other copies of the event are skipped: they may
-    /// belong to another command sent under the same key.
-    pub async fn decision(
-        mut self,
-        limit: Duration,
-        partition: i32,
-        offset: i64,
-    ) -> Option<Decision> {
-        let own = async {
-            while let Some(decision) = self.decisions.recv().await {
-                if decision.answers(partition, offset) {
-                    return Some(decision);
-                }
-                tracing::debug!(
-                    event_id = %decision.event_id,
-                    decided_offset = decision.offset,
-                    "a decision on another copy of a waited-for event skipped"
-                );
-            }
-            // Replaced by a later registration for the same id.
-            None
+impl Replies {
+    /// Joins the replies group and starts reading what it assigns, keeping `named` up to
+    /// date and feeding `waiters`. Waits (at most [`FIRST_PARTITION_PATIENCE`]) until a first partition can be named,
+    /// so in the usual case requests can wait from the first one on.
+    pub async fn start(
+        source: RepliesSource<'_>,
+        waiters: Arc<Waiters>,
+        named: Arc<ReplyPartitions>,
+    ) -> Result<Replies, KafkaError> {
+        let (steps, step_queue) = mpsc::unbounded_channel();
+        let reader = reader::Reader::new(
+            source.brokers,
+            source.topic,
+            named.clone(),
+            waiters,
+            steps.clone(),
+        )?;
+        let topic_exists = reader.topic_exists().await;
+        // The reader outlives the member, so a send fails only at shutdown.
+        let on_change = move |change| drop(steps.send(reader::Step::Group(change)));
+        let member = membership::join(
+            source.brokers,
+            source.topic,
+            source.group,
+            named.clone(),
+            on_change,
+        )?;
+        let replies = Replies {
+            tasks: [
+                tokio::spawn(reader.run(step_queue)),
+                tokio::spawn(membership::stay(member)),
+            ],
         };
-        tokio::time::timeout(limit, own).await.ok().flatten()
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        let mut entries = self.waiters.entries.lock().expect("waiters lock");
-        // Only our own entry: a later registration for the same id must survive us.
-        if entries.get(&self.event_id).map(|e| e.token) == Some(self.token) {
-            entries.remove(&self.event_id);
+        if !topic_exists {
+            tracing::warn!(
+                topic = source.topic,
+                "replies topic missing; requests asking Prefer: wait are answered 202 until it exists"
+            );
+            return Ok(replies);
         }
-    }
-}
-
-/// Starts the task that follows `topic` from its current end and feeds every decision to
-/// `waiters`, until it is aborted at shutdown.
-///
-/// The first attempt to position the reader is made here, within [`SETUP_TIMEOUT`], so
-/// that in the usual case it is reading before the API accepts a request: a decision
-/// published before that would be missed. Should it fail, the task keeps trying in the
-/// background and startup goes on.
-pub async fn start_reader(brokers: String, topic: String, waiters: Arc<Waiters>) -> JoinHandle<()> {
-    let first = match tokio::time::timeout(SETUP_TIMEOUT, position(&brokers, &topic)).await {
-        Ok(Ok(consumer)) => Some(consumer),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, topic, "decisions reader not positioned; retrying");
-            None
+        let deadline = tokio::time::Instant::now() + FIRST_PARTITION_PATIENCE;
+        while named.pick().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(_elapsed) => {
-            tracing::warn!(topic, "decisions reader not positioned in time; retrying");
-            None
+        match named.named() {
+            named if named.is_empty() => tracing::warn!(
+                topic = source.topic,
+                group = source.group,
+                "no reply partition yet; requests asking Prefer: wait are answered 202 until one is assigned"
+            ),
+            named => tracing::info!(topic = source.topic, partitions = ?named, "reading reply partitions"),
         }
-    };
-    tokio::spawn(read_decisions(brokers, topic, waiters, first))
-}
+        Ok(replies)
+    }
 
-async fn read_decisions(
-    brokers: String,
-    topic: String,
-    waiters: Arc<Waiters>,
-    positioned: Option<Arc<StreamConsumer>>,
-) {
-    let consumer = match positioned {
-        Some(consumer) => consumer,
-        None => loop {
-            tokio::time::sleep(SETUP_RETRY).await;
-            match position(&brokers, &topic).await {
-                Ok(consumer) => break consumer,
-                Err(error) => {
-                    tracing::debug!(%error, topic, "decisions reader still not positioned")
-                }
-            }
-        },
-    };
-    tracing::info!(topic, "decisions reader following the topic");
-    loop {
-        match consumer.recv().await {
-            Ok(message) => {
-                let Some(payload) = message.payload() else {
-                    continue;
-                };
-                match serde_json::from_slice::<Decision>(payload) {
-                    Ok(decision) => {
-                        waiters.deliver(decision);
-                    }
-                    Err(error) => tracing::warn!(
-                        %error,
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        "undecodable decision skipped"
-                    ),
-                }
-            }
-            // librdkafka retries on its own; the error is only worth a line in the log.
-            Err(error) => tracing::warn!(%error, "decisions reader error"),
+    /// Leaves the group (its partitions go to the other ingresses) and stops reading.
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
         }
-    }
-}
-
-/// A consumer assigned every partition of `topic` at its high watermark.
-async fn position(brokers: &str, topic: &str) -> Result<Arc<StreamConsumer>, SetupError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "ingress-decisions")
-        // Never joined or committed: the id only has to be unique to this process.
-        .set("group.id", format!("ingress-decisions-{}", Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "latest")
-        .set("allow.auto.create.topics", "false")
-        .create()?;
-    let consumer = Arc::new(consumer);
-    let blocking = consumer.clone();
-    let topic_name = topic.to_owned();
-    // Metadata and watermark requests block in librdkafka; keep them off the async workers.
-    let assignment = tokio::task::spawn_blocking(move || {
-        let metadata = blocking.fetch_metadata(Some(&topic_name), SETUP_TIMEOUT)?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic_name && t.error().is_none())
-            .map(|t| t.partitions().len() as i32)
-            .filter(|count| *count > 0)
-            .ok_or_else(|| SetupError::Missing(topic_name.clone()))?;
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            let (_low, high) = blocking.fetch_watermarks(&topic_name, partition, SETUP_TIMEOUT)?;
-            assignment.add_partition_offset(&topic_name, partition, Offset::Offset(high))?;
-        }
-        Ok::<_, SetupError>(assignment)
-    })
-    .await
-    .map_err(|e| SetupError::Task(e.to_string()))??;
-    consumer.assign(&assignment)?;
-    Ok(consumer)
-}
-
-#[derive(Debug, thiserror::Error)]
-enum SetupError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("topic {0:?} does not exist on the broker")]
-    Missing(String),
-    #[error("setup task failed: {0}")]
-    Task(String),
-}
-
-#[cfg(test)]
-mod tests {
-    use partitioner::Outcome;
-
-    use super::*;
-
-    fn decision(event_id: Uuid) -> Decision {
-        Decision {
-            event_id,
-            booking_id: Some(event_id),
-            tenant_id: "acme".into(),
-            property_id: "p".into(),
-            event_type: "create_booking".into(),
-            outcome: Outcome::Confirmed,
-            reason: None,
-            partition: 0,
-            offset: 7,
-            record_offset: Some(7),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_decision_reaches_its_waiter_and_only_it() {
-        let waiters = Arc::new(Waiters::default());
-        let id = Uuid::new_v4();
-        let waiter = waiters.register(id);
-        assert!(!waiters.deliver(decision(Uuid::new_v4())));
-        assert!(waiters.deliver(decision(id)));
-        let got = waiter.decision(Duration::from_secs(5), 0, 7).await.unwrap();
-        assert_eq!(got.event_id, id);
-        assert!(waiters.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_waiter_takes_only_the_decision_on_its_own_record() {
-        let waiters = Arc::new(Waiters::default());
-        let id = Uuid::new_v4();
-        let waiter = waiters.register(id);
-        let earlier_copy = decision(id);
-        let own = Decision {
-            outcome: Outcome::Rejected,
-            reason: Some(partitioner::RejectReason::IdempotencyKeyReused),
-            offset: 9,
-            record_offset: Some(9),
-            ..decision(id)
-        };
-        assert!(waiters.deliver(earlier_copy));
-        assert!(waiters.deliver(own.clone()));
-        let got = waiter.decision(Duration::from_secs(5), 0, 9).await;
-        assert_eq!(got, Some(own));
-    }
-
-    #[tokio::test]
-    async fn a_decision_from_a_consumer_that_names_no_record_answers_any_copy() {
-        let waiters = Arc::new(Waiters::default());
-        let id = Uuid::new_v4();
-        let waiter = waiters.register(id);
-        let unnamed = Decision {
-            record_offset: None,
-            ..decision(id)
-        };
-        assert!(waiters.deliver(unnamed));
-        assert!(waiter
-            .decision(Duration::from_secs(5), 0, 12)
-            .await
-            .is_some());
-    }
-
-    #[tokio::test]
-    async fn an_abandoned_wait_leaves_nothing_behind() {
-        let waiters = Arc::new(Waiters::default());
-        let timed_out = waiters.register(Uuid::new_v4());
-        assert_eq!(waiters.len(), 1);
-        assert!(timed_out.decision(Duration::ZERO, 0, 7).await.is_none());
-        assert!(waiters.is_empty());
-
-        let hung_up = waiters.register(Uuid::new_v4());
-        drop(hung_up);
-        assert!(waiters.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_replaced_wait_does_not_remove_its_successor() {
-        let waiters = Arc::new(Waiters::default());
-        let id = Uuid::new_v4();
-        let first = waiters.register(id);
-        let second = waiters.register(id);
-        assert!(first.decision(Duration::from_secs(5), 0, 7).await.is_none());
-        assert_eq!(waiters.len(), 1);
-        assert!(waiters.deliver(decision(id)));
-        assert!(second
-            .decision(Duration::from_secs(5), 0, 7)
-            .await
-            .is_some());
     }
 }

@@ -23,6 +23,9 @@ pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
 pub const BROKER_REACHABLE: &str = "ingress_broker_reachable";
 pub const SIGNATURES_REFUSED_TOTAL: &str = "ingress_signatures_refused_total";
 pub const WAITS_TOTAL: &str = "ingress_waits_total";
+pub const DECISIONS_READ_TOTAL: &str = "ingress_decisions_read_total";
+pub const REPLY_PARTITIONS: &str = "ingress_reply_partitions";
+pub const REPLY_PARTITIONS_READ: &str = "ingress_reply_partitions_read";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -87,7 +90,21 @@ fn describe() {
     );
     describe_counter!(
         WAITS_TOTAL,
-        "Requests that asked Prefer: wait, by result (decided, or timeout: answered 202)"
+        "Requests that asked Prefer: wait, by result (decided; timeout: answered 202 when \
+         the wait ran out; unrouted: answered 202 at once, no reply partition assigned)"
+    );
+    describe_counter!(
+        DECISIONS_READ_TOTAL,
+        "Decisions read from this ingress's reply partitions"
+    );
+    describe_gauge!(
+        REPLY_PARTITIONS,
+        "Reply partitions this ingress names to waiting requests"
+    );
+    describe_gauge!(
+        REPLY_PARTITIONS_READ,
+        "Reply partitions this ingress reads: those it names, and those taken from it that \
+         it reads on until the requests that named them have had their wait"
     );
 }
 
@@ -132,6 +149,18 @@ pub fn signature_refused(reason: &'static str) {
 /// `result` is `decided` or `timeout`.
 pub fn wait_done(result: &'static str) {
     counter!(WAITS_TOTAL, "result" => result).increment(1);
+}
+
+pub fn decision_read() {
+    counter!(DECISIONS_READ_TOTAL).increment(1);
+}
+
+pub fn reply_partitions(count: usize) {
+    gauge!(REPLY_PARTITIONS).set(count as f64);
+}
+
+pub fn reply_partitions_read(count: usize) {
+    gauge!(REPLY_PARTITIONS_READ).set(count as f64);
 }
 
 /// `result` is `ok` or `error`.

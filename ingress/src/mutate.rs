@@ -18,7 +18,7 @@ use partitioner::{intake, Mutation, PartitionMap, Sender};
 
 use crate::auth::Partner;
 use crate::body::{read_body, RequestBody};
-use crate::decisions::Waiters;
+use crate::decisions::{ReplyPartitions, Waiters};
 use crate::dedup::{Claim, Dedup, RequestFingerprint, StoredResponse};
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
@@ -32,8 +32,10 @@ pub struct Mutations {
     pub sink: Arc<dyn EventSink>,
     pub partitions: PartitionMap,
     pub max_body_bytes: usize,
-    /// Requests holding out for their decision (`Prefer: wait`), fed by the decisions reader.
+    /// Requests holding out for their decision (`Prefer: wait`), fed by the replies reader.
     pub waiters: Arc<Waiters>,
+    /// The reply partitions this process reads, one of which a waiting request names.
+    pub reply_partitions: Arc<ReplyPartitions>,
     /// The longest such a wait may last; zero when waiting is turned off.
     pub max_wait: Duration,
 }
@@ -84,9 +86,15 @@ pub async fn mutate(
 
     let event_id = envelope.event_id;
     // Registered before publishing, so a decision that outruns the delivery report still
-    // finds its request.
-    let wait = wait::requested(&parts.headers, mutation, state.max_wait)
-        .map(|limit| (limit, state.waiters.register(event_id)));
+    // finds its request. Waiting needs a reply partition to name; without one (none
+    // assigned yet) the answer is the 202 at once rather than a wait that cannot end well.
+    let wait = wait::requested(&parts.headers, mutation, state.max_wait).and_then(|limit| {
+        let Some(reply_partition) = state.reply_partitions.pick() else {
+            metrics::wait_done("unrouted");
+            return None;
+        };
+        Some((limit, reply_partition, state.waiters.register(event_id)))
+    });
     let booking_id = envelope.event.booking_id();
     let event = OutboundEvent {
         partition: prepared.partition,
@@ -96,6 +104,7 @@ pub async fn mutate(
         request_id: envelope.request_id,
         partner_id: envelope.partner_id,
         traceparent: headers::traceparent(&parts.headers).map(str::to_owned),
+        reply_partition: wait.as_ref().map(|(_, partition, _)| *partition),
     };
     let delivered = match state.sink.publish(event).await {
         Ok(delivered) => delivered,
@@ -128,7 +137,7 @@ pub async fn mutate(
     // The record is the 202 even when the partner waits: the decision is not ours to
     // store, and a replay answers at once with where the event went.
     state.dedup.complete(ticket, stored).await;
-    if let Some((limit, waiter)) = wait {
+    if let Some((limit, _, waiter)) = wait {
         // The in-flight slot stays taken while waiting, so waits are bounded like any work.
         match waiter
             .decision(limit, delivered.partition, delivered.offset)

@@ -56,6 +56,7 @@ mod tests {
             request_id: "r".into(),
             partner_id: "ota-1".into(),
             traceparent: None,
+            reply_partition: None,
         };
         let first = sink.publish(event(3)).await.unwrap();
         let second = sink.publish(event(5)).await.unwrap();

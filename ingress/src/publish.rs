@@ -33,6 +33,9 @@ pub struct OutboundEvent {
     pub request_id: String,
     pub partner_id: String,
     pub traceparent: Option<String>,
+    /// The replies partition the decision should be copied to: set when the request waits
+    /// for it (`Prefer: wait`).
+    pub reply_partition: Option<i32>,
 }
 
 /// Where the broker put an event.
@@ -193,6 +196,10 @@ impl EventSink for KafkaSink {
             .insert(header(headers::PARTNER_ID, &event.partner_id));
         if let Some(traceparent) = &event.traceparent {
             kafka_headers = kafka_headers.insert(header(headers::TRACEPARENT, traceparent));
+        }
+        if let Some(partition) = event.reply_partition {
+            let partition = partition.to_string();
+            kafka_headers = kafka_headers.insert(header(headers::REPLY_PARTITION, &partition));
         }
         let record = FutureRecord::to(&self.topic)
             .partition(event.partition)

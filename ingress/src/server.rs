@@ -31,7 +31,7 @@ use crate::admin::Health;
 use crate::auth::LivePartners;
 use crate::broker_watch::watch_broker;
 use crate::config::{Config, SinkKind};
-use crate::decisions::{start_reader, Waiters};
+use crate::decisions::{Replies, RepliesSource, ReplyPartitions, Waiters};
 use crate::dedup::Dedup;
 use crate::handler::{self, AppState, Gate};
 use crate::mutate::Mutations;
@@ -98,14 +98,24 @@ pub async fn run_with_reload(
             return Ok(());
         }
     };
-    // Only when waiting is on. A decisions topic that cannot be read yet never stops the
-    // API: the reader keeps trying on its own while waits simply run out.
-    let decisions_reader = if state.mutations.max_wait.is_zero() {
+    // Only when waiting is on. A replies topic that cannot be read yet never stops the
+    // API: the reader keeps trying on its own while waits are answered 202.
+    let replies = if state.mutations.max_wait.is_zero() {
         None
     } else {
-        let topic = config.decisions_topic.clone();
-        let brokers = config.kafka_brokers.clone();
-        Some(start_reader(brokers, topic, state.mutations.waiters.clone()).await)
+        let source = RepliesSource {
+            brokers: &config.kafka_brokers,
+            topic: &config.replies_topic,
+            group: &config.replies_group,
+        };
+        let waiters = state.mutations.waiters.clone();
+        match Replies::start(source, waiters, state.mutations.reply_partitions.clone()).await {
+            Ok(replies) => Some(replies),
+            Err(error) => {
+                tracing::warn!(%error, "replies reader not started; requests asking Prefer: wait are answered 202");
+                None
+            }
+        }
     };
     health.set_ready(true);
     tracing::info!(
@@ -128,8 +138,8 @@ pub async fn run_with_reload(
     broker_watch.abort();
     drain(&config, graceful, connections, state.mutations.sink.clone()).await;
     // After the drain, so requests still waiting for a decision can get it.
-    if let Some(reader) = decisions_reader {
-        reader.abort();
+    if let Some(replies) = replies {
+        replies.stop();
     }
     admin.stop().await;
     tracing::info!("ingress stopped");
@@ -282,6 +292,7 @@ async fn startup(config: &Config) -> Result<AppState, Error> {
             partitions,
             max_body_bytes: config.max_body_bytes,
             waiters: Arc::new(Waiters::default()),
+            reply_partitions: Arc::new(ReplyPartitions::default()),
             // The null sink stores nothing, so no decision will ever come: waiting is off.
             max_wait: match config.sink {
                 SinkKind::Kafka => config.max_wait(),

@@ -1,8 +1,10 @@
 //! `Prefer: wait=N`: the real server holding a mutation's answer until its decision
-//! arrives on the decisions topic. The consumer is stood in for by an echo that reads
-//! each event from the test's bookings topic and publishes the decision its property
-//! name asks for to the test's own decisions topic, as a real consumer would. Needs the
-//! local stack (`infra/stack.sh up`).
+//! arrives on its reply partition. The consumer is stood in for by an echo that reads
+//! each event from the test's bookings topic and sends the decision its property name
+//! asks for to the replies partition the event's `reply-partition` header names, on the
+//! test's own replies topic, as a real consumer does (the real consumer's copy is
+//! checked end to end in `loadtest/tests/pipeline.rs`). Needs the local stack
+//! (`infra/stack.sh up`).
 
 mod support;
 
@@ -10,10 +12,11 @@ use std::time::Duration;
 
 use partitioner::{Decision, Envelope, Event, Outcome, RejectReason};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
+use support::process::IngressProcess;
 use support::{Ingress, Reply, PARTITIONS};
 use tokio::task::JoinHandle;
 
@@ -34,21 +37,35 @@ fn booking(property: &str) -> Value {
     })
 }
 
-/// An ingress on a fresh bookings topic reading a fresh decisions topic, with the echo
+/// Partitions of each test's replies topic.
+const REPLY_PARTITIONS: i32 = 4;
+
+/// An ingress on a fresh bookings topic reading a fresh replies topic, with the echo
 /// answering on it.
 async fn start() -> (Ingress, JoinHandle<()>) {
     let bookings = support::create_topic(PARTITIONS).await;
-    let decisions = support::create_topic(3).await;
-    let echo = tokio::spawn(echo(bookings.clone(), decisions.clone()));
-    let ingress = Ingress::spawn(&bookings, &[&format!("--decisions-topic={decisions}")]);
+    let replies = support::create_topic(REPLY_PARTITIONS).await;
+    let echo = tokio::spawn(echo(bookings.clone(), replies.clone()));
+    let ingress = Ingress::spawn(&bookings, &[&format!("--replies-topic={replies}")]);
     ingress.wait_ready().await;
     (ingress, echo)
 }
 
-/// Publishes a decision for every event of `bookings` to `decisions`: confirmed,
-/// modified or cancelled as the event asks, rejected as sold out on [`FULL`], none at
-/// all on [`SILENT`].
-async fn echo(bookings: String, decisions: String) {
+/// The replies partition `message`'s sender named, which it must have: the echo is only
+/// ever asked to decide events of waiting requests or of none.
+fn reply_partition(message: &impl Message) -> Option<i32> {
+    let value = message
+        .headers()?
+        .iter()
+        .find(|h| h.key == partitioner::event::headers::REPLY_PARTITION)?
+        .value?;
+    Some(std::str::from_utf8(value).unwrap().parse().unwrap())
+}
+
+/// Sends a decision for every event of `bookings` whose sender waits to the replies
+/// partition it named: confirmed, modified or cancelled as the event asks, rejected as
+/// sold out on [`FULL`], none at all on [`SILENT`].
+async fn echo(bookings: String, replies: String) {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", support::brokers())
         .set("group.id", format!("wait-echo-{}", uuid::Uuid::new_v4()))
@@ -72,6 +89,9 @@ async fn echo(bookings: String, decisions: String) {
             .await
             .expect("echo reads the bookings topic");
         let envelope = Envelope::from_json(message.payload().unwrap()).unwrap();
+        let Some(reply_partition) = reply_partition(&message) else {
+            continue;
+        };
         if envelope.property_id == SILENT {
             continue;
         }
@@ -86,7 +106,10 @@ async fn echo(bookings: String, decisions: String) {
             });
             let key = envelope.event_id.to_string();
             let payload = serde_json::to_vec(&late).unwrap();
-            let record = FutureRecord::to(&decisions).key(&key).payload(&payload);
+            let record = FutureRecord::to(&replies)
+                .partition(reply_partition)
+                .key(&key)
+                .payload(&payload);
             producer
                 .send(record, Duration::from_secs(10))
                 .await
@@ -114,7 +137,10 @@ async fn echo(bookings: String, decisions: String) {
         };
         let payload = serde_json::to_vec(&decision).unwrap();
         let key = decision.event_id.to_string();
-        let record = FutureRecord::to(&decisions).key(&key).payload(&payload);
+        let record = FutureRecord::to(&replies)
+            .partition(reply_partition)
+            .key(&key)
+            .payload(&payload);
         producer
             .send(record, Duration::from_secs(10))
             .await
@@ -260,10 +286,10 @@ async fn without_a_decision_in_time_or_a_wait_preference_the_answer_is_202() {
 }
 
 #[tokio::test]
-async fn a_missing_decisions_topic_leaves_requests_unharmed() {
+async fn a_missing_replies_topic_leaves_requests_unharmed() {
     let bookings = support::create_topic(PARTITIONS).await;
     let missing = format!("ingress-test-missing-{}", uuid::Uuid::new_v4());
-    let ingress = Ingress::spawn(&bookings, &[&format!("--decisions-topic={missing}")]);
+    let ingress = Ingress::spawn(&bookings, &[&format!("--replies-topic={missing}")]);
     ingress.wait_ready().await;
 
     let plain = ingress.post("/v1/bookings").json(&booking("porto-1")).await;
@@ -276,4 +302,102 @@ async fn a_missing_decisions_topic_leaves_requests_unharmed() {
     assert_status(&waited, 202);
     assert_eq!(waited.header("preference-applied"), "");
     ingress.stop().await.unwrap();
+}
+
+/// The decisions fan-in, removed: three ingress processes share one replies group, so
+/// each reads the replies of its own waiting requests and none of the others', where
+/// each used to read every decision. When one stops, the others take its partitions over
+/// and their waits go on being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_of_three_ingresses_reads_only_the_decisions_it_waits_for() {
+    const REPLIES: i32 = 6;
+    const WAITS_EACH: usize = 20;
+    let bookings = support::create_topic(PARTITIONS).await;
+    let replies = support::create_topic(REPLIES).await;
+    let echo = tokio::spawn(echo(bookings.clone(), replies.clone()));
+    let partners = support::partners_file();
+    let shared = [
+        format!("--replies-topic={replies}"),
+        format!(
+            "--replies-group=ingress-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ),
+    ];
+    let flags: Vec<&str> = shared.iter().map(String::as_str).collect();
+    let mut ingresses = Vec::new();
+    for _ in 0..3 {
+        let brokers = support::brokers();
+        ingresses.push(IngressProcess::start(partners.path(), &brokers, &bookings, &flags).await);
+    }
+    // The group settles with two partitions each (cooperative rebalancing takes rounds),
+    // and the partitions that moved as members joined are let go by their first reader
+    // once no wait can still name them.
+    for ingress in &ingresses {
+        ingress.wait_metric("ingress_reply_partitions", 2.0).await;
+        ingress
+            .wait_metric("ingress_reply_partitions_read", 2.0)
+            .await;
+    }
+
+    for round in 0..WAITS_EACH {
+        for (n, ingress) in ingresses.iter().enumerate() {
+            let created = ingress
+                .post("/v1/bookings")
+                .header("prefer", "wait=5")
+                .header("idempotency-key", &format!("fan-in-{n}-{round}"))
+                .json(&booking(&format!("fan-in-{n}")))
+                .await;
+            assert_eq!(assert_status(&created, 201)["outcome"], "confirmed");
+        }
+    }
+    // A plain request's decision goes to no ingress at all.
+    assert_status(
+        &ingresses[0]
+            .post("/v1/bookings")
+            .json(&booking("plain-1"))
+            .await,
+        202,
+    );
+    let mut read = Vec::new();
+    for ingress in &ingresses {
+        read.push(
+            ingress
+                .metric("ingress_decisions_read_total")
+                .await
+                .unwrap_or(0.0),
+        );
+    }
+    println!(
+        "decisions read per ingress: {read:?} of {} decided (each read all of them before)",
+        3 * WAITS_EACH + 1
+    );
+    assert_eq!(
+        read,
+        vec![WAITS_EACH as f64; 3],
+        "each reads its own replies only"
+    );
+
+    // One stops (SIGTERM, as an orchestrator stops it) and leaves the group: the two
+    // left share its partitions and keep answering.
+    let mut leaving = ingresses.pop().unwrap();
+    leaving.signal("TERM");
+    for _ in 0..100 {
+        if !leaving.is_running() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!leaving.is_running(), "the ingress did not stop on SIGTERM");
+    for ingress in &ingresses {
+        ingress.wait_metric("ingress_reply_partitions", 3.0).await;
+    }
+    for (n, ingress) in ingresses.iter().enumerate() {
+        let created = ingress
+            .post("/v1/bookings")
+            .header("prefer", "wait=5")
+            .json(&booking(&format!("after-{n}")))
+            .await;
+        assert_eq!(assert_status(&created, 201)["outcome"], "confirmed");
+    }
+    echo.abort();
 }

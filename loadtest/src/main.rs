@@ -106,6 +106,10 @@ struct ProduceArgs {
     /// Tenant of the events; their projections live under it in Redis.
     #[arg(long, default_value = "loadtest")]
     tenant: String,
+    /// Mark every event as waited for, naming these many replies partitions in turn (as
+    /// an ingress does for `Prefer: wait`), so the consumer copies each decision there.
+    #[arg(long, default_value_t = 0)]
+    reply_partitions: u32,
 }
 
 /// Where the load goes and as whom.
@@ -320,7 +324,14 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<bool> {
 async fn run_produce(args: ProduceArgs) -> anyhow::Result<bool> {
     let map = partitioner::PartitionMap::parse(args.partitions, "")?;
     let events = loadtest::produce::synthetic_events(&args.tenant, args.events, args.properties);
-    let produced = loadtest::produce::produce(&args.brokers, &args.topic, &map, &events).await?;
+    let produced = loadtest::produce::produce_waited(
+        &args.brokers,
+        &args.topic,
+        &map,
+        &events,
+        args.reply_partitions,
+    )
+    .await?;
     println!(
         "produced {} events to {} in {:.2} s ({:.0} events/s) over {} partitions",
         produced.events,

@@ -10,6 +10,7 @@ use chrono::{Days, NaiveDate};
 use partitioner::{Command, Envelope, Event, EventMeta, Money, PartitionMap, Stay};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use uuid::Uuid;
@@ -96,28 +97,49 @@ pub async fn produce(
     map: &PartitionMap,
     events: &[Envelope],
 ) -> anyhow::Result<Produced> {
+    produce_waited(brokers, topic, map, events, 0).await
+}
+
+/// [`produce`], with every event marked as waited for, as a request asking `Prefer: wait`
+/// marks it: the `reply-partition` header, taking turns among `reply_partitions`
+/// partitions of the replies topic (none when 0).
+pub async fn produce_waited(
+    brokers: &str,
+    topic: &str,
+    map: &PartitionMap,
+    events: &[Envelope],
+    reply_partitions: u32,
+) -> anyhow::Result<Produced> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .create()?;
-    let payloads: Vec<(i32, String, Vec<u8>)> = events
+    let payloads: Vec<(i32, String, Vec<u8>, Option<String>)> = events
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(n, e)| {
             let partition = map.partition(&e.tenant_id, &e.property_id) as i32;
             let key = partitioner::partition_map::routing_key(&e.tenant_id, &e.property_id);
-            (partition, key, e.to_json())
+            let reply = (reply_partitions > 0).then(|| (n as u32 % reply_partitions).to_string());
+            (partition, key, e.to_json(), reply)
         })
         .collect();
     let started = Instant::now();
     let mut tops: BTreeMap<i32, i64> = BTreeMap::new();
     for chunk in payloads.chunks(IN_FLIGHT) {
-        let sends = chunk.iter().map(|(partition, key, payload)| {
-            let record = FutureRecord::to(topic)
+        let sends = chunk.iter().map(|(partition, key, payload, reply)| {
+            let mut record = FutureRecord::to(topic)
                 .partition(*partition)
                 .key(key)
                 .payload(payload);
+            if let Some(reply) = reply {
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: partitioner::event::headers::REPLY_PARTITION,
+                    value: Some(reply.as_str()),
+                }));
+            }
             producer.send(record, Duration::from_secs(30))
         });
         for result in futures::future::join_all(sends).await {

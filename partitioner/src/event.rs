@@ -15,8 +15,8 @@ use uuid::Uuid;
 /// they do not know rather than apply them half-understood.
 pub const SCHEMA_VERSION: u16 = 1;
 
-/// Kafka header names the ingress sets on every event, so tooling can route and trace
-/// events without decoding the payload.
+/// Kafka header names the ingress sets on events (every one, but for `reply-partition`),
+/// so tooling can route and trace events without decoding the payload.
 pub mod headers {
     pub const EVENT_TYPE: &str = "event-type";
     pub const SCHEMA_VERSION: &str = "schema-version";
@@ -24,6 +24,9 @@ pub mod headers {
     pub const REQUEST_ID: &str = "request-id";
     pub const PARTNER_ID: &str = "partner-id";
     pub const TRACEPARENT: &str = "traceparent";
+    /// Set on an event whose sender waits for its decision: the partition of the replies
+    /// topic the deciding consumer copies the decision to, which the waiting ingress reads.
+    pub const REPLY_PARTITION: &str = "reply-partition";
 }
 
 /// One event on the `bookings` topic.

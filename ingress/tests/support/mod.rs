@@ -181,6 +181,12 @@ impl Ingress {
             "--delivery-budget-ms=10000".to_owned(),
             "--metadata-timeout-ms=5000".to_owned(),
             "--shutdown-grace-secs=5".to_owned(),
+            // A replies group of its own, so test ingresses running side by side never
+            // share (and rebalance) the reply partitions.
+            format!(
+                "--replies-group=ingress-test-{}",
+                uuid::Uuid::new_v4().simple()
+            ),
         ];
         // A flag given by the test replaces the default above: clap refuses repeats.
         let name = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();

@@ -66,6 +66,11 @@ impl IngressProcess {
             "--delivery-budget-ms=5000".to_owned(),
             "--redis-timeout-ms=2000".to_owned(),
             "--shutdown-grace-secs=2".to_owned(),
+            // A replies group of its own unless the test shares one on purpose.
+            format!(
+                "--replies-group=ingress-test-{}",
+                uuid::Uuid::new_v4().simple()
+            ),
         ];
         // A flag given by the test replaces the default above: clap refuses repeats.
         let name = |arg: &str| arg.split('=').next().unwrap_or_default().to_owned();

@@ -46,6 +46,7 @@ fn stack_missing(what: &str, error: impl std::fmt::Display) -> ! {
 pub struct Topics {
     pub bookings: String,
     pub decisions: String,
+    pub replies: String,
     pub dlq: String,
 }
 
@@ -75,7 +76,8 @@ impl Ingress {
             format!("--partners-file={}", partners.display()),
             format!("--kafka-brokers={}", brokers()),
             format!("--bookings-topic={}", topics.bookings),
-            format!("--decisions-topic={}", topics.decisions),
+            format!("--replies-topic={}", topics.replies),
+            format!("--replies-group={}-ingress", topics.replies),
             format!("--redis-url={}", redis_url()),
             // Idempotency records of earlier runs in the shared Redis must not answer
             // this run's requests (the keys below repeat from run to run).
@@ -119,6 +121,7 @@ impl Pipeline {
         let topics = Topics {
             bookings: format!("{prefix}-bookings"),
             decisions: format!("{prefix}-decisions"),
+            replies: format!("{prefix}-replies"),
             dlq: format!("{prefix}-dlq"),
         };
         // Test topics are kept for a post-mortem; they are small, and `infra/stack.sh reset`
@@ -128,6 +131,7 @@ impl Pipeline {
             &[
                 (&topics.bookings, PARTITIONS),
                 (&topics.decisions, 3),
+                (&topics.replies, 3),
                 (&topics.dlq, 3),
             ],
             1,
@@ -147,6 +151,8 @@ impl Pipeline {
             &topics.bookings,
             "--decisions-topic",
             &topics.decisions,
+            "--replies-topic",
+            &topics.replies,
             "--dlq-topic",
             &topics.dlq,
             "--store-dir",

@@ -1,0 +1,71 @@
+//! The reply partitions this process reads: the ones a waiting request may name.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::RwLock;
+
+/// Partitions of the replies topic that this process is reading from a position taken
+/// before it named them, so a decision published to one of them is certain to reach it.
+#[derive(Default)]
+pub struct ReplyPartitions {
+    named: RwLock<Vec<i32>>,
+    next: AtomicUsize,
+}
+
+impl ReplyPartitions {
+    /// A partition for the next waiting request, taking turns among those this process
+    /// reads; `None` while it reads none (not yet assigned one, or more ingresses than the
+    /// replies topic has partitions).
+    pub fn pick(&self) -> Option<i32> {
+        let named = self.named.read().expect("reply partitions lock");
+        if named.is_empty() {
+            return None;
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        Some(named[turn % named.len()])
+    }
+
+    /// The partitions requests may name now, in order.
+    pub fn named(&self) -> Vec<i32> {
+        self.named.read().expect("reply partitions lock").clone()
+    }
+
+    /// `partition` may be named from now on.
+    pub(super) fn name(&self, partition: i32) {
+        let mut named = self.named.write().expect("reply partitions lock");
+        if let Err(at) = named.binary_search(&partition) {
+            named.insert(at, partition);
+        }
+        crate::metrics::reply_partitions(named.len());
+    }
+
+    /// `partition` is no longer named by new requests (those that named it are still
+    /// answered: the reader follows it a while longer).
+    pub(super) fn withdraw(&self, partition: i32) {
+        let mut named = self.named.write().expect("reply partitions lock");
+        if let Ok(at) = named.binary_search(&partition) {
+            named.remove(at);
+        }
+        crate::metrics::reply_partitions(named.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_take_turns_among_the_named_partitions() {
+        let partitions = ReplyPartitions::default();
+        assert_eq!(partitions.pick(), None);
+        partitions.name(7);
+        partitions.name(2);
+        partitions.name(7);
+        assert_eq!(partitions.named(), vec![2, 7]);
+        let picks: Vec<_> = (0..4).filter_map(|_| partitions.pick()).collect();
+        assert_eq!(picks, vec![2, 7, 2, 7]);
+        partitions.withdraw(2);
+        assert_eq!(partitions.pick(), Some(7));
+        partitions.withdraw(7);
+        assert_eq!(partitions.pick(), None);
+    }
+}
