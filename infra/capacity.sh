@@ -3,16 +3,18 @@
 # of its own (its own state directory and ports, so it runs beside the default stack):
 #
 #   (a) consumer CPU per applied event, on 12 partitions and on 1, from a backlog drained
-#       by one consumer (group join included), with the drain rate;
-#   (b) the ingress's replies reader, CPU per decision read: every event of (a) is marked
-#       as waited for (the `reply-partition` header a `Prefer: wait` request sets), so
-#       the consumer copies each decision to the replies topic, and an idle ingress alone
-#       in its replies group reads them all while (a) runs;
+#       by one consumer (group join included), with the drain rate; on 12 partitions a
+#       second time with every event marked as waited for (the `reply-partition` header
+#       a `Prefer: wait` request sets), so the consumer also copies each decision to the
+#       replies topic: the difference is what the copies cost;
+#   (b) the ingress's replies reader, CPU per decision read: an idle ingress alone in its
+#       replies group reads every reply of that second drain;
 #   (c) Redis CPU per applied event (projections) and per request (the two-tier dedup),
 #       and Redis's command counts from INFO commandstats (one command is one round trip),
 #       on a single Redis and again on a Redis Cluster of three masters with one replica
 #       each, side by side with their ratio;
-#   (d) bytes per record on `bookings` and `booking-decisions` as Kafka stores them, and
+#   (d) bytes per record on `bookings`, `booking-decisions` and `booking-replies` as Kafka
+#       stores them, and
 #       Redis bytes per key of each kind (MEMORY USAGE of a sample).
 #
 # CPU time is utime + stime from /proc/PID/stat before and after each bounded run, divided
@@ -22,9 +24,12 @@
 set -euo pipefail
 
 export BOOKING_STATE_DIR="${BOOKING_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/booking-pipeline-capacity}"
-export KAFKA_PORT="${KAFKA_PORT:-39092}" REDIS_PORT="${REDIS_PORT:-36379}" REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-37001}"
-export INGRESS_PORT="${INGRESS_PORT:-38080}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-39080}"
-export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-39081}"
+# Below Linux's ephemeral range (32768-60999 by default), so no outgoing connection of
+# another process can be holding one of them when its server starts (the Redis Cluster's
+# bus ports, its ports + 10000, included).
+export KAFKA_PORT="${KAFKA_PORT:-29092}" REDIS_PORT="${REDIS_PORT:-26379}" REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-17101}"
+export INGRESS_PORT="${INGRESS_PORT:-28080}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-29080}"
+export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-29081}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 events=100000 rate=2500 duration=20
@@ -103,9 +108,10 @@ commands_per() {
         }'
 }
 
-# (a), (b), (c) on a backlog of EVENTS synthetic events on a fresh topic of PARTITIONS.
+# (a), (b), (c) on a backlog of N synthetic events on a fresh topic of PARTITIONS, every
+# event waited for when WAITED is 1.
 drain() {
-  local partitions="$1" n="$2" run="cap-$1p-$RANDOM"
+  local partitions="$1" n="$2" waited="${3:-0}" run="cap-$1p-$RANDOM"
   export CONSUMER_KAFKA_BROKERS="$BROKERS" CONSUMER_BOOKINGS_TOPIC="$run-bookings" \
     CONSUMER_DECISIONS_TOPIC="$run-decisions" CONSUMER_REPLIES_TOPIC="$run-replies" CONSUMER_DLQ_TOPIC="$run-dlq" \
     CONSUMER_GROUP_ID="$run" CONSUMER_STORE_DIR="$STATE_DIR/$run-store" \
@@ -113,7 +119,7 @@ drain() {
     TOPICS_BOOKINGS_PARTITIONS="$partitions" RUST_LOG=error
   "$BIN_DIR/consumer" ensure-topics
   "$BIN_DIR/loadtest" produce --brokers "$BROKERS" --topic "$run-bookings" \
-    --partitions "$partitions" --events "$n" --tenant "$run" --reply-partitions 12 >/dev/null
+    --partitions "$partitions" --events "$n" --tenant "$run" --reply-partitions "$((waited ? 12 : 0))" >/dev/null
   # The replies reader of an ingress that serves nothing, alone in its group so it reads
   # every reply: its CPU is the reader's.
   start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
@@ -149,20 +155,21 @@ drain() {
   i1="$(cpu "$ing_pid")"
   local stats
   stats="$(commands_per "$n")"
-  ((partitions == 12)) && redis_figures event "$n" "$(minus "$r0" "$r1")" "$(minus "$rr0" "$rr1")" "$trips"
+  ((partitions == 12 && !waited)) && redis_figures event "$n" "$(minus "$r0" "$r1")" "$(minus "$rr0" "$rr1")" "$trips"
   stop consumer
   stop ingress
   local on="$partitions partition(s), Redis $REDIS_KIND"
-  row "(a) consumer CPU per applied event, each decision also copied as a reply, $on, $n events" "$(us_per 0 "$c1" "$n") µs"
+  ((waited)) && on="$on, every event waited for"
+  row "(a) consumer CPU per applied event, $on, $n events" "$(us_per 0 "$c1" "$n") µs"
   row "(a) drain rate, 1 consumer, join included, $on" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }') ev/s ($secs s)"
   row "(a) drain rate, 1 consumer, from the first applied event, $on" "$steady"
-  row "(b) ingress replies reader CPU per decision read (idle share included), $on" "$(us_per "$i0" "$i1" "$n") µs"
+  ((waited)) && row "(b) ingress replies reader CPU per decision read (idle share included), $on" "$(us_per "$i0" "$i1" "$n") µs"
   row "(c) Redis CPU per applied event (projections), masters, $on" "$(us_per "$r0" "$r1" "$n") µs"
   ((${#REPLICAS[@]})) && row "(c) Redis CPU per applied event (projections), replicas, $on" "$(us_per "$rr0" "$rr1" "$n") µs"
   row "(c) Redis round trips per applied event, $on" "$(awk -v t="${trips:-0}" -v n="$n" 'BEGIN { printf "%.2f", t / n }')"
   row "(c) Redis commands per applied event, masters, $on" "$stats"
   row "Kafka CPU per applied event (fetch + decisions produce), $on" "$(us_per "$k0" "$k1" "$n") µs"
-  DECISIONS_TOPIC="$run-decisions"
+  DECISIONS_TOPIC="$run-decisions" REPLIES_TOPIC="$run-replies"
   DRAINED_TENANT="$run"
 }
 
@@ -224,6 +231,9 @@ drain 12 "$events"
 row "(d) \`booking-decisions\` record as stored" "$(bytes_per_record "$DECISIONS_TOPIC" "$events")"
 row "(d) Redis booking status (\`booking:*\`)" "$(bytes_per_key 'booking:*')"
 row "(d) Redis availability (\`avail:$DRAINED_TENANT:*\`)" "$(bytes_per_key "avail:$DRAINED_TENANT:*")"
+log "(a), (b) 12 partitions, $events events, every one waited for, Redis node"
+drain 12 "$events" 1
+row "(d) \`booking-replies\` record as stored" "$(bytes_per_record "$REPLIES_TOPIC" "$events")"
 log "(a)-(c) 1 partition, $((events / 4)) events, Redis node"
 drain 1 "$((events / 4))"
 per_request

@@ -48,13 +48,21 @@ set -euo pipefail
 OWN_STATE="$(mktemp -d /tmp/booking-faults.XXXXXX)"
 export BOOKING_STATE_DIR="$OWN_STATE"
 # The first of N consecutive free loopback ports (three Kafka nodes listen on consecutive
-# ports, and so do their controllers).
+# ports, and so do their controllers), below the kernel's ephemeral range: a port in that
+# range free now can be taken by any process's outgoing connection before our server
+# binds it, minutes later. An optional second argument reserves that much room above the
+# ports (a Redis Cluster node also listens on its port + 10000).
 free_ports() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${2:-0}" <<'PY'
 import random, socket, sys
-n = int(sys.argv[1])
+n, room = int(sys.argv[1]), int(sys.argv[2])
+try:
+    ephemeral_start = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    ephemeral_start = 32768
+top = max(ephemeral_start - room, 12000) - n
 for _ in range(500):
-    base, held = random.randint(20000, 60000 - n), []
+    base, held = random.randint(10000, top), []
     try:
         for port in range(base, base + n):
             s = socket.socket(); held.append(s); s.bind(("127.0.0.1", port))
@@ -66,7 +74,7 @@ for _ in range(500):
 PY
 }
 KAFKA_PORT="$(free_ports 3)" KAFKA_CONTROLLER_PORT="$(free_ports 3)" REDIS_PORT="$(free_ports 1)"
-REDIS_CLUSTER_PORT="$(free_ports 6)"
+REDIS_CLUSTER_PORT="$(free_ports 6 10000)"
 INGRESS_PORT="$(free_ports 1)" INGRESS_ADMIN_PORT="$(free_ports 1)" CONSUMER_ADMIN_PORT="$(free_ports 1)"
 export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT REDIS_CLUSTER_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

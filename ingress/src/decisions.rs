@@ -50,8 +50,9 @@ pub struct Replies {
 
 impl Replies {
     /// Joins the replies group and starts reading what it assigns, keeping `named` up to
-    /// date and feeding `waiters`. Waits (at most [`FIRST_PARTITION_PATIENCE`]) until a first partition can be named,
-    /// so in the usual case requests can wait from the first one on.
+    /// date and feeding `waiters`. Waits (at most [`FIRST_PARTITION_PATIENCE`]) until a
+    /// first partition can be named, so in the usual case requests can wait from the
+    /// first one on.
     pub async fn start(
         source: RepliesSource<'_>,
         waiters: Arc<Waiters>,

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mutate;
 pub mod null_sink;
 pub mod openapi;
+pub mod ota;
 pub mod problem;
 pub mod publish;
 pub mod ratelimit;

@@ -368,7 +368,8 @@ async fn each_of_three_ingresses_reads_only_the_decisions_it_waits_for() {
         );
     }
     println!(
-        "decisions read per ingress: {read:?} of {} decided (each read all of them before)",
+        "decisions read per ingress: {read:?}, for {} accepted events of which {WAITS_EACH} \
+         waited for on each ingress (a reader of every decision reads them all on each)",
         3 * WAITS_EACH + 1
     );
     assert_eq!(

@@ -10,8 +10,8 @@
 //!    Strimzi Kafka Bridge) on the same Kafka: saturation, CPU per acknowledged request
 //!    and latency at fixed rates ([`crate::fixed_rate`]), with 2's producers as the ceiling;
 //! 4. the consumers against raw batched store writes ([`crate::bench`]);
-//! 5. request-to-acknowledgement and accept-to-projection latency at half the rate found
-//!    in 2 ([`crate::e2e`]);
+//! 5. request-to-acknowledgement and accept-to-projection latency at half the whole
+//!    pipeline's saturation on this machine, consumer included ([`crate::e2e`]);
 //! 6. the ingress's resident memory over a soak of all-distinct Idempotency-Keys.
 //!
 //! It starts each server itself ([`crate::child`]) on the ports it is given, one at a
@@ -86,10 +86,10 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<Report> {
         json: serde_json::Map::new(),
     };
     bench.ingress_against_bare_hyper().await?;
-    let published_rate = bench.ingress_against_raw_producer().await?;
+    bench.ingress_against_raw_producer().await?;
     bench.ingress_against_kafka_bridge().await?;
     bench.consumers_against_raw_store().await?;
-    bench.latency_at(published_rate / 2.0).await?;
+    bench.end_to_end_latency().await?;
     bench.memory_over_soak().await?;
 
     bench
