@@ -11,6 +11,7 @@
 use super::amount;
 use super::codes::OtaError;
 use super::message::MessageKind;
+use super::read::{date, integer, only, required};
 use super::xml::Element;
 
 /// What the message asks for its reservation.
@@ -143,46 +144,6 @@ fn action(root: &Element, reservation: &Element, kind: MessageKind) -> Action {
         _ if on_reservation == "modify" => Action::Modify,
         _ => Action::Create,
     }
-}
-
-/// The one `name` child of `parent`; none or several is an error naming `parent_path`.
-fn only<'a>(
-    parent: &'a Element,
-    name: &'a str,
-    parent_path: &str,
-) -> Result<&'a Element, OtaError> {
-    let mut all = parent.children_named(name);
-    let first = all
-        .next()
-        .ok_or_else(|| OtaError::missing(&format!("{parent_path}/{name}")))?;
-    if all.next().is_some() {
-        return Err(OtaError::invalid(
-            &format!("{parent_path}/{name}"),
-            format!("one {name} per message is accepted; send each in a message of its own"),
-        ));
-    }
-    Ok(first)
-}
-
-/// The attribute `name` of `element`, present and not blank.
-fn required(element: &Element, name: &str, path: &str) -> Result<String, OtaError> {
-    match element.attribute(name).map(str::trim) {
-        Some(value) if !value.is_empty() => Ok(value.to_owned()),
-        _ => Err(OtaError::missing(&format!("{path}/@{name}"))),
-    }
-}
-
-fn integer(value: &str, path: &str) -> Result<i64, OtaError> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| OtaError::invalid(path, format!("{value:?} is not a whole number")))
-}
-
-/// A `TimeSpan` bound as a date: OTA allows a date-time there; its date part is the night.
-fn date(span: &Element, name: &str, path: &str) -> Result<String, OtaError> {
-    let value = required(span, name, path)?;
-    Ok(value.split('T').next().unwrap_or_default().to_owned())
 }
 
 /// The primary guest's name (or the first guest's): given names, then surname.
