@@ -110,7 +110,9 @@ fuzz_target!(|data: &[u8]| {
                 ] {
                     assert!(!value.trim().is_empty());
                 }
-                assert!(!reservation.check_in.contains('T') && !reservation.check_out.contains('T'));
+                assert!(
+                    !reservation.check_in.contains('T') && !reservation.check_out.contains('T')
+                );
                 assert!(reservation.amount_minor >= 0);
                 assert!(reservation.guests > 0);
             }

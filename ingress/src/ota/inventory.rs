@@ -164,5 +164,7 @@ fn night(control: &Element, name: &str, path: &str) -> Result<NaiveDate, OtaErro
         })
 }
 
+// By path, so it resolves the same when the fuzz target compiles this file by path.
 #[cfg(test)]
+#[path = "inventory/tests.rs"]
 mod tests;

@@ -275,5 +275,7 @@ fn close(open: &mut [Element], root: &mut Option<Element>, closed: Element) {
     }
 }
 
+// By path, so it resolves the same when the fuzz target compiles this file by path.
 #[cfg(test)]
+#[path = "xml/tests.rs"]
 mod tests;
