@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::cancel::Cancellation;
 use super::codes::{self, OtaError, BIZ_RULE};
 use super::inventory::Allotment;
+use super::message::MessageKind;
 use super::reservation::{Action, Reservation};
 
 /// The idempotency key of a reservation message (see the module's documentation).
@@ -100,9 +101,10 @@ pub fn allotment_request(allotment: &Allotment, tenant: &str) -> AllotmentReques
     }
 }
 
-/// The element each JSON field of a booking came from, under `HotelReservation`.
-pub fn reservation_path(field: &str) -> &'static str {
-    match field {
+/// The element a JSON field of a booking came from, under `item` (`HotelReservation` or
+/// `HotelResModify`).
+pub fn reservation_tag(item: &str, field: &str) -> String {
+    let tail = match field {
         "property_id" => "RoomStays/RoomStay/BasicPropertyInfo/@HotelCode",
         "room_type" => "RoomStays/RoomStay/RoomTypes/RoomType/@RoomTypeCode",
         "rooms" => "RoomStays/RoomStay/RoomTypes/RoomType/@NumberOfUnits",
@@ -112,37 +114,38 @@ pub fn reservation_path(field: &str) -> &'static str {
         "amount_minor" => "RoomStays/RoomStay/Total/@AmountAfterTax",
         "currency" => "RoomStays/RoomStay/Total/@CurrencyCode",
         "guest_name" => "ResGuests/ResGuest/Profiles/ProfileInfo/Profile/Customer/PersonName",
-        _ => "HotelReservation",
-    }
+        _ => return item.to_owned(),
+    };
+    format!("{item}/{tail}")
 }
 
-/// The element each JSON field of an allotment came from, under the range's element.
-pub fn allotment_path(field: &str) -> &'static str {
+/// The element a JSON field of the `position`th allotment (from 1) of an inventory
+/// message came from.
+pub fn allotment_tag(kind: MessageKind, position: usize, field: &str) -> String {
+    let (list, range, units) = match kind {
+        MessageKind::HotelAvailNotif => {
+            ("AvailStatusMessages", "AvailStatusMessage", "@BookingLimit")
+        }
+        _ => ("Inventories", "Inventory", "InvCounts/InvCount/@Count"),
+    };
+    let range = format!("{list}/{range}[{position}]");
     match field {
-        "property_id" => "@HotelCode",
-        "room_type" => "StatusApplicationControl/@InvTypeCode",
-        "from" => "StatusApplicationControl/@Start",
-        "to" => "StatusApplicationControl/@End",
-        "units" => "@Count",
-        _ => "",
+        "property_id" => format!("{list}/@HotelCode"),
+        "room_type" => format!("{range}/StatusApplicationControl/@InvTypeCode"),
+        "from" => format!("{range}/StatusApplicationControl/@Start"),
+        "to" => format!("{range}/StatusApplicationControl/@End"),
+        "units" => format!("{range}/{units}"),
+        _ => range,
     }
 }
 
-/// Each field error of `invalid` as the OTA error of the element it came from, that
-/// element's path made by `path` and put under `under`.
-pub fn ota_errors(
-    invalid: &Invalid,
-    under: &str,
-    path: impl Fn(&str) -> &'static str,
-) -> Vec<OtaError> {
+/// Each field error of `invalid` as the OTA error of the element `tag` says it came from.
+pub fn ota_errors(invalid: &Invalid, tag: impl Fn(&str) -> String) -> Vec<OtaError> {
     invalid
         .errors
         .iter()
         .map(|error| {
-            let tag = match path(&error.field) {
-                "" => under.to_owned(),
-                tail => format!("{under}/{tail}"),
-            };
+            let tag = tag(&error.field);
             let code = code(error);
             let kind = if code == codes::REQUIRED_FIELD {
                 codes::REQUIRED_FIELD_MISSING

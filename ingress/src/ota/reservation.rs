@@ -89,10 +89,18 @@ pub fn read(root: &Element, kind: MessageKind) -> Result<Reservation, OtaError> 
     let counts = either("GuestCounts").ok_or_else(|| OtaError::missing(&stay_at("GuestCounts")))?;
     let mut guests = 0i64;
     for count in counts.children_named("GuestCount") {
+        let count_at = stay_at("GuestCounts/GuestCount/@Count");
         let n = integer(
             &required(count, "Count", &stay_at("GuestCounts/GuestCount"))?,
-            &stay_at("GuestCounts/GuestCount/@Count"),
+            &count_at,
         )?;
+        // OTA's Count is 1 to 999: a zero or negative count would cancel others out.
+        if n < 1 {
+            return Err(OtaError::invalid(
+                &count_at,
+                format!("{n} is not a count of guests"),
+            ));
+        }
         guests = guests.saturating_add(n);
     }
     if guests == 0 {

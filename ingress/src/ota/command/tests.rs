@@ -97,7 +97,7 @@ fn field_errors_become_ota_errors_on_the_elements_they_came_from() {
     let invalid = booking_request(&bad, "acme")
         .into_create(Uuid::nil())
         .unwrap_err();
-    let errors = ota_errors(&invalid, "HotelReservation", reservation_path);
+    let errors = ota_errors(&invalid, |field| reservation_tag("HotelReservation", field));
     let found = |code| {
         errors
             .iter()
@@ -123,7 +123,9 @@ fn field_errors_become_ota_errors_on_the_elements_they_came_from() {
     let invalid = allotment_request(&allotment, "acme")
         .into_allotment()
         .unwrap_err();
-    let errors = ota_errors(&invalid, "Inventories/Inventory[1]", allotment_path);
+    let errors = ota_errors(&invalid, |field| {
+        allotment_tag(MessageKind::HotelInvCountNotif, 1, field)
+    });
     assert_eq!(errors[0].code, INVALID_DATE);
     assert_eq!(
         errors[0].tag.as_deref(),
@@ -136,9 +138,21 @@ fn field_errors_become_ota_errors_on_the_elements_they_came_from() {
             detail: "is required".into(),
         }],
     };
-    let errors = ota_errors(&missing, "HotelReservation", reservation_path);
+    let errors = ota_errors(&missing, |field| reservation_tag("HotelResModify", field));
     assert_eq!(
         (errors[0].kind, errors[0].code),
         (REQUIRED_FIELD_MISSING, REQUIRED_FIELD)
+    );
+    assert_eq!(
+        errors[0].tag.as_deref(),
+        Some("HotelResModify/RoomStays/RoomStay/Total/@CurrencyCode")
+    );
+    assert_eq!(
+        allotment_tag(MessageKind::HotelAvailNotif, 2, "units"),
+        "AvailStatusMessages/AvailStatusMessage[2]/@BookingLimit"
+    );
+    assert_eq!(
+        allotment_tag(MessageKind::HotelInvCountNotif, 1, "property_id"),
+        "Inventories/@HotelCode"
     );
 }

@@ -152,6 +152,16 @@ fn a_bad_total_or_count_names_the_attribute() {
         error.tag.as_deref(),
         Some("HotelReservation/RoomStays/RoomStay/Total/@AmountAfterTax")
     );
+    let cancelling = sample_with(
+        r#"<GuestCount AgeQualifyingCode="10" Count="2"/>"#,
+        r#"<GuestCount Count="-3"/><GuestCount Count="5"/>"#,
+    );
+    let error = reservation_of(&cancelling).unwrap_err();
+    assert!(
+        error.detail.contains("-3 is not a count"),
+        "{}",
+        error.detail
+    );
     let error = reservation_of(&sample_with(r#"Count="2""#, r#"Count="two""#)).unwrap_err();
     assert_eq!(
         error.tag.as_deref(),
