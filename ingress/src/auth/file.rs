@@ -2,13 +2,15 @@
 //! "scopes", "signing_secret"?}]}`, plus an optional `_comment` for humans. `key_sha256`
 //! is one digest or a list of them: a partner rotating its key has the old and the new
 //! one valid at once. `signing_secret` (one or a list, likewise) makes the partner sign
-//! every request ([`crate::signing`]); each is at least 32 bytes.
+//! every request ([`crate::signing`]); each is at least 32 bytes. `ota_hotels` maps the
+//! `HotelCode`s the partner sends in OpenTravel messages to the tenant each belongs to
+//! ([`crate::ota`]); every tenant there must be one of the partner's.
 //!
 //! Every mistake is refused at startup with the file's path and the entry at fault:
 //! unknown fields and scopes (typos would otherwise silently drop a permission), keys
 //! that are not SHA-256 digests, partners listed twice and keys shared by two partners.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -49,6 +51,8 @@ struct PartnerEntry {
     scopes: Vec<Scope>,
     #[serde(default)]
     signing_secret: Option<OneOrMany>,
+    #[serde(default)]
+    ota_hotels: BTreeMap<String, String>,
 }
 
 /// One key digest, or several while a key is being rotated.
@@ -150,16 +154,43 @@ impl Partners {
                     })
                     .collect()
             })?;
+            let ota_hotels = ota_hotels(entry.ota_hotels, &tenants).map_err(|p| bad(&p))?;
             partners.push(Partner {
                 partner_id: id,
                 key_sha256,
                 tenants,
                 scopes: entry.scopes.into_iter().collect(),
                 signing_secrets,
+                ota_hotels,
             });
         }
         Ok(Partners { partners })
     }
+}
+
+/// The hotel code → tenant map, each code a valid property id and each tenant one of the
+/// partner's.
+fn ota_hotels(
+    map: BTreeMap<String, String>,
+    tenants: &Tenants,
+) -> Result<HashMap<String, String>, String> {
+    let problem = partitioner::validate::id_problem;
+    map.into_iter()
+        .map(|(code, tenant)| {
+            if let Some(why) = problem(&code) {
+                return Err(format!("ota_hotels: hotel code {code:?} {why}"));
+            }
+            if let Some(why) = problem(&tenant) {
+                return Err(format!("ota_hotels: tenant {tenant:?} of {code:?} {why}"));
+            }
+            if !tenants.includes(&tenant) {
+                return Err(format!(
+                    "ota_hotels: {code:?} belongs to tenant {tenant:?}, which is not one of the partner's tenants"
+                ));
+            }
+            Ok((code, tenant))
+        })
+        .collect()
 }
 
 fn decode_sha256_hex(hex: &str) -> Option<[u8; 32]> {
@@ -184,6 +215,30 @@ mod tests {
         format!(
             r#"{{"partner_id": "{id}", "key_sha256": "{key}", "tenants": ["*"], "scopes": {scopes}}}"#
         )
+    }
+
+    #[test]
+    fn ota_hotel_codes_map_to_the_partners_own_tenants() {
+        let key = sha256_hex(b"k");
+        let partner = |hotels: &str| {
+            format!(
+                r#"{{"partners": [{{"partner_id": "cm-1", "key_sha256": "{key}", "tenants": ["acme", "globex"],
+                     "scopes": ["bookings:write"], "ota_hotels": {hotels}}}]}}"#
+            )
+        };
+        let partners = Partners::parse(
+            partner(r#"{"LIS001": "acme", "OPO002": "globex"}"#).as_bytes(),
+            "p.json",
+        )
+        .unwrap();
+        let cm = &partners.partners[0];
+        assert_eq!(cm.ota_tenant("LIS001"), Some("acme"));
+        assert_eq!(cm.ota_tenant("OPO002"), Some("globex"));
+        assert_eq!(cm.ota_tenant("FAO003"), None);
+        assert!(load_error(&partner(r#"{"LIS001": "initech"}"#))
+            .contains("not one of the partner's tenants"));
+        assert!(load_error(&partner(r#"{"LIS 001": "acme"}"#)).contains("hotel code \"LIS 001\""));
+        assert!(load_error(&partner(r#"{"LIS001": 7}"#)).contains("ota_hotels"));
     }
 
     #[test]

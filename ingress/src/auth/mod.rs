@@ -13,7 +13,7 @@
 mod file;
 mod reload;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use http::{header, HeaderMap};
 use serde::Deserialize;
@@ -59,6 +59,15 @@ pub enum Tenants {
     Only(HashSet<String>),
 }
 
+impl Tenants {
+    pub fn includes(&self, tenant_id: &str) -> bool {
+        match self {
+            Tenants::All => true,
+            Tenants::Only(tenants) => tenants.contains(tenant_id),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Partner {
     pub partner_id: String,
@@ -68,6 +77,8 @@ pub struct Partner {
     scopes: HashSet<Scope>,
     /// Empty unless the partner must sign its requests ([`crate::signing`]).
     signing_secrets: Vec<SigningSecret>,
+    /// The tenant of each `HotelCode` the partner sends in OpenTravel messages.
+    ota_hotels: HashMap<String, String>,
 }
 
 impl Partner {
@@ -100,13 +111,19 @@ impl Partner {
     }
 
     pub fn require_tenant(&self, tenant_id: &str) -> Result<(), ApiError> {
-        match &self.tenants {
-            Tenants::All => Ok(()),
-            Tenants::Only(tenants) if tenants.contains(tenant_id) => Ok(()),
-            Tenants::Only(_) => Err(ApiError::Forbidden(format!(
+        if self.tenants.includes(tenant_id) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
                 "API key may not act for tenant {tenant_id}"
-            ))),
+            )))
         }
+    }
+
+    /// The tenant the OpenTravel `HotelCode` `hotel_code` belongs to, for this partner;
+    /// `None` for a code its entry does not list.
+    pub fn ota_tenant(&self, hotel_code: &str) -> Option<&str> {
+        self.ota_hotels.get(hotel_code).map(String::as_str)
     }
 }
 
