@@ -13,19 +13,18 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::SemaphorePermit;
 
-use crate::auth::LivePartners;
-use crate::body::{read_body, RequestBody};
+use crate::body::RequestBody;
+use crate::gate::Gate;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
 use crate::mutate::Mutations;
 use crate::problem::ApiError;
-use crate::ratelimit::{Allowance, RateLimits};
+use crate::ratelimit::Allowance;
 use crate::reads::Reads;
 use crate::routes::{self, Route};
-use crate::signing::{self, SeenSignatures, SignedRequest};
-use crate::{mutate, openapi, reads};
+use crate::{mutate, openapi, ota_api, reads};
 
 /// Everything a request needs, shared by all connections: the gate every request passes,
 /// then what its route's stage uses.
@@ -33,21 +32,6 @@ pub struct AppState {
     pub gate: Gate,
     pub mutations: Mutations,
     pub reads: Reads,
-}
-
-/// What every request passes before its route runs.
-pub struct Gate {
-    /// The partners table, swapped whole on reload.
-    pub partners: LivePartners,
-    /// Caps requests in progress; a request that finds it empty is refused with 503
-    /// rather than queued, so overload shows up as fast retries instead of latency.
-    pub in_flight: Semaphore,
-    pub rate_limits: RateLimits,
-    /// Signatures already used, so none is accepted twice.
-    pub seen_signatures: SeenSignatures,
-    /// The most body a signed request may have: its signature covers the body, which is
-    /// read here.
-    pub max_body_bytes: usize,
 }
 
 /// Serves one request; never fails, every error becomes a problem response.
@@ -67,7 +51,20 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
-                dispatch(&state, route, request, &request_id, &mut allowance).await
+                if route == Route::Ota {
+                    let (gate, mutations, reads) = (&state.gate, &state.mutations, &state.reads);
+                    let served = ota_api::serve(
+                        gate,
+                        mutations,
+                        reads,
+                        request,
+                        &request_id,
+                        &mut allowance,
+                    );
+                    Ok(served.await)
+                } else {
+                    dispatch(&state, route, request, &request_id, &mut allowance).await
+                }
             }
         },
     };
@@ -76,7 +73,11 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
         Ok(response) => response,
         Err(error) => {
             log_failure(&error, label, &request_id);
-            error.to_response(&path, &request_id)
+            if label == Route::Ota.template() {
+                ota_api::refusal(&error, &path, &request_id)
+            } else {
+                error.to_response(&path, &request_id)
+            }
         }
     };
     if let Some(allowance) = allowance {
@@ -106,21 +107,9 @@ async fn dispatch(
     let partner = partners.authenticate(&parts.headers)?;
     // After authentication, so the bucket is the partner's; before any real work, so a
     // partner over its limit costs us as little as possible.
-    *allowance = Some(gate.rate_limits.check(&partner.partner_id).await?);
-    let body = if partner.signing_secrets().is_empty() {
-        RequestBody::Unread(body)
-    } else {
-        // The signature covers the body, so it is read (under the same limit) first.
-        let bytes = read_body(RequestBody::Unread(body), gate.max_body_bytes).await?;
-        let signed = SignedRequest {
-            headers: &parts.headers,
-            method: parts.method.as_str(),
-            path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-            body: &bytes,
-        };
-        signing::verify(partner.signing_secrets(), &signed, &gate.seen_signatures).await?;
-        RequestBody::Read(bytes)
-    };
+    let body = gate
+        .admit(partner, &parts, RequestBody::Unread(body), allowance)
+        .await?;
     // After the signature, so a caller holding only a signing partner's bearer key
     // learns nothing about what that key may do.
     if let Some(scope) = route.scope() {
@@ -131,8 +120,11 @@ async fn dispatch(
         Route::Mutation(mutation) => {
             mutate::mutate(&state.mutations, mutation, partner, parts, body, request_id).await
         }
-        // Answered before the gate by `handle`; here only so the match is whole.
+        // Answered by `handle` itself; here only so the match is whole.
         Route::OpenApi => Ok(openapi::response()),
+        Route::Ota => Err(ApiError::Internal(
+            "OpenTravel messages are served by ota_api".into(),
+        )),
     }
 }
 

@@ -33,6 +33,30 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Whether the body is XML: `text/xml` (SOAP 1.1's) or `application/xml`, with any
+/// parameters.
+pub fn is_xml(headers: &HeaderMap) -> bool {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .unwrap_or_default()
+        .trim();
+    ["text/xml", "application/xml"]
+        .iter()
+        .any(|xml| essence.eq_ignore_ascii_case(xml))
+}
+
+/// The `Idempotency-Key` of a route where it may be absent, checked like
+/// [`idempotency_key`] when present.
+pub fn optional_idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    if headers.contains_key(&IDEMPOTENCY_KEY) {
+        idempotency_key(headers).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The `Idempotency-Key`, which every mutation must carry: it derives the event id, so
 /// without it a retry could not be recognised as one.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {

@@ -26,6 +26,7 @@ pub const WAITS_TOTAL: &str = "ingress_waits_total";
 pub const DECISIONS_READ_TOTAL: &str = "ingress_decisions_read_total";
 pub const REPLY_PARTITIONS: &str = "ingress_reply_partitions";
 pub const REPLY_PARTITIONS_READ: &str = "ingress_reply_partitions_read";
+pub const OTA_MESSAGES_TOTAL: &str = "ingress_ota_messages_total";
 
 /// Histogram buckets in seconds, dense around the 60 ms p99 publish target so a
 /// regression shows in the bucket it crosses rather than vanishing into a wide one.
@@ -94,6 +95,12 @@ fn describe() {
          the wait ran out; unrouted: answered 202 at once, no reply partition assigned)"
     );
     describe_counter!(
+        OTA_MESSAGES_TOTAL,
+        "OpenTravel messages answered on POST /v1/ota, by root element and result (success, \
+         pending: taken but not decided within the wait, rejected by the consumer, refused \
+         before it was taken)"
+    );
+    describe_counter!(
         DECISIONS_READ_TOTAL,
         "Decisions read from this ingress's reply partitions"
     );
@@ -149,6 +156,12 @@ pub fn signature_refused(reason: &'static str) {
 /// `result` is `decided` or `timeout`.
 pub fn wait_done(result: &'static str) {
     counter!(WAITS_TOTAL, "result" => result).increment(1);
+}
+
+/// An OpenTravel message answered: `message` its root element (`unknown` before it was
+/// read), `result` `success`, `pending`, `rejected` or `refused`.
+pub fn ota_message(message: &'static str, result: &'static str) {
+    counter!(OTA_MESSAGES_TOTAL, "message" => message, "result" => result).increment(1);
 }
 
 pub fn decision_read() {

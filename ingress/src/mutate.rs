@@ -14,12 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
-use partitioner::{intake, Mutation, PartitionMap, Sender};
+use partitioner::{intake, Decision, Mutation, PartitionMap, Prepared, Sender};
 
 use crate::auth::Partner;
 use crate::body::{read_body, RequestBody};
-use crate::decisions::{ReplyPartitions, Waiters};
-use crate::dedup::{Claim, Dedup, RequestFingerprint, StoredResponse};
+use crate::decisions::{ReplyPartitions, Waiter, Waiters};
+use crate::dedup::{Claim, Dedup, RequestFingerprint, StoredResponse, Ticket};
 use crate::headers::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
 use crate::publish::{EventSink, OutboundEvent};
@@ -62,8 +62,7 @@ pub async fn mutate(
             .map_or(0, |d| d.as_millis() as i64),
     };
     let prepared = intake::prepare(mutation, &sender, &body, &state.partitions)?;
-    let envelope = prepared.envelope;
-    partner.require_tenant(&envelope.tenant_id)?;
+    partner.require_tenant(&prepared.envelope.tenant_id)?;
 
     // Only a request that would be published claims its key: refused requests leave no
     // record, so fixing a bad request and resending it under the same key just works.
@@ -83,77 +82,142 @@ pub async fn mutate(
         Claim::Replay(stored) => return Ok(replayed(stored)),
         Claim::Fresh(ticket) => ticket,
     };
-
-    let event_id = envelope.event_id;
-    // Registered before publishing, so a decision that outruns the delivery report still
-    // finds its request. Waiting needs a reply partition to name; without one (none
-    // assigned yet) the answer is the 202 at once rather than a wait that cannot end well.
-    let wait = wait::requested(&parts.headers, mutation, state.max_wait).and_then(|limit| {
-        let Some(reply_partition) = state.reply_partitions.pick() else {
-            metrics::wait_done("unrouted");
-            return None;
-        };
-        Some((limit, reply_partition, state.waiters.register(event_id)))
-    });
-    let booking_id = envelope.event.booking_id();
-    let event = OutboundEvent {
-        partition: prepared.partition,
-        key: prepared.routing_key,
-        payload: envelope.to_json(),
-        event_type: envelope.event.kind(),
-        request_id: envelope.request_id,
-        partner_id: envelope.partner_id,
-        traceparent: headers::traceparent(&parts.headers).map(str::to_owned),
-        reply_partition: wait.as_ref().map(|(_, partition, _)| *partition),
-    };
-    let delivered = match state.sink.publish(event).await {
-        Ok(delivered) => delivered,
-        Err(error) => {
-            // Not acknowledged, so not stored: a retry with the same key must be free to
-            // try again (and lands the same event id if this one arrives late).
-            state.dedup.release(ticket).await;
-            return Err(error.into());
-        }
-    };
-    tracing::debug!(
-        request_id,
-        %event_id,
-        partition = delivered.partition,
-        offset = delivered.offset,
-        "event accepted"
-    );
-    let accepted = Accepted {
-        booking_id,
-        event_id,
-        status: "accepted",
-        partition: delivered.partition,
-        offset: delivered.offset,
-    };
-    let body = Bytes::from(serde_json::to_vec(&accepted).expect("always serializes"));
+    let wait = wait::requested(&parts.headers, mutation, state.max_wait);
+    let traceparent = headers::traceparent(&parts.headers);
+    let published = publish(state, ticket, vec![prepared], wait, traceparent).await?;
+    let accepted = &published.accepted[0];
+    let body = Bytes::from(serde_json::to_vec(accepted).expect("always serializes"));
     let stored = StoredResponse {
         status: StatusCode::ACCEPTED.as_u16(),
         body: body.clone(),
     };
     // The record is the 202 even when the partner waits: the decision is not ours to
     // store, and a replay answers at once with where the event went.
-    state.dedup.complete(ticket, stored).await;
-    if let Some((limit, _, waiter)) = wait {
-        // The in-flight slot stays taken while waiting, so waits are bounded like any work.
-        match waiter
-            .decision(limit, delivered.partition, delivered.offset)
-            .await
-        {
-            Some(decision) => {
-                metrics::wait_done("decided");
-                let path = parts.uri.path();
-                return Ok(wait::decided_response(
-                    &decision, &accepted, limit, path, request_id,
-                ));
-            }
-            None => metrics::wait_done("timeout"),
+    state.dedup.complete(published.ticket, stored).await;
+    if let Some(pending) = published.wait {
+        let limit = pending.limit;
+        if let Some(decision) = pending.decision().await {
+            let path = parts.uri.path();
+            return Ok(wait::decided_response(
+                &decision, accepted, limit, path, request_id,
+            ));
         }
     }
     Ok(json_bytes(StatusCode::ACCEPTED, body))
+}
+
+/// A request's events in the log, under the key it claimed.
+pub struct Published {
+    /// Where each event went, in the order given.
+    pub accepted: Vec<Accepted>,
+    /// The claim, for the caller to complete with the answer it stores.
+    pub ticket: Ticket,
+    /// The wait for the first event's decision, when one was asked for and can be routed.
+    pub wait: Option<PendingWait>,
+}
+
+/// Publishes `events` (at least one) under the claim `ticket`, and waits for every
+/// acknowledgement. `wait` asks for the first event's decision: its waiter is registered
+/// before publishing, so a decision that outruns the delivery report still finds its
+/// request. An event that is not acknowledged releases the claim, so a retry with the
+/// same key is free to try again (and lands the same event ids if these arrive late).
+pub async fn publish(
+    state: &Mutations,
+    ticket: Ticket,
+    events: Vec<Prepared>,
+    wait: Option<Duration>,
+    traceparent: Option<&str>,
+) -> Result<Published, ApiError> {
+    // Waiting needs a reply partition to name; without one (none assigned yet) the answer
+    // is the plain acceptance at once rather than a wait that cannot end well.
+    let wait = wait.and_then(|limit| {
+        let Some(reply_partition) = state.reply_partitions.pick() else {
+            metrics::wait_done("unrouted");
+            return None;
+        };
+        let event_id = events.first()?.envelope.event_id;
+        Some((limit, reply_partition, state.waiters.register(event_id)))
+    });
+    let reply_partition = wait.as_ref().map(|(_, partition, _)| *partition);
+    let sends = events.iter().enumerate().map(|(index, prepared)| {
+        let envelope = &prepared.envelope;
+        state.sink.publish(OutboundEvent {
+            partition: prepared.partition,
+            key: prepared.routing_key.clone(),
+            payload: envelope.to_json(),
+            event_type: envelope.event.kind(),
+            request_id: envelope.request_id.clone(),
+            partner_id: envelope.partner_id.clone(),
+            traceparent: traceparent.map(str::to_owned),
+            reply_partition: reply_partition.filter(|_| index == 0),
+        })
+    });
+    let delivered = match futures::future::try_join_all(sends).await {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            state.dedup.release(ticket).await;
+            return Err(error.into());
+        }
+    };
+    let accepted = events
+        .iter()
+        .zip(delivered)
+        .map(|(prepared, delivered)| {
+            let event_id = prepared.envelope.event_id;
+            tracing::debug!(
+                request_id = prepared.envelope.request_id,
+                %event_id,
+                partition = delivered.partition,
+                offset = delivered.offset,
+                "event accepted"
+            );
+            Accepted {
+                booking_id: prepared.envelope.event.booking_id(),
+                event_id,
+                status: "accepted",
+                partition: delivered.partition,
+                offset: delivered.offset,
+            }
+        })
+        .collect::<Vec<_>>();
+    let wait = wait.map(|(limit, _, waiter)| PendingWait {
+        limit,
+        waiter,
+        partition: accepted[0].partition,
+        offset: accepted[0].offset,
+    });
+    Ok(Published {
+        accepted,
+        ticket,
+        wait,
+    })
+}
+
+/// A published event's wait for its decision. The in-flight slot stays taken while
+/// waiting, so waits are bounded like any work.
+pub struct PendingWait {
+    /// The longest the wait lasts.
+    pub limit: Duration,
+    waiter: Waiter,
+    /// Where the event is, which tells a decision about it from a later one's.
+    partition: i32,
+    offset: i64,
+}
+
+impl PendingWait {
+    /// The decision, or `None` when `limit` passed first.
+    pub async fn decision(self) -> Option<Decision> {
+        let decision = self
+            .waiter
+            .decision(self.limit, self.partition, self.offset)
+            .await;
+        metrics::wait_done(if decision.is_some() {
+            "decided"
+        } else {
+            "timeout"
+        });
+        decision
+    }
 }
 
 /// The original answer again, marked as a replay as the idempotency-key draft asks.

@@ -146,7 +146,7 @@ impl ApiError {
 
     /// What the partner is told. Internal and broker details stay in the logs: they name
     /// hosts and internals that are none of a partner's business.
-    fn detail(&self) -> String {
+    pub fn public_detail(&self) -> String {
         match self {
             // The title already says what kind of problem it is; the detail says where.
             ApiError::MalformedJson(detail) | ApiError::Forbidden(detail) => detail.clone(),
@@ -180,7 +180,7 @@ impl ApiError {
             kind: format!("/problems/{}", self.slug()),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
-            detail: self.detail(),
+            detail: self.public_detail(),
             instance,
             request_id,
             errors: self.field_errors(),

@@ -16,6 +16,9 @@ use crate::problem::ApiError;
 pub enum Route {
     Mutation(Mutation),
     Read(Read),
+    /// An OpenTravel message ([`crate::ota_api`]): which write it is, and so its scope,
+    /// is known only once its body is read.
+    Ota,
     /// The OpenAPI document: public, no key needed.
     OpenApi,
 }
@@ -54,6 +57,7 @@ impl Route {
             }
             ["v1", "inventory"] => (Route::Mutation(SetInventory), "PUT"),
             ["v1", "availability"] => (Route::Read(Availability), "GET"),
+            ["v1", "ota"] => (Route::Ota, "POST"),
             ["openapi.json"] => (Route::OpenApi, "GET"),
             _ => return Err(ApiError::NotFound),
         };
@@ -73,13 +77,16 @@ impl Route {
             Route::Mutation(SetInventory) => "/v1/inventory",
             Route::Read(Booking(_)) => "/v1/bookings/{id}",
             Route::Read(Availability) => "/v1/availability",
+            Route::Ota => "/v1/ota",
             Route::OpenApi => "/openapi.json",
         }
     }
 
-    /// The scope a partner's key needs, or `None` for a public route.
+    /// The scope a partner's key needs, or `None` for a public route. The OpenTravel
+    /// route checks the scope of each message it reads.
     pub fn scope(&self) -> Option<Scope> {
         match self {
+            Route::Ota => None,
             Route::Mutation(SetInventory) => Some(Scope::InventoryWrite),
             Route::Mutation(_) => Some(Scope::BookingsWrite),
             Route::Read(_) => Some(Scope::BookingsRead),
@@ -95,6 +102,7 @@ impl Route {
         ("PUT", "/v1/inventory"),
         ("GET", "/v1/bookings/{id}"),
         ("GET", "/v1/availability"),
+        ("POST", "/v1/ota"),
         ("GET", "/openapi.json"),
     ];
 }
@@ -139,6 +147,7 @@ mod tests {
             parse(Method::GET, "/v1/availability").unwrap(),
             Route::Read(Availability)
         );
+        assert_eq!(parse(Method::POST, "/v1/ota").unwrap(), Route::Ota);
         assert_eq!(parse(Method::GET, "/openapi.json").unwrap(), Route::OpenApi);
     }
 
@@ -152,6 +161,7 @@ mod tests {
             Route::Mutation(SetInventory),
             Route::Read(Booking(id)),
             Route::Read(Availability),
+            Route::Ota,
             Route::OpenApi,
         ];
         assert_eq!(routes.len(), Route::TABLE.len());

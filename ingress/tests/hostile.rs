@@ -297,3 +297,100 @@ async fn a_slow_sender_is_disconnected_while_others_are_served() {
         assert_refused("slowloris", &outcome);
     }
 }
+
+fn post_xml(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /v1/ota HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\
+         content-type: text/xml; charset=utf-8\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// Hostile XML on the OpenTravel route, sent without credentials (a SOAP partner's are
+/// inside the body, so the body is read before anyone is known): each gets a 4xx whose
+/// body is an OpenTravel error, nothing is published, and the server keeps serving.
+#[tokio::test]
+async fn hostile_xml_gets_a_4xx_ota_error_and_publishes_nothing() {
+    let ingress = Ingress::start().await;
+    const OTA: &str = r#"xmlns="http://www.opentravel.org/OTA/2003/05" Version="1.0""#;
+    let laughs = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">{}]>\
+         <OTA_CancelRQ {OTA}>&lol9;</OTA_CancelRQ>",
+        (1..10)
+            .map(|i| format!(
+                "<!ENTITY lol{i} \"{}\">",
+                format!("&lol{};", i - 1).repeat(10)
+            ))
+            .collect::<String>()
+            .replace("&lol0;", "&lol;")
+    );
+    let xxe = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
+         <OTA_CancelRQ {OTA}><UniqueID ID=\"&x;\"/></OTA_CancelRQ>"
+    );
+    let undeclared = format!("<OTA_CancelRQ {OTA}><UniqueID ID=\"&x;\"/></OTA_CancelRQ>");
+    let deep = format!(
+        "<OTA_CancelRQ {OTA}>{}{}</OTA_CancelRQ>",
+        "<a>".repeat(5_000),
+        "</a>".repeat(5_000)
+    );
+    let huge_attribute = format!(
+        "<OTA_CancelRQ {OTA}><UniqueID ID=\"{}\"/></OTA_CancelRQ>",
+        "A".repeat(30_000)
+    );
+    let many = format!(
+        "<OTA_CancelRQ {OTA}>{}</OTA_CancelRQ>",
+        "<b/>".repeat(6_000)
+    );
+    let soap12 = format!(
+        "<e:Envelope xmlns:e=\"http://www.w3.org/2003/05/soap-envelope\"><e:Body>\
+         <OTA_CancelRQ {OTA}/></e:Body></e:Envelope>"
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("billion laughs", laughs.into_bytes()),
+        ("external entity", xxe.into_bytes()),
+        ("undeclared entity", undeclared.into_bytes()),
+        ("5,000 levels deep", deep.into_bytes()),
+        ("a 30 KB attribute", huge_attribute.into_bytes()),
+        ("6,000 elements", many.into_bytes()),
+        ("a SOAP 1.2 envelope", soap12.into_bytes()),
+        ("not XML", b"{\"tenant_id\": \"acme\"}".to_vec()),
+        (
+            "truncated",
+            format!("<OTA_CancelRQ {OTA}><UniqueID").into_bytes(),
+        ),
+        (
+            "another message",
+            format!("<OTA_ReadRQ {OTA}/>").into_bytes(),
+        ),
+        ("invalid UTF-8", b"<OTA_CancelRQ ID=\"\xff\xfe\"/>".to_vec()),
+    ];
+    for (case, body) in cases {
+        let outcome = raw(ingress.addr, &post_xml(&body)).await;
+        assert_refused(case, &outcome);
+        let Outcome::Answered(status, answer) = &outcome else {
+            panic!("{case}: closed without an answer");
+        };
+        assert!(
+            answer.starts_with("<?xml") && answer.contains("<Error Type="),
+            "{case}: {status} is not an OpenTravel error: {answer}"
+        );
+        assert!(!answer.contains("root:"), "{case}: leaked a file: {answer}");
+    }
+    let unauthenticated = raw(
+        ingress.addr,
+        &post_xml(include_bytes!("../../loadtest/ota/OTA_CancelRQ.xml")),
+    )
+    .await;
+    assert_eq!(unauthenticated.status(), Some(401), "{unauthenticated:?}");
+    // Nothing above reached the topic: the next publish is the topic's first record.
+    let reply = ingress
+        .post("/v1/bookings")
+        .json(&serde_json::from_str(&booking_json("1", "25000")).unwrap())
+        .await;
+    assert_eq!(reply.status.as_u16(), 202);
+    assert_eq!(reply.json()["offset"], 0, "a hostile message was published");
+}

@@ -22,7 +22,10 @@ pub struct PartnerClient {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The body as JSON; `Null` when it is not JSON (an OpenTravel answer).
     pub body: serde_json::Value,
+    /// The body as sent.
+    pub raw: Bytes,
     pub latency: Duration,
 }
 
@@ -68,12 +71,30 @@ impl PartnerClient {
             ("idempotency-key", idempotency_key),
         ];
         all.extend_from_slice(headers);
-        self.request(method, path, &all, Bytes::from(json)).await
+        self.request(method, path, &all, Bytes::from(json), true)
+            .await
     }
 
     /// A read (`GET`) as this partner.
     pub async fn get(&self, path: &str) -> Result<Answer, ClientError> {
-        self.request(Method::GET, path, &[], Bytes::new()).await
+        self.request(Method::GET, path, &[], Bytes::new(), true)
+            .await
+    }
+
+    /// POSTs an OpenTravel message to `/v1/ota` as `content_type`, with this partner's
+    /// bearer key unless `bearer` is false (a SOAP message may carry its credentials
+    /// itself), plus `headers`.
+    pub async fn post_ota(
+        &self,
+        body: impl Into<Bytes>,
+        content_type: &str,
+        bearer: bool,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, ClientError> {
+        let mut all = vec![("content-type", content_type)];
+        all.extend_from_slice(headers);
+        self.request(Method::POST, "/v1/ota", &all, body.into(), bearer)
+            .await
     }
 
     async fn request(
@@ -82,11 +103,14 @@ impl PartnerClient {
         path: &str,
         headers: &[(&str, &str)],
         body: Bytes,
+        bearer: bool,
     ) -> Result<Answer, ClientError> {
         let mut builder = Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base_url))
-            .header("authorization", &self.bearer);
+            .uri(format!("{}{path}", self.base_url));
+        if bearer {
+            builder = builder.header("authorization", &self.bearer);
+        }
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -113,6 +137,7 @@ impl PartnerClient {
             status,
             headers,
             body,
+            raw: bytes,
             latency,
         })
     }

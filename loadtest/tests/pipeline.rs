@@ -4,19 +4,16 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use consumers::apply::BookingStatus;
 use consumers::store::{PartitionStore, Store};
 use http::{Method, StatusCode};
 use loadtest::client::{Answer, PartnerClient};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde_json::json;
-use support::{Pipeline, TENANT};
+use support::{read_all, Pipeline, TENANT};
 use uuid::Uuid;
 
 const NIGHT: &str = "2030-06-10";
@@ -515,62 +512,4 @@ fn produce(pipeline: &Pipeline, partition: i32, payloads: &[&Vec<u8>]) {
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
-}
-
-type Record = (Vec<(String, String)>, Vec<u8>);
-
-/// Reads every record of a small topic from the start until `expected` arrived.
-async fn read_all(topic: &str, expected: usize) -> Vec<Record> {
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", support::brokers())
-            .set("group.id", format!("reader-{}", Uuid::new_v4()))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
-            .unwrap();
-        let mut assignment = TopicPartitionList::new();
-        for partition in metadata.topics()[0].partitions() {
-            assignment
-                .add_partition_offset(&topic, partition.id(), Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&assignment).unwrap();
-        let mut records = Vec::new();
-        let mut seen = HashSet::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while records.len() < expected && std::time::Instant::now() < deadline {
-            let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
-                continue;
-            };
-            if !seen.insert((message.partition(), message.offset())) {
-                continue;
-            }
-            let headers = message
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| {
-                            (
-                                h.key.to_owned(),
-                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            records.push((headers, message.payload().unwrap_or_default().to_vec()));
-        }
-        assert!(
-            records.len() >= expected,
-            "only {} of {expected} records on {topic}",
-            records.len()
-        );
-        records
-    })
-    .await
-    .unwrap()
 }

@@ -101,4 +101,9 @@ impl RejectReason {
             RejectReason::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
+
+    /// The reason whose [`RejectReason::as_str`] is `slug`.
+    pub fn from_slug(slug: &str) -> Option<RejectReason> {
+        serde_json::from_value(serde_json::Value::String(slug.to_owned())).ok()
+    }
 }

@@ -75,7 +75,13 @@ pub fn prepare(
     body: &[u8],
     partitions: &PartitionMap,
 ) -> Result<Prepared, RequestError> {
-    let command = command(mutation, sender, body)?;
+    Ok(place(command(mutation, sender, body)?, sender, partitions))
+}
+
+/// Places a validated `command`, sent by `sender`, into its event: the step after
+/// decoding, shared by requests that do not arrive as the JSON API's bodies (the
+/// OpenTravel messages).
+pub fn place(command: Command, sender: &Sender<'_>, partitions: &PartitionMap) -> Prepared {
     let fingerprint = command.fingerprint();
     // The partition map keeps partitions below i32::MAX, Kafka's own limit.
     let partition = partitions.partition(&command.tenant_id, &command.property_id) as i32;
@@ -93,12 +99,12 @@ pub fn prepare(
     };
     let mut envelope = Envelope::new(command, meta);
     envelope.placement = Some(partitions.placement().to_owned());
-    Ok(Prepared {
+    Prepared {
         envelope,
         fingerprint,
         partition,
         routing_key,
-    })
+    }
 }
 
 /// The validated command of `mutation`'s body.

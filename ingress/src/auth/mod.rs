@@ -148,6 +148,18 @@ impl Partners {
         self.find(secret).ok_or(ApiError::Unauthorized)
     }
 
+    /// The partner a WS-Security `UsernameToken` names (OpenTravel messages in SOAP): the
+    /// user name is the partner id and the password its API key; 401 unless both match.
+    pub fn authenticate_username(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<&Partner, ApiError> {
+        self.find(password.as_bytes())
+            .filter(|partner| partner.partner_id == username)
+            .ok_or(ApiError::Unauthorized)
+    }
+
     /// Looks a secret up by its digest, visiting every partner and branching on none of
     /// the comparisons, so the time taken does not depend on which entry (if any) matched.
     fn find(&self, secret: &[u8]) -> Option<&Partner> {

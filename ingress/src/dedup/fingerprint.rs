@@ -49,6 +49,23 @@ impl RequestFingerprint {
         }
     }
 
+    /// The fingerprint of a request made of several commands (an OpenTravel inventory
+    /// message's allotments), in their order.
+    pub fn with_all(commands: &[Fingerprint], method: &str, path: &str, body: &[u8]) -> Self {
+        if let [command] = commands {
+            return Self::with(command, method, path, body);
+        }
+        let mut hasher = Sha256::new();
+        for command in commands {
+            hasher.update(command.to_string().as_bytes());
+            hasher.update(b"\n");
+        }
+        RequestFingerprint {
+            command: format!("{COMMAND_SCHEME}all:{}", hex::encode(hasher.finalize())),
+            legacy: legacy_fingerprint(method, path, body),
+        }
+    }
+
     /// A fingerprint named `name`, for tests of the tiers that need no real command.
     #[cfg(test)]
     pub(crate) fn named(name: &str) -> Self {

@@ -66,6 +66,8 @@ pub struct Header {
     pub version: String,
     /// `EchoToken`: the answer must carry it unchanged.
     pub echo_token: Option<String>,
+    /// `TimeStamp`: when the sender made the message, kept by a retransmission.
+    pub timestamp: Option<String>,
     /// `RetransmissionIndicator="true"`: the sender says it is sending again. Only a
     /// hint: a resend is recognised by its reservation's id, flagged or not.
     pub retransmission: bool,
@@ -104,6 +106,7 @@ pub fn header(root: &Element) -> Result<Header, OtaError> {
         kind,
         version: version.to_owned(),
         echo_token: root.attribute("EchoToken").map(str::to_owned),
+        timestamp: root.attribute("TimeStamp").map(str::to_owned),
         retransmission: root
             .attribute("RetransmissionIndicator")
             .is_some_and(|v| v.trim() == "true" || v.trim() == "1"),

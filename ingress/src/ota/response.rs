@@ -45,6 +45,33 @@ pub struct Confirmation {
 
 /// The answer to the request `header` describes, as bytes; in an envelope when `soap`.
 pub fn write(header: &Header, answer: &Answer, timestamp: &str, soap: bool) -> Vec<u8> {
+    document(soap, |w| message(w, header, answer, timestamp))
+}
+
+/// `OTA_ErrorRS`, OpenTravel's answer to a request that is not (or not yet known to be)
+/// one of the messages taken: the body is not XML, its root is another message, or it
+/// was refused before it was read. `Status="NotProcessed"`: nothing of it was done.
+pub fn write_error(error: &OtaError, timestamp: &str, soap: bool) -> Vec<u8> {
+    document(soap, |w| {
+        let code = error.code.0.to_string();
+        w.create_element("OTA_ErrorRS")
+            .with_attribute(("xmlns", OTA_NAMESPACE))
+            .with_attribute(("Version", "1.0"))
+            .with_attribute(("TimeStamp", timestamp))
+            .with_attribute(("ErrorCode", code.as_str()))
+            .with_attribute(("ErrorMessage", error.detail.as_str()))
+            .with_attribute(("Status", "NotProcessed"))
+            .write_inner_content(|w| {
+                w.create_element("Errors")
+                    .write_inner_content(|w| problem(w, "Error", error))?;
+                Ok(())
+            })?;
+        Ok(())
+    })
+}
+
+/// An XML document holding what `body` writes, in a SOAP 1.1 envelope when `soap`.
+fn document(soap: bool, body: impl Fn(&mut Writer<Vec<u8>>) -> io::Result<()>) -> Vec<u8> {
     let mut writer = Writer::new(Vec::with_capacity(1024));
     let written: io::Result<()> = (|| {
         writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
@@ -54,12 +81,11 @@ pub fn write(header: &Header, answer: &Answer, timestamp: &str, soap: bool) -> V
                 .with_attribute(("xmlns:soap", SOAP_NAMESPACE))
                 .write_inner_content(|w| {
                     w.create_element("soap:Header").write_empty()?;
-                    w.create_element("soap:Body")
-                        .write_inner_content(|w| message(w, header, answer, timestamp))?;
+                    w.create_element("soap:Body").write_inner_content(&body)?;
                     Ok(())
                 })?;
         } else {
-            message(&mut writer, header, answer, timestamp)?;
+            body(&mut writer)?;
         }
         Ok(())
     })();

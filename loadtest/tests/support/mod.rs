@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use consumers::store::embedded::EmbeddedStore;
 use loadtest::client::PartnerClient;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use redis::AsyncCommands;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -244,6 +247,29 @@ impl Pipeline {
             .unwrap()
     }
 
+    /// Waits until the projection of `night` shows `expected` rooms left: for answers
+    /// that say a decision was made but not where its event is.
+    pub async fn remaining_becomes(
+        &mut self,
+        property: &str,
+        room_type: &str,
+        night: &str,
+        expected: u32,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let remaining = self.remaining(property, room_type, night).await;
+            if remaining == Some(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{property} {room_type} {night}: {remaining:?} rooms left after 30 s, not {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the consumer gracefully so its store files can be opened.
     pub async fn stop_consumer(&mut self) -> EmbeddedStore {
         if let Some(stop) = self.consumer_stop.take() {
@@ -269,12 +295,40 @@ impl Drop for Pipeline {
 
 /// The tenant every pipeline test books for; topics are per test, so it can be shared.
 pub const TENANT: &str = "acme";
+/// The OpenTravel hotel codes `PARTNER` sends for `TENANT`, one per OTA test so their
+/// projections in the shared Redis never meet.
+pub const OTA_HOTELS: &[&str] = &["OTAPLAIN", "OTASOAP", "OTARETX", "OTARACE"];
+
+/// An OpenTravel answer as Python's own XML parser reads it (`support/ota_rs.py`): the
+/// message's root, attributes, success, warnings, errors and reservation ids.
+pub fn read_rs(raw: &[u8]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ota_rs.py");
+    let mut python = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    python.stdin.take().unwrap().write_all(raw).unwrap();
+    let output = python.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "python could not read the answer ({}): {}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(raw)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
 
 fn partners_file() -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
+    let ota_hotels: std::collections::HashMap<_, _> =
+        OTA_HOTELS.iter().map(|hotel| (*hotel, TENANT)).collect();
     let json = serde_json::json!({"partners": [
         {"partner_id": PARTNER, "key_sha256": ingress::auth::sha256_hex(SECRET.as_bytes()),
-         "tenants": ["*"], "scopes": ["bookings:write", "bookings:read", "inventory:write"]},
+         "tenants": ["*"], "scopes": ["bookings:write", "bookings:read", "inventory:write"],
+         "ota_hotels": ota_hotels},
         {"partner_id": "ota-2", "key_sha256": ingress::auth::sha256_hex(OTHER_SECRET.as_bytes()),
          "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read"]},
         {"partner_id": "hotel-desk", "key_sha256": ingress::auth::sha256_hex(HOTEL_SECRET.as_bytes()),
@@ -302,4 +356,63 @@ async fn wait_ready(admin: std::net::SocketAddr, task: &JoinHandle<Result<(), in
         assert!(Instant::now() < deadline, "ingress not ready within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A record's headers and payload.
+pub type Record = (Vec<(String, String)>, Vec<u8>);
+
+/// Reads every record of a small topic from the start until `expected` arrived.
+pub async fn read_all(topic: &str, expected: usize) -> Vec<Record> {
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .unwrap();
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            assignment
+                .add_partition_offset(&topic, partition.id(), Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut records = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while records.len() < expected && std::time::Instant::now() < deadline {
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            if !seen.insert((message.partition(), message.offset())) {
+                continue;
+            }
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push((headers, message.payload().unwrap_or_default().to_vec()));
+        }
+        assert!(
+            records.len() >= expected,
+            "only {} of {expected} records on {topic}",
+            records.len()
+        );
+        records
+    })
+    .await
+    .unwrap()
 }

@@ -8,6 +8,7 @@ fn header(kind: MessageKind, echo_token: Option<&str>) -> Header {
         kind,
         version: "1.003".into(),
         echo_token: echo_token.map(str::to_owned),
+        timestamp: None,
         retransmission: false,
     }
 }
