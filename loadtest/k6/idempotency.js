@@ -9,7 +9,8 @@ import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
 import { envNumber, INGRESS_URL } from './lib/target.js';
-import { PARTNERS, pickPlace, seedRun, stayBody } from './lib/traffic.js';
+import { PARTNERS, pickPlace, stayBody } from './lib/traffic.js';
+import { seedRun } from './lib/run.js';
 import { SUITE_OPTIONS, acceptedBody, checkReplay, send } from './lib/client.js';
 
 export const options = {

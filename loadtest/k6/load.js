@@ -4,7 +4,7 @@
 //   k6 run loadtest/k6/load.js    (RATE per second, default 200; DURATION, default 60s)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { seedRun } from './lib/traffic.js';
+import { seedRun } from './lib/run.js';
 import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 

@@ -4,7 +4,7 @@
 //   k6 run loadtest/k6/smoke.js    (RATE per second, default 20; DURATION, default 25s)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { seedRun } from './lib/traffic.js';
+import { seedRun } from './lib/run.js';
 import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 

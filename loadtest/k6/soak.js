@@ -5,7 +5,7 @@
 //   k6 run loadtest/k6/soak.js    (RATE per second, default 100; DURATION, default 10m)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { seedRun } from './lib/traffic.js';
+import { seedRun } from './lib/run.js';
 import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 

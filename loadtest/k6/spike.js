@@ -6,7 +6,7 @@
 //                                  HOLD, how long the peak lasts, default 20s)
 
 import { envDuration, envNumber } from './lib/target.js';
-import { seedRun } from './lib/traffic.js';
+import { seedRun } from './lib/run.js';
 import { SUITE_OPTIONS } from './lib/client.js';
 import { partnerRequest } from './lib/mix.js';
 

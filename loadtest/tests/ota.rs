@@ -337,3 +337,97 @@ async fn the_last_rooms_go_to_exactly_as_many_ota_reservations() {
     assert_eq!(answer.status, StatusCode::OK, "{rs}");
     assert_eq!(rs["errors"][0]["Code"], "402", "{rs}");
 }
+
+/// An ingress that may not wait (`INGRESS_MAX_WAIT_MS=0`) answers every reservation
+/// pending: `Success`, an advisory `Warning` and both ids, the booking durable. Once the
+/// consumer has decided, a retransmission answers the decision (confirmed, no
+/// availability, cancelled), looked up in the projections; a modification stays pending,
+/// since the booking's status cannot tell which modification made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_answer_becomes_the_decision_on_retransmission() {
+    let mut pipeline = Pipeline::start_with(&["--max-wait-ms=0"]).await;
+    let client = pipeline.client.clone();
+    let run = Uuid::new_v4().simple().to_string();
+    let hotel = ("HotelCode=\"LIS001\"", "HotelCode=\"OTAPEND\"");
+    let one_room = message(
+        "OTA_HotelAvailNotifRQ",
+        &[hotel, ("BookingLimit=\"10\"", "BookingLimit=\"1\"")],
+    );
+    let (answer, rs) = send(&client, Form::Plain, &one_room).await;
+    assert_success(&answer, &rs, "OTA_HotelAvailNotifRS");
+    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1).await;
+    let reservation = |suffix: &str| {
+        message(
+            "OTA_HotelResNotifRQ",
+            &[
+                hotel,
+                ("DEMO-CH-100234", &format!("CH-{run}-{suffix}")),
+                ("Start=\"2027-04-14\"", "Start=\"2027-05-01\""),
+                ("End=\"2027-04-17\"", "End=\"2027-05-02\""),
+            ],
+        )
+    };
+
+    let assert_pending = |answer: &Answer, rs: &Value, status_attribute: &str| {
+        assert_eq!(answer.status, StatusCode::OK, "{rs}");
+        assert_eq!(rs["success"], true, "{rs}");
+        assert_eq!(rs["warnings"][0]["Type"], "11", "{rs}");
+        assert_eq!(rs["attributes"][status_attribute], "Pending", "{rs}");
+    };
+    let (first, rs_first) = send(&client, Form::Plain, &reservation("first")).await;
+    assert_pending(&first, &rs_first, "ResResponseType");
+    let winner = confirmation(&rs_first);
+    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 0).await;
+    let (second, rs_second) = send(&client, Form::Plain, &reservation("second")).await;
+    assert_pending(&second, &rs_second, "ResResponseType");
+    let loser = confirmation(&rs_second);
+
+    let (again, rs) = send(&client, Form::Soap, &reservation("first")).await;
+    assert_success(&again, &rs, "OTA_HotelResNotifRS");
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(rs["attributes"]["ResResponseType"], "Committed", "{rs}");
+    assert_eq!(confirmation(&rs), winner);
+    // The loser's decision may trail its acceptance: retransmit until it is known.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let rs = loop {
+        let (again, rs) = send(&client, Form::Plain, &reservation("second")).await;
+        assert_eq!(again.status, StatusCode::OK, "{rs}");
+        if rs["errors"].as_array().is_some_and(|e| !e.is_empty()) {
+            break rs;
+        }
+        assert!(std::time::Instant::now() < deadline, "still pending: {rs}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(rs["errors"][0]["Code"], "322", "{rs}");
+    assert_eq!(
+        pipeline.booking_status(loser).await.as_deref(),
+        Some("rejected")
+    );
+
+    let modify = message(
+        "OTA_HotelResModifyNotifRQ",
+        &[
+            hotel,
+            ("DEMO-CH-100234", &format!("CH-{run}-first")),
+            ("Start=\"2027-04-15\"", "Start=\"2027-05-01\""),
+            ("End=\"2027-04-18\"", "End=\"2027-05-02\""),
+            ("NumberOfUnits=\"2\"", "NumberOfUnits=\"1\""),
+        ],
+    );
+    let (answer, rs) = send(&client, Form::Plain, &modify).await;
+    assert_pending(&answer, &rs, "ResResponseType");
+    let (answer, rs) = send(&client, Form::Plain, &modify).await;
+    assert_pending(&answer, &rs, "ResResponseType");
+    assert_eq!(answer.headers["idempotent-replayed"], "true");
+
+    let cancel = message(
+        "OTA_CancelRQ",
+        &[hotel, ("DEMO-CH-100234", &format!("CH-{run}-first"))],
+    );
+    let (answer, rs) = send(&client, Form::Plain, &cancel).await;
+    assert_pending(&answer, &rs, "Status");
+    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1).await;
+    let (answer, rs) = send(&client, Form::Plain, &cancel).await;
+    assert_success(&answer, &rs, "OTA_CancelRS");
+    assert_eq!(rs["attributes"]["Status"], "Cancelled", "{rs}");
+}

@@ -1,6 +1,7 @@
 // One partner request per call, drawn from a realistic day's mix: mostly creates, then
 // modifies and cancels of bookings this VU made, reads, retries of acknowledged creates
-// (replays) and the ways real integrations get requests wrong.
+// (replays), channel managers' OpenTravel reservations and retransmissions (`ota.js`) and
+// the ways real integrations get requests wrong.
 //
 // Each VU remembers its own recent acknowledged creates (a k6 VU has its own JS runtime,
 // so this module's state is per VU).
@@ -8,10 +9,12 @@
 import exec from 'k6/execution';
 import { PARTNERS, pickPlace, stayBody, night, randomInt, ROOM_TYPES, SEASON_NIGHTS, TENANTS } from './traffic.js';
 import { send, acceptedBody, checkReplay, bookingsPath, availabilityPath } from './client.js';
+import { otaRequest } from './ota.js';
 
 // Percent of requests per operation.
 const MIX = [
-  ['create', 55],
+  ['create', 51],
+  ['ota', 4],
   ['modify', 8],
   ['cancel', 7],
   ['replay', 6],
@@ -30,7 +33,7 @@ export function partnerRequest(runId) {
     roll -= share;
   }
   // Follow-ups need an acknowledged create of this VU; until there is one, create.
-  if (recent.length === 0 && op !== 'readAvailability' && op !== 'badRequest') op = 'create';
+  if (recent.length === 0 && !['readAvailability', 'badRequest', 'ota'].includes(op)) op = 'create';
   OPERATIONS[op](runId);
 }
 
@@ -100,6 +103,10 @@ const OPERATIONS = {
     send(PARTNERS.ota1, 'GET', availabilityPath(place.tenant, place.property, ROOM_TYPES[0].code, night(from), night(from + 7)), null, {
       op: 'readAvailability', expect: 200, name: 'GET /v1/availability',
     });
+  },
+
+  ota(runId) {
+    otaRequest(runId);
   },
 
   badRequest(runId) {

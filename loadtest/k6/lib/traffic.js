@@ -139,10 +139,3 @@ export function setAllotments(runId, allotments) {
     }
   }
 }
-
-// A suite's setup(): a run id of its own and that run's inventory.
-export function seedRun() {
-  const runId = newRunId();
-  seedInventory(runId);
-  return { runId };
-}

@@ -73,8 +73,8 @@ struct Ingress {
 }
 
 impl Ingress {
-    async fn start(topics: &Topics, partners: &std::path::Path) -> Ingress {
-        let config = ingress::Config::try_parse_from([
+    async fn start(topics: &Topics, partners: &std::path::Path, extra: &[&str]) -> Ingress {
+        let mut args = vec![
             "ingress".to_owned(),
             format!("--partners-file={}", partners.display()),
             format!("--kafka-brokers={}", brokers()),
@@ -91,8 +91,9 @@ impl Ingress {
             // The first record of a fresh idempotent producer waits for its producer id;
             // these tests are about correctness, not latency.
             "--delivery-budget-ms=10000".to_owned(),
-        ])
-        .unwrap();
+        ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        let config = ingress::Config::try_parse_from(args).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -117,6 +118,11 @@ impl Ingress {
 
 impl Pipeline {
     pub async fn start() -> Pipeline {
+        Self::start_with(&[]).await
+    }
+
+    /// A pipeline whose ingress gets `ingress_args` besides the harness's own.
+    pub async fn start_with(ingress_args: &[&str]) -> Pipeline {
         let redis = loadtest::redis_conn::connect(&redis_url())
             .await
             .unwrap_or_else(|e| stack_missing("redis", e));
@@ -177,7 +183,7 @@ impl Pipeline {
         }));
 
         let partners = partners_file();
-        let ingress = Ingress::start(&topics, partners.path()).await;
+        let ingress = Ingress::start(&topics, partners.path(), ingress_args).await;
 
         Pipeline {
             client: PartnerClient::new(&ingress.url, SECRET),
@@ -204,7 +210,7 @@ impl Pipeline {
         if let Some(old) = self.ingress.take() {
             old.stop().await;
         }
-        let ingress = Ingress::start(&self.topics, self.partners.path()).await;
+        let ingress = Ingress::start(&self.topics, self.partners.path(), &[]).await;
         self.client = PartnerClient::new(&ingress.url, SECRET);
         self.ingress = Some(ingress);
     }
@@ -297,7 +303,7 @@ impl Drop for Pipeline {
 pub const TENANT: &str = "acme";
 /// The OpenTravel hotel codes `PARTNER` sends for `TENANT`, one per OTA test so their
 /// projections in the shared Redis never meet.
-pub const OTA_HOTELS: &[&str] = &["OTAPLAIN", "OTASOAP", "OTARETX", "OTARACE"];
+pub const OTA_HOTELS: &[&str] = &["OTAPLAIN", "OTASOAP", "OTARETX", "OTARACE", "OTAPEND"];
 
 /// An OpenTravel answer as Python's own XML parser reads it (`support/ota_rs.py`): the
 /// message's root, attributes, success, warnings, errors and reservation ids.
