@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a demo: bring up the local stack, build and start the
-# ingress and a consumer, push a demo load through them, then stop them and verify the
+# ingress and a consumer, push a demo load through them (and a channel manager's
+# OpenTravel messages), then stop them and verify the
 # store against every acknowledged event. Prints what happened; exits non-zero if any
 # acknowledged booking is missing or doubled, or any night is oversold.
 #
@@ -49,6 +50,19 @@ start_pipeline
 RECORD="$STATE_DIR/demo-run.json"
 status=0
 "$BIN_DIR/loadtest" demo --ingress-url "$INGRESS_URL" --record "$RECORD" --redis-url "$(pipeline_redis_url)" "$@" || status=$?
+
+# A channel manager's messages in OpenTravel XML: the samples of loadtest/ota/ (hotel
+# LIS001 of acme, April and May 2027) to POST /v1/ota, each answered with its …RS. A later
+# run sends the same messages again: retransmissions, answered the same and applied once.
+echo
+log "OpenTravel messages to POST /v1/ota as partner ota-1 (loadtest/ota/)"
+for message in OTA_HotelInvCountNotifRQ OTA_HotelAvailNotifRQ OTA_HotelResNotifRQ \
+    OTA_HotelResModifyNotifRQ OTA_CancelRQ; do
+  printf '  %-27s -> ' "$message"
+  curl -sS --max-time 10 "$INGRESS_URL/v1/ota" -H 'authorization: Bearer demo-ota-1-secret' \
+    -H 'content-type: application/xml' --data-binary @"$REPO/loadtest/ota/$message.xml" \
+    | python3 "$REPO/infra/ota_rs.py" --summary || status=1
+done
 
 # The dashboard and the alert rules must only name metrics the running binaries export.
 echo

@@ -1,6 +1,6 @@
 //! OpenTravel messages through the whole pipeline: `POST /v1/ota` (bare and in SOAP 1.1),
 //! Apache Kafka, the consumer, the store and Redis. Every answer is read with Python's
-//! XML parser (`support/ota_rs.py`), not the ingress's own.
+//! XML parser (`infra/ota_rs.py`), not the ingress's own.
 //!
 //! Run with the local stack up (`infra/stack.sh up`); see `support` for the harness.
 
@@ -355,7 +355,9 @@ async fn a_pending_answer_becomes_the_decision_on_retransmission() {
     );
     let (answer, rs) = send(&client, Form::Plain, &one_room).await;
     assert_success(&answer, &rs, "OTA_HotelAvailNotifRS");
-    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1).await;
+    pipeline
+        .remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1)
+        .await;
     let reservation = |suffix: &str| {
         message(
             "OTA_HotelResNotifRQ",
@@ -377,7 +379,9 @@ async fn a_pending_answer_becomes_the_decision_on_retransmission() {
     let (first, rs_first) = send(&client, Form::Plain, &reservation("first")).await;
     assert_pending(&first, &rs_first, "ResResponseType");
     let winner = confirmation(&rs_first);
-    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 0).await;
+    pipeline
+        .remaining_becomes("OTAPEND", "DBL", "2027-05-01", 0)
+        .await;
     let (second, rs_second) = send(&client, Form::Plain, &reservation("second")).await;
     assert_pending(&second, &rs_second, "ResResponseType");
     let loser = confirmation(&rs_second);
@@ -426,7 +430,9 @@ async fn a_pending_answer_becomes_the_decision_on_retransmission() {
     );
     let (answer, rs) = send(&client, Form::Plain, &cancel).await;
     assert_pending(&answer, &rs, "Status");
-    pipeline.remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1).await;
+    pipeline
+        .remaining_becomes("OTAPEND", "DBL", "2027-05-01", 1)
+        .await;
     let (answer, rs) = send(&client, Form::Plain, &cancel).await;
     assert_success(&answer, &rs, "OTA_CancelRS");
     assert_eq!(rs["attributes"]["Status"], "Cancelled", "{rs}");

@@ -305,10 +305,10 @@ pub const TENANT: &str = "acme";
 /// projections in the shared Redis never meet.
 pub const OTA_HOTELS: &[&str] = &["OTAPLAIN", "OTASOAP", "OTARETX", "OTARACE", "OTAPEND"];
 
-/// An OpenTravel answer as Python's own XML parser reads it (`support/ota_rs.py`): the
+/// An OpenTravel answer as Python's own XML parser reads it (`infra/ota_rs.py`): the
 /// message's root, attributes, success, warnings, errors and reservation ids.
 pub fn read_rs(raw: &[u8]) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ota_rs.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/ota_rs.py");
     let mut python = std::process::Command::new("python3")
         .arg(script)
         .stdin(std::process::Stdio::piped())
