@@ -118,6 +118,7 @@ fn ledger() -> MemoryLedger {
             stay: stay(10, 13, 1),
             price: price(45_000),
             guest_name: Some("Maria Fernanda Albuquerque".to_owned()),
+            partner_reference: None,
         },
     );
     assert_eq!(ledger.commit(&create, 2), Outcome::Confirmed);
@@ -136,6 +137,7 @@ fn state_machine(c: &mut Criterion) {
                     stay: stay(10, 13, 1),
                     price: price(45_000),
                     guest_name: Some("João Pedro Santos".to_owned()),
+                    partner_reference: None,
                 },
             ),
             Outcome::Confirmed,

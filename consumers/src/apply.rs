@@ -69,6 +69,10 @@ pub struct Booking {
     pub stay: Stay,
     pub price: Money,
     pub guest_name: Option<String>,
+    /// The partner's own id of the booking (an OpenTravel channel's reservation id);
+    /// absent in bookings stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_reference: Option<String>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -125,6 +129,7 @@ pub fn apply<L: Ledger>(
             stay,
             price,
             guest_name,
+            partner_reference,
         } => {
             let existing = ledger.booking(*booking_id)?;
             let (booking, outcome) = match existing {
@@ -147,6 +152,7 @@ pub fn apply<L: Ledger>(
                         stay: stay.clone(),
                         price: price.clone(),
                         guest_name: guest_name.clone(),
+                        partner_reference: partner_reference.clone(),
                         history: Vec::new(),
                     };
                     (booking, outcome)

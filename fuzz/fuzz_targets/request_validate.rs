@@ -84,12 +84,14 @@ fuzz_target!(|data: &[u8]| {
             stay,
             price,
             guest_name,
+            partner_reference,
             ..
         } => {
             let sent: BookingRequest = serde_json::from_slice(body).expect("it was accepted");
             check_stay(stay, &(sent.check_in, sent.check_out));
             check_price(price);
             check_text(guest_name.as_deref(), 200);
+            check_text(partner_reference.as_deref(), 100);
         }
         Event::ModifyBooking { stay, price, .. } => {
             let sent: BookingRequest = serde_json::from_slice(body).expect("it was accepted");

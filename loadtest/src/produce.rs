@@ -83,6 +83,7 @@ pub fn synthetic_events(tenant: &str, count: usize, properties: usize) -> Vec<En
                 currency: "EUR".into(),
             },
             guest_name: None,
+            partner_reference: None,
         };
         events.push(envelope(format!("h{p}"), create));
     }

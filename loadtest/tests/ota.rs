@@ -201,6 +201,11 @@ async fn each_message_type_flows_through_the_pipeline_bare_and_in_soap() {
         let booking = store.open(partition).unwrap().booking(booking_id).unwrap();
         let booking = booking.unwrap();
         assert_eq!(booking.status, BookingStatus::Cancelled);
+        assert_eq!(
+            booking.partner_reference.as_deref(),
+            Some(channel_id.as_str()),
+            "the channel's reservation id is kept on the booking"
+        );
         assert_eq!(booking.history.len(), 3, "{form:?}");
     }
 }

@@ -84,6 +84,9 @@ pub enum Event {
         price: Money,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         guest_name: Option<String>,
+        /// The partner's own id of the booking, when it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partner_reference: Option<String>,
     },
     /// Replaces the stay of an existing booking: all nights are re-checked and the change
     /// applies entirely or not at all.
@@ -270,6 +273,7 @@ mod tests {
                     currency: "EUR".into(),
                 },
                 guest_name: None,
+                partner_reference: None,
             },
         }
     }

@@ -57,6 +57,7 @@ fn as_request(command: &Command) -> Result<Command, Invalid> {
     let tenant_id = Some(command.tenant_id.clone());
     let property_id = Some(command.property_id.clone());
     let booking = |stay: &Stay, price: &Money, guest_name: Option<String>| BookingRequest {
+        partner_reference: None,
         tenant_id: tenant_id.clone(),
         property_id: property_id.clone(),
         room_type: Some(stay.room_type.clone()),
@@ -74,7 +75,12 @@ fn as_request(command: &Command) -> Result<Command, Invalid> {
             stay,
             price,
             guest_name,
-        } => booking(stay, price, guest_name.clone()).into_create(*booking_id),
+            partner_reference,
+        } => BookingRequest {
+            partner_reference: partner_reference.clone(),
+            ..booking(stay, price, guest_name.clone())
+        }
+        .into_create(*booking_id),
         Event::ModifyBooking {
             booking_id,
             stay,

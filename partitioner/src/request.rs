@@ -30,6 +30,9 @@ pub struct BookingRequest {
     pub amount_minor: Option<i64>,
     pub currency: Option<String>,
     pub guest_name: Option<String>,
+    /// The partner's own id of the booking (an OpenTravel channel's reservation
+    /// `UniqueID`), kept on it; set on create only.
+    pub partner_reference: Option<String>,
 }
 
 /// Body of `POST /v1/bookings/{id}/cancel`.
@@ -106,6 +109,8 @@ impl BookingRequest {
         let stay = check.stay(&self);
         let price = check.price(self.amount_minor, &self.currency);
         let guest_name = check.optional_text("guest_name", self.guest_name, 200);
+        let partner_reference =
+            check.optional_text("partner_reference", self.partner_reference, 100);
         check.finish()?;
         Ok(Command {
             tenant_id: tenant_id.unwrap(),
@@ -115,6 +120,7 @@ impl BookingRequest {
                 stay: stay.unwrap(),
                 price: price.unwrap(),
                 guest_name,
+                partner_reference,
             },
         })
     }
@@ -126,6 +132,9 @@ impl BookingRequest {
         let price = check.price(self.amount_minor, &self.currency);
         if self.guest_name.is_some() {
             check.reject("guest_name", "cannot be changed by a modify");
+        }
+        if self.partner_reference.is_some() {
+            check.reject("partner_reference", "cannot be changed by a modify");
         }
         check.finish()?;
         Ok(Command {

@@ -221,6 +221,7 @@ mod tests {
             amount_minor: Some(25_000),
             currency: Some("EUR".into()),
             guest_name: Some("Ada Lovelace".into()),
+            partner_reference: None,
         }
     }
 
@@ -365,6 +366,38 @@ mod tests {
     #[test]
     fn modify_may_not_rename_the_guest() {
         assert_eq!(fields(good().into_modify(Uuid::nil())), ["guest_name"]);
+    }
+
+    #[test]
+    fn the_partners_reference_is_kept_on_create_only() {
+        let with_reference = BookingRequest {
+            partner_reference: Some("CH-100234".into()),
+            ..good()
+        };
+        let command = with_reference.clone().into_create(Uuid::nil()).unwrap();
+        let Event::CreateBooking {
+            partner_reference, ..
+        } = command.event
+        else {
+            panic!("a create")
+        };
+        assert_eq!(partner_reference.as_deref(), Some("CH-100234"));
+        let modify = BookingRequest {
+            guest_name: None,
+            ..with_reference
+        };
+        assert_eq!(
+            fields(modify.into_modify(Uuid::nil())),
+            ["partner_reference"]
+        );
+        let too_long = BookingRequest {
+            partner_reference: Some("x".repeat(101)),
+            ..good()
+        };
+        assert_eq!(
+            fields(too_long.into_create(Uuid::nil())),
+            ["partner_reference"]
+        );
     }
 
     #[test]

@@ -182,6 +182,7 @@ fn create(id: u128, from: u32, to: u32, rooms: u16) -> Event {
         stay: stay(from, to, rooms),
         price: price(),
         guest_name: None,
+        partner_reference: None,
     }
 }
 

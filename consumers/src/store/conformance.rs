@@ -72,6 +72,7 @@ pub(crate) fn create(seq: u128) -> Envelope {
                 currency: "EUR".into(),
             },
             guest_name: None,
+            partner_reference: None,
         },
     )
 }

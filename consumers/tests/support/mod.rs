@@ -69,5 +69,6 @@ pub fn create_booking(check_in: NaiveDate, nights: u64) -> Event {
             currency: "EUR".into(),
         },
         guest_name: None,
+        partner_reference: None,
     }
 }

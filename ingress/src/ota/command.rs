@@ -77,6 +77,11 @@ pub fn booking_request(reservation: &Reservation, tenant: &str) -> BookingReques
             Action::Create => reservation.guest_name.clone(),
             Action::Modify | Action::Cancel => None,
         },
+        // The channel's reservation id stays on the booking it makes.
+        partner_reference: match reservation.action {
+            Action::Create => Some(reservation.reservation_id.clone()),
+            Action::Modify | Action::Cancel => None,
+        },
     }
 }
 
@@ -114,6 +119,7 @@ pub fn reservation_tag(item: &str, field: &str) -> String {
         "amount_minor" => "RoomStays/RoomStay/Total/@AmountAfterTax",
         "currency" => "RoomStays/RoomStay/Total/@CurrencyCode",
         "guest_name" => "ResGuests/ResGuest/Profiles/ProfileInfo/Profile/Customer/PersonName",
+        "partner_reference" => "UniqueID/@ID",
         _ => return item.to_owned(),
     };
     format!("{item}/{tail}")

@@ -253,6 +253,7 @@ fn a_batch_sees_its_own_effects_and_writes_each_row_once_at_its_last_offset() {
                     currency: "EUR".into(),
                 },
                 guest_name: None,
+                partner_reference: None,
             },
         )
     };
