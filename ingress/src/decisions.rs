@@ -89,10 +89,8 @@ impl Replies {
             );
             return Ok(replies);
         }
-        let deadline = tokio::time::Instant::now() + FIRST_PARTITION_PATIENCE;
-        while named.pick().is_none() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Past the patience, startup goes on and waiting requests answer 202 meanwhile.
+        let _ = tokio::time::timeout(FIRST_PARTITION_PATIENCE, named.any_named()).await;
         match named.named() {
             named if named.is_empty() => tracing::warn!(
                 topic = source.topic,

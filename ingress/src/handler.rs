@@ -52,16 +52,12 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
             Ok(permit) => {
                 let _in_flight = InFlight::enter(permit);
                 if route == Route::Ota {
-                    let (gate, mutations, reads) = (&state.gate, &state.mutations, &state.reads);
-                    let served = ota_api::serve(
-                        gate,
-                        mutations,
-                        reads,
-                        request,
-                        &request_id,
-                        &mut allowance,
-                    );
-                    Ok(served.await)
+                    let stages = ota_api::Stages {
+                        gate: &state.gate,
+                        mutations: &state.mutations,
+                        reads: &state.reads,
+                    };
+                    Ok(ota_api::serve(stages, request, &request_id, &mut allowance).await)
                 } else {
                     dispatch(&state, route, request, &request_id, &mut allowance).await
                 }

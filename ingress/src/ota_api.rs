@@ -43,13 +43,19 @@ use crate::{metrics, wait};
 use answer::{Form, Record};
 use translate::{translate, Refused, ReservationRef};
 
+/// What the route uses of the shared state.
+#[derive(Clone, Copy)]
+pub struct Stages<'a> {
+    pub gate: &'a Gate,
+    pub mutations: &'a Mutations,
+    pub reads: &'a Reads,
+}
+
 /// Serves one OpenTravel request; every failure is answered as an `…RS` (or
 /// `OTA_ErrorRS` before the message is known). `allowance` learns what is left in the
 /// partner's bucket.
 pub async fn serve(
-    gate: &Gate,
-    mutations: &Mutations,
-    reads: &Reads,
+    stages: Stages<'_>,
     request: Request<Incoming>,
     request_id: &str,
     allowance: &mut Option<Allowance>,
@@ -61,11 +67,7 @@ pub async fn serve(
             .as_ref()
             .map_or("unknown", |h| h.kind.request_name())
     };
-    match run(
-        gate, mutations, reads, request, request_id, allowance, &mut form,
-    )
-    .await
-    {
+    match run(stages, request, request_id, allowance, &mut form).await {
         Ok((response, result)) => {
             metrics::ota_message(kind(&form), result);
             response
@@ -125,14 +127,17 @@ fn unreadable(why: impl std::fmt::Display) -> Failure {
 /// The request's answer and what became of it (a metric label), or why it was refused.
 /// `form` learns how the answer goes back as soon as the message is read.
 async fn run(
-    gate: &Gate,
-    mutations: &Mutations,
-    reads: &Reads,
+    stages: Stages<'_>,
     request: Request<Incoming>,
     request_id: &str,
     allowance: &mut Option<Allowance>,
     form: &mut Form,
 ) -> Result<(Response<Full<Bytes>>, &'static str), Failure> {
+    let Stages {
+        gate,
+        mutations,
+        reads,
+    } = stages;
     let (parts, body) = request.into_parts();
     if !headers::is_xml(&parts.headers) {
         return Err(ApiError::UnsupportedMediaType.into());

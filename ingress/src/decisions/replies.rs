@@ -3,12 +3,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
+use tokio::sync::Notify;
+
 /// Partitions of the replies topic that this process is reading from a position taken
 /// before it named them, so a decision published to one of them is certain to reach it.
 #[derive(Default)]
 pub struct ReplyPartitions {
     named: RwLock<Vec<i32>>,
     next: AtomicUsize,
+    /// Woken whenever a partition is named.
+    named_one: Notify,
 }
 
 impl ReplyPartitions {
@@ -24,6 +28,18 @@ impl ReplyPartitions {
         Some(named[turn % named.len()])
     }
 
+    /// Returns once at least one partition may be named.
+    pub async fn any_named(&self) {
+        loop {
+            // Created before the check, so a partition named in between still wakes it.
+            let named_one = self.named_one.notified();
+            if !self.named.read().expect("reply partitions lock").is_empty() {
+                return;
+            }
+            named_one.await;
+        }
+    }
+
     /// The partitions requests may name now, in order.
     pub fn named(&self) -> Vec<i32> {
         self.named.read().expect("reply partitions lock").clone()
@@ -36,6 +52,7 @@ impl ReplyPartitions {
             named.insert(at, partition);
         }
         crate::metrics::reply_partitions(named.len());
+        self.named_one.notify_waiters();
     }
 
     /// `partition` is no longer named by new requests (those that named it are still
@@ -67,5 +84,23 @@ mod tests {
         assert_eq!(partitions.pick(), Some(7));
         partitions.withdraw(7);
         assert_eq!(partitions.pick(), None);
+    }
+
+    #[tokio::test]
+    async fn startup_learns_of_the_first_partition_as_it_is_named() {
+        let partitions = std::sync::Arc::new(ReplyPartitions::default());
+        let waiting = tokio::spawn({
+            let partitions = partitions.clone();
+            async move { partitions.any_named().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        partitions.name(4);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken when a partition is named")
+            .unwrap();
+        // Already named: returns at once.
+        partitions.any_named().await;
     }
 }

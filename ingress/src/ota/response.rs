@@ -9,7 +9,7 @@
 
 use std::io;
 
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 
 use super::codes::OtaError;
@@ -206,27 +206,35 @@ fn confirmation(
             } else {
                 ("HotelReservations", "HotelReservation")
             };
-            w.create_element(list).write_inner_content(|w| {
-                w.create_element(item).write_inner_content(|w| {
-                    unique_id(w, &reservation.channel_id)?;
-                    w.create_element("ResGlobalInfo").write_inner_content(|w| {
-                        w.create_element("HotelReservationIDs")
-                            .write_inner_content(|w| {
-                                w.create_element("HotelReservationID")
-                                    .with_attribute(("ResID_Type", RESERVATION_ID_TYPE))
-                                    .with_attribute(("ResID_Value", reservation.hotel_id.as_str()))
-                                    .write_empty()?;
-                                Ok(())
-                            })?;
-                        Ok(())
-                    })?;
-                    Ok(())
-                })?;
-                Ok(())
+            within(w, &[list, item], |w| {
+                unique_id(w, &reservation.channel_id)?;
+                within(w, &["ResGlobalInfo", "HotelReservationIDs"], |w| {
+                    w.create_element("HotelReservationID")
+                        .with_attribute(("ResID_Type", RESERVATION_ID_TYPE))
+                        .with_attribute(("ResID_Value", reservation.hotel_id.as_str()))
+                        .write_empty()
+                        .map(|_| ())
+                })
             })?;
         }
         // Inventory answers carry no reservation.
         MessageKind::HotelInvCountNotif | MessageKind::HotelAvailNotif => {}
+    }
+    Ok(())
+}
+
+/// Writes what `inner` writes inside the elements of `path`, outermost first.
+fn within(
+    w: &mut Writer<Vec<u8>>,
+    path: &[&str],
+    inner: impl FnOnce(&mut Writer<Vec<u8>>) -> io::Result<()>,
+) -> io::Result<()> {
+    for name in path {
+        w.write_event(Event::Start(BytesStart::new(*name)))?;
+    }
+    inner(w)?;
+    for name in path.iter().rev() {
+        w.write_event(Event::End(BytesEnd::new(*name)))?;
     }
     Ok(())
 }
