@@ -2,7 +2,8 @@
 # Offline validation of everything under infra/ that is not the local stack: Prometheus
 # config and rules (promtool check + unit tests), the metric names the dashboards and
 # rules use, the compose file, and the Kubernetes manifests rendered from every overlay,
-# validated against the Kubernetes and KEDA schemas. Installs what it needs if missing
+# validated against the Kubernetes and KEDA schemas, and the API reference page's vendored
+# Swagger UI against the pinned npm release. Installs what it needs if missing
 # (Debian's prometheus package for promtool; a Python virtualenv from PyPI for the rest)
 # and exits non-zero if any check fails.
 #
@@ -106,12 +107,17 @@ config_reference() {
   "$REPO/infra/config-reference.sh" --check
 }
 
+vendored_swagger_ui() {
+  "$REPO/infra/vendor-swagger-ui.sh" --check
+}
+
 install_promtool
 install_python_tools
 install_kubectl
 check "prometheus config, rules and rule unit tests" prometheus_checks
 check "dashboard and rule metric names" metric_names
 check "runbook links resolve" runbook_links
+check "vendored Swagger UI is the pinned swagger-ui-dist" vendored_swagger_ui
 [[ -f "$REPO/infra/compose/docker-compose.yml" ]] && check "docker compose config" compose_config
 [[ -f "$REPO/infra/k8s/validate.py" ]] && check "kubernetes and KEDA manifests" k8s_manifests
 if [[ -x "$BIN_DIR/ingress" && -x "$BIN_DIR/consumer" ]]; then

@@ -180,6 +180,14 @@ install_wrk() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 }
 
+# Debian's chromium: the headless browser the API reference page's test loads /docs in.
+install_chromium() {
+  command -v chromium >/dev/null && return
+  log "installing chromium from Debian (the API reference page's browser test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 # Waits (at most 120 s) until the consumer group has applied every event on the bookings
 # topic, by the lag KEDA would read; returns 1 and says how far behind it is otherwise.
 wait_caught_up() {

@@ -4,12 +4,14 @@
 # CQL store (Apache Cassandra standing in for ScyllaDB), so this brings the local stack up
 # first (installing what is missing), then checks formatting and
 # lints and the dependency policy, runs every test in release mode (sharing the build with
-# the demo), the fuzz targets for a bounded time, a k6 smoke run and schemathesis against the
+# the demo; the API reference page's in headless chromium, installed here), the fuzz targets for a bounded time, a k6 smoke run and schemathesis against the
 # live ingress, and validates the deployment artefacts under infra/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 "$REPO/infra/stack.sh" up --cassandra --redis-cluster
+# The browser the API reference page's test drives (ingress/tests/docs_page.rs).
+install_chromium
 # The CQL store's conformance suite and process faults run live against it (never skipped).
 export SCYLLA_URI="127.0.0.1:$CASSANDRA_PORT"
 cd "$REPO"

@@ -24,7 +24,7 @@ use crate::problem::ApiError;
 use crate::ratelimit::Allowance;
 use crate::reads::Reads;
 use crate::routes::{self, Route};
-use crate::{mutate, openapi, ota_api, reads};
+use crate::{docs, mutate, openapi, ota_api, reads};
 
 /// Everything a request needs, shared by all connections: the gate every request passes,
 /// then what its route's stage uses.
@@ -47,6 +47,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Respons
     let result = match route {
         Err(error) => Err(error),
         Ok(Route::OpenApi) => Ok(openapi::response()),
+        Ok(Route::Docs(asset)) => Ok(docs::response(asset)),
         Ok(route) => match state.gate.in_flight.try_acquire() {
             Err(_) => Err(ApiError::Overloaded),
             Ok(permit) => {
@@ -118,6 +119,7 @@ async fn dispatch(
         }
         // Answered by `handle` itself; here only so the match is whole.
         Route::OpenApi => Ok(openapi::response()),
+        Route::Docs(asset) => Ok(docs::response(asset)),
         Route::Ota => Err(ApiError::Internal(
             "OpenTravel messages are served by ota_api".into(),
         )),

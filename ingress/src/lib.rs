@@ -17,6 +17,7 @@ pub mod broker_watch;
 pub mod config;
 pub mod decisions;
 pub mod dedup;
+pub mod docs;
 pub mod gate;
 pub mod handler;
 pub mod headers;

@@ -10,6 +10,7 @@ pub use partitioner::Mutation;
 use uuid::Uuid;
 
 use crate::auth::Scope;
+pub use crate::docs::Asset;
 use crate::problem::ApiError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub enum Route {
     Ota,
     /// The OpenAPI document: public, no key needed.
     OpenApi,
+    /// The API reference page and its files ([`crate::docs`]): public.
+    Docs(Asset),
 }
 
 /// The reads a partner can make, served from the consumers' projections.
@@ -59,6 +62,11 @@ impl Route {
             ["v1", "availability"] => (Route::Read(Availability), "GET"),
             ["v1", "ota"] => (Route::Ota, "POST"),
             ["openapi.json"] => (Route::OpenApi, "GET"),
+            ["docs"] => (Route::Docs(Asset::Page), "GET"),
+            ["docs", name] => {
+                let asset = Asset::named(name).ok_or(ApiError::NotFound)?;
+                (Route::Docs(asset), "GET")
+            }
             _ => return Err(ApiError::NotFound),
         };
         if method.as_str() == allow {
@@ -79,6 +87,7 @@ impl Route {
             Route::Read(Availability) => "/v1/availability",
             Route::Ota => "/v1/ota",
             Route::OpenApi => "/openapi.json",
+            Route::Docs(asset) => asset.path(),
         }
     }
 
@@ -90,7 +99,7 @@ impl Route {
             Route::Mutation(SetInventory) => Some(Scope::InventoryWrite),
             Route::Mutation(_) => Some(Scope::BookingsWrite),
             Route::Read(_) => Some(Scope::BookingsRead),
-            Route::OpenApi => None,
+            Route::OpenApi | Route::Docs(_) => None,
         }
     }
 
@@ -104,6 +113,10 @@ impl Route {
         ("GET", "/v1/availability"),
         ("POST", "/v1/ota"),
         ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/init.js"),
+        ("GET", "/docs/swagger-ui-bundle.js"),
+        ("GET", "/docs/swagger-ui.css"),
     ];
 }
 
@@ -163,6 +176,10 @@ mod tests {
             Route::Read(Availability),
             Route::Ota,
             Route::OpenApi,
+            Route::Docs(Asset::Page),
+            Route::Docs(Asset::Init),
+            Route::Docs(Asset::Bundle),
+            Route::Docs(Asset::Stylesheet),
         ];
         assert_eq!(routes.len(), Route::TABLE.len());
         for route in routes {
@@ -187,6 +204,9 @@ mod tests {
             "/v1/bookings/not-a-uuid/cancel",
             "/v1/bookings/not-a-uuid",
             "/openapi.json/x",
+            "/docs/",
+            "/docs/index.html",
+            "/docs/swagger-ui-bundle.js.map",
             &format!("/v1/bookings/{ID}/delete"),
             &format!("/v1/bookings/{ID}/cancel/extra"),
         ] {
