@@ -327,8 +327,9 @@ impl Step<'_> {
             });
             booking
         });
+        let owner = booking.as_ref().map(|b| b.partner_id.as_str());
         Effects {
-            decision: decision(envelope, outcome, reason, self.at, self.at.offset),
+            decision: decision(envelope, outcome, reason, self.at, self.at.offset, owner),
             booking,
             nights: self.nights,
         }
@@ -347,13 +348,15 @@ fn may_act_on(booking: &Booking, envelope: &Envelope) -> bool {
 }
 
 /// The decision on `envelope`, taken at position `at`, answering its copy at
-/// `record_offset` of the same partition.
+/// `record_offset` of the same partition; `owner` is the partner whose booking the event
+/// reached, if it reached one.
 fn decision(
     envelope: &Envelope,
     outcome: Outcome,
     reason: Option<RejectReason>,
     at: Position,
     record_offset: i64,
+    owner: Option<&str>,
 ) -> Decision {
     Decision {
         event_id: envelope.event_id,
@@ -366,6 +369,10 @@ fn decision(
         partition: at.partition,
         offset: at.offset,
         record_offset: Some(record_offset),
+        partner_id: Some(envelope.partner_id.clone()),
+        owner_id: owner
+            .filter(|owner| *owner != envelope.partner_id)
+            .map(str::to_owned),
     }
 }
 

@@ -134,6 +134,8 @@ async fn echo(bookings: String, replies: String) {
             partition: message.partition(),
             offset: message.offset(),
             record_offset: Some(message.offset()),
+            partner_id: Some(envelope.partner_id.clone()),
+            owner_id: None,
         };
         let payload = serde_json::to_vec(&decision).unwrap();
         let key = decision.event_id.to_string();

@@ -37,6 +37,27 @@ pub struct Decision {
     /// decisions published by consumers before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_offset: Option<i64>,
+    /// The partner that sent the event: the decision is this partner's to receive.
+    /// Absent from decisions published by consumers before it was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// The partner whose booking the event changed, when that is not the sender (a
+    /// hotel's own channel acting with `bookings:any-partner`): it receives the decision
+    /// too. Never set for an event that did not reach the booking, so a partner learns
+    /// nothing of another's attempts on its bookings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+}
+
+impl Decision {
+    /// The partners the decision is delivered to: the sender, then the booking's owner
+    /// when that is another partner.
+    pub fn recipients(&self) -> impl Iterator<Item = &str> {
+        self.partner_id
+            .iter()
+            .chain(&self.owner_id)
+            .map(String::as_str)
+    }
 }
 
 impl Decision {

@@ -42,7 +42,8 @@ pub fn recall(
     applied: AppliedEvent,
     booking: Option<&Booking>,
 ) -> Option<Decision> {
-    let decided = |outcome, reason, at| decision(envelope, outcome, reason, at, copy_at.offset);
+    let decided =
+        |outcome, reason, at| decision(envelope, outcome, reason, at, copy_at.offset, None);
     if applied
         .fingerprint
         .is_some_and(|first| first != envelope.fingerprint())
@@ -63,7 +64,16 @@ pub fn recall(
             partition: entry.partition,
             offset: entry.offset,
         };
-        return Some(decided(entry.outcome, entry.reason, at));
+        // The event reached the booking: its owner is told, as when it was first decided.
+        let owner = booking.map(|b| b.partner_id.as_str());
+        return Some(decision(
+            envelope,
+            entry.outcome,
+            entry.reason,
+            at,
+            copy_at.offset,
+            owner,
+        ));
     }
     let reason = match &envelope.event {
         Event::SetAllotment { .. } => {

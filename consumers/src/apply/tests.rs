@@ -320,6 +320,26 @@ fn only_the_creator_or_the_tenants_own_channel_may_act_on_a_booking() {
 }
 
 #[test]
+fn a_decision_names_its_sender_and_an_owner_it_reached() {
+    let mut ledger = MemoryLedger::default();
+    ledger.run(allot(2));
+    let created = ledger.run(create(1, 2, 3, 1));
+    assert_eq!(created.recipients().collect::<Vec<_>>(), ["ota"]);
+    // Another partner's attempt is its own news only: the owner is not told of it.
+    let refused = ledger.run_as(Sender::OtherPartner, cancel(1));
+    assert_eq!(refused.reason, Some(RejectReason::BookingNotFound));
+    assert_eq!(refused.recipients().collect::<Vec<_>>(), ["ota-2"]);
+    // The hotel's own channel cancelling the booking: both hear of it.
+    let cancelled = ledger.run_as(Sender::Hotel, cancel(1));
+    assert_eq!(cancelled.outcome, Outcome::Cancelled);
+    assert_eq!(cancelled.recipients().collect::<Vec<_>>(), ["desk", "ota"]);
+    assert_eq!(
+        ledger.run(allot(3)).recipients().collect::<Vec<_>>(),
+        ["ota"]
+    );
+}
+
+#[test]
 fn history_records_every_event_of_a_booking() {
     let mut ledger = MemoryLedger::default();
     ledger.run(allot(3));

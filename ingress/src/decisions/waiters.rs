@@ -135,6 +135,8 @@ mod tests {
             partition: 0,
             offset: 7,
             record_offset: Some(7),
+            partner_id: None,
+            owner_id: None,
         }
     }
 
