@@ -86,9 +86,11 @@ stop() {
 INGRESS_PORT="${INGRESS_PORT:-8080}"
 INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-9080}"
 CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-9081}"
+FEED_ADMIN_PORT="${FEED_ADMIN_PORT:-9082}"
 INGRESS_URL="http://127.0.0.1:$INGRESS_PORT"
 INGRESS_ADMIN="127.0.0.1:$INGRESS_ADMIN_PORT"
 CONSUMER_ADMIN="127.0.0.1:$CONSUMER_ADMIN_PORT"
+FEED_ADMIN="127.0.0.1:$FEED_ADMIN_PORT"
 STORE_DIR="$STATE_DIR/store"
 
 ready() { curl -fsS "http://$1/readyz" >/dev/null 2>&1; }
@@ -112,8 +114,8 @@ build_binaries() {
   cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
 }
 
-# Starts a consumer and the ingress against the local stack (unless already running) and
-# waits until both are ready. PIPELINE_STARTED lists the ones this call started, for
+# Starts a consumer, the decisions feed (`consumer feed`) and the ingress against the local
+# stack (unless already running) and waits until they are ready. PIPELINE_STARTED lists the ones this call started, for
 # stop_pipeline. Both inherit the caller's environment, so further settings can be given
 # as usual: `CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline`.
 PIPELINE_STARTED=()
@@ -125,6 +127,11 @@ start_pipeline() {
       "$BIN_DIR/consumer"; then
     PIPELINE_STARTED+=(consumer)
   fi
+  if start_process feed env CONSUMER_ADMIN_ADDR="$FEED_ADMIN" \
+      CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" CONSUMER_REDIS_URL="$redis_url" \
+      "$BIN_DIR/consumer" feed; then
+    PIPELINE_STARTED+=(feed)
+  fi
   if start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
       INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
       INGRESS_KAFKA_BROKERS="$(kafka_brokers)" INGRESS_REDIS_URL="$redis_url" \
@@ -132,6 +139,7 @@ start_pipeline() {
     PIPELINE_STARTED+=(ingress)
   fi
   wait_for consumer 30 ready "$CONSUMER_ADMIN"
+  wait_for feed 30 ready "$FEED_ADMIN"
   wait_for ingress 30 ready "$INGRESS_ADMIN"
 }
 
@@ -142,7 +150,7 @@ pipeline_redis_url() { printf '%s' "${PIPELINE_REDIS_URL:-redis://127.0.0.1:$RED
 # Stops what start_pipeline started, the ingress first so it drains against a live consumer.
 stop_pipeline() {
   local name
-  for name in ingress consumer; do
+  for name in ingress feed consumer; do
     if [[ " ${PIPELINE_STARTED[*]-} " == *" $name "* ]]; then stop "$name"; fi
   done
   PIPELINE_STARTED=()

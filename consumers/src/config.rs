@@ -30,6 +30,9 @@ pub enum Command {
     Rebuild,
     /// Report every Redis projection that disagrees with the store; exit 1 if any does.
     Reconcile,
+    /// Append each decision to its partners' feeds in Redis (`GET /v1/decisions`), until
+    /// SIGTERM: a group of its own on the decisions topic.
+    Feed,
     /// Print the group's lag per partition (log end minus committed offset), the signal
     /// the autoscaler scales consumers on.
     Lag(LagArgs),
@@ -104,6 +107,13 @@ pub struct Config {
         default_value = "booking-decisions"
     )]
     pub decisions_topic: String,
+    /// `consumer feed`: its consumer group on the decisions topic.
+    #[arg(long, env = "CONSUMER_FEED_GROUP", default_value = "decision-feed")]
+    pub feed_group: String,
+    /// `consumer feed`: about how many entries each partner's feed keeps; a partner that
+    /// leaves more unacknowledged loses the oldest (its next read reports the gap).
+    #[arg(long, env = "CONSUMER_FEED_MAX_LEN", default_value_t = 100_000)]
+    pub feed_max_len: u64,
     /// Topic a decision is copied to when its sender waits for it, in the partition the
     /// event's `reply-partition` header names: the one the waiting ingress reads.
     #[arg(

@@ -13,6 +13,7 @@ pub mod assignment;
 mod batch;
 pub mod config;
 pub mod context;
+pub mod feed;
 pub mod flow;
 pub mod lag;
 pub mod maintenance;

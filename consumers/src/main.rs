@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::Run => run(cli.config).await,
+        Command::Feed => feed(cli.config).await,
         Command::Lag(args) => match consumers::lag::read(&cli.config) {
             Ok(lag) if args.one_line => {
                 println!("{}", lag.one_line());
@@ -77,6 +78,21 @@ async fn main() -> ExitCode {
             Ok(Opened::Scylla(store)) => maintain(&command, &cli.config, &store).await,
             Err(code) => code,
         },
+    }
+}
+
+/// `consumer feed` until SIGTERM or Ctrl-C.
+async fn feed(config: consumers::Config) -> ExitCode {
+    let admin = match admin_port(&config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
+    match consumers::feed::run(&config, admin, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "the feed stopped");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -204,18 +220,27 @@ async fn maintain<S: Store>(command: &Command, config: &consumers::Config, store
     }
 }
 
-async fn serve<S: Store>(config: consumers::Config, store: S) -> ExitCode {
+/// The admin port bound, with the metrics recorder behind its `/metrics`.
+async fn admin_port(config: &consumers::Config) -> Result<tokio::net::TcpListener, ExitCode> {
     let admin = match tokio::net::TcpListener::bind(config.admin_addr).await {
         Ok(listener) => listener,
         Err(e) => {
             error!(error = %e, addr = %config.admin_addr, "cannot bind the admin address");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(ExitCode::from(EXIT_CONFIG));
         }
     };
     if let Err(e) = consumers::metrics::install() {
         error!(error = %e, "cannot install the metrics recorder");
-        return ExitCode::FAILURE;
+        return Err(ExitCode::FAILURE);
     }
+    Ok(admin)
+}
+
+async fn serve<S: Store>(config: consumers::Config, store: S) -> ExitCode {
+    let admin = match admin_port(&config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
     match consumers::run(config, store, admin, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

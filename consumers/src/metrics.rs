@@ -54,6 +54,10 @@ pub const AWAITING_RELEASE: &str = "consumer_partitions_awaiting_release";
 /// likewise) or `fenced` (another process took the state over; for at
 /// most `RETAKE_AFTER`).
 pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
+/// `consumer feed`: decisions taken into partners' feeds, by result.
+pub const FEED_APPENDS: &str = "consumer_feed_appends_total";
+/// `consumer feed`: batches whose appends Redis refused or did not answer (retried).
+pub const FEED_REDIS_ERRORS: &str = "consumer_feed_redis_errors_total";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
 fn describe() {
@@ -73,6 +77,14 @@ fn describe() {
         "Events sent to the dead-letter topic, by cause"
     );
     describe_histogram!(BATCH_SIZE, Unit::Count, "Events per partition batch");
+    describe_counter!(
+        FEED_APPENDS,
+        "consumer feed: decisions taken into partners' feeds, by result (appended, duplicate, undecodable, unaddressed)"
+    );
+    describe_counter!(
+        FEED_REDIS_ERRORS,
+        "consumer feed: batches of feed appends that failed against Redis and were retried"
+    );
     describe_histogram!(
         STORE_COMMIT_DURATION,
         Unit::Seconds,
@@ -192,7 +204,17 @@ pub fn reply(outcome: &'static str) {
     counter!(REPLIES, "outcome" => outcome).increment(1);
 }
 
-/// `kind` is `fetch` or `commit`.
+/// `result`: `appended` to a recipient's feed, `duplicate` (read again, already there),
+/// `undecodable` or `unaddressed` (a decision naming no partner, from an older consumer).
+pub fn feed_appended(result: &'static str) {
+    counter!(FEED_APPENDS, "result" => result).increment(1);
+}
+
+pub fn feed_redis_error() {
+    counter!(FEED_REDIS_ERRORS).increment(1);
+}
+
+/// `kind` is `fetch`, `commit` or `feed` (the feed's reads of the decisions topic).
 pub fn kafka_error(kind: &'static str) {
     counter!(KAFKA_ERRORS, "kind" => kind).increment(1);
 }

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::sync::SemaphorePermit;
 
-use crate::body::RequestBody;
+use crate::body::{read_body, RequestBody};
 use crate::gate::Gate;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::metrics;
@@ -24,7 +24,7 @@ use crate::problem::ApiError;
 use crate::ratelimit::Allowance;
 use crate::reads::Reads;
 use crate::routes::{self, Route};
-use crate::{docs, mutate, openapi, ota_api, reads};
+use crate::{docs, feed, mutate, openapi, ota_api, reads};
 
 /// Everything a request needs, shared by all connections: the gate every request passes,
 /// then what its route's stage uses.
@@ -114,6 +114,11 @@ async fn dispatch(
     }
     match route {
         Route::Read(read) => reads::read(&state.reads, read, partner, parts.uri.query()).await,
+        Route::AcknowledgeDecisions => {
+            headers::require_json(&parts.headers)?;
+            let body = read_body(body, gate.max_body_bytes).await?;
+            feed::acknowledge(&state.reads.redis, partner, &body).await
+        }
         Route::Mutation(mutation) => {
             mutate::mutate(&state.mutations, mutation, partner, parts, body, request_id).await
         }

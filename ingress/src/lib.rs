@@ -18,6 +18,7 @@ pub mod config;
 pub mod decisions;
 pub mod dedup;
 pub mod docs;
+pub mod feed;
 pub mod gate;
 pub mod handler;
 pub mod headers;

@@ -65,7 +65,8 @@ mod tests {
         let ota = *route == Route::Ota;
         let authenticated = route.scope().is_some() || ota;
         let mutation = matches!(route, Route::Mutation(_)) || ota;
-        let read = matches!(route, Route::Read(_));
+        let acknowledgement = *route == Route::AcknowledgeDecisions;
+        let read = matches!(route, Route::Read(_)) || acknowledgement;
         let booking_mutation =
             matches!(route, Route::Mutation(mutation) if mutation.concerns_a_booking());
         Some(match error {
@@ -76,15 +77,19 @@ mod tests {
             | ApiError::Overloaded
             | ApiError::Internal(_) => authenticated,
             ApiError::MalformedJson(_)
-            | ApiError::MissingIdempotencyKey
-            | ApiError::BadIdempotencyKey(_)
             | ApiError::PayloadTooLarge { .. }
-            | ApiError::UnsupportedMediaType
+            | ApiError::UnsupportedMediaType => mutation || acknowledgement,
+            ApiError::MissingIdempotencyKey
+            | ApiError::BadIdempotencyKey(_)
             | ApiError::IdempotencyKeyReused
             | ApiError::IdempotencyKeyInFlight
             | ApiError::BrokerUnavailable(_)
             | ApiError::DeliveryTimeout => mutation,
-            ApiError::Invalid(_) => mutation || *route == Route::Read(Read::Availability),
+            ApiError::Invalid(_) => {
+                mutation
+                    || acknowledgement
+                    || matches!(route, Route::Read(Read::Availability | Read::Decisions))
+            }
             // A path id that is not a UUID names no booking.
             ApiError::NotFound => route.template().contains("{id}"),
             ApiError::BookingNotFound => matches!(route, Route::Read(Read::Booking(_))),
@@ -150,7 +155,8 @@ mod tests {
                 operation.is_object(),
                 "{method} {template} is not in the spec"
             );
-            let success = if route.scope().is_none() || matches!(route, Route::Read(_)) {
+            let answers_200 = matches!(route, Route::Read(_) | Route::AcknowledgeDecisions);
+            let success = if route.scope().is_none() || answers_200 {
                 200
             } else {
                 202

@@ -80,6 +80,7 @@ pub async fn read(
             let nights = availability(&state.redis, partner, query).await?;
             Ok(json_response(StatusCode::OK, &nights))
         }
+        Read::Decisions => crate::feed::read(&state.redis, partner, query).await,
     }
 }
 

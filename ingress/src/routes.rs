@@ -17,6 +17,8 @@ use crate::problem::ApiError;
 pub enum Route {
     Mutation(Mutation),
     Read(Read),
+    /// A partner's acknowledgement of its decisions feed, up to a cursor ([`crate::feed`]).
+    AcknowledgeDecisions,
     /// An OpenTravel message ([`crate::ota_api`]): which write it is, and so its scope,
     /// is known only once its body is read.
     Ota,
@@ -31,11 +33,13 @@ pub enum Route {
 pub enum Read {
     Booking(Uuid),
     Availability,
+    /// The partner's decisions feed ([`crate::feed`]).
+    Decisions,
 }
 
 // Short names for the table below and the tests.
 use Mutation::{CancelBooking, CreateBooking, ModifyBooking, SetInventory};
-use Read::{Availability, Booking};
+use Read::{Availability, Booking, Decisions};
 
 impl Route {
     /// Resolves a request line: 404 for unknown paths (including booking paths whose id
@@ -61,6 +65,8 @@ impl Route {
             ["v1", "inventory"] => (Route::Mutation(SetInventory), "PUT"),
             ["v1", "availability"] => (Route::Read(Availability), "GET"),
             ["v1", "ota"] => (Route::Ota, "POST"),
+            ["v1", "decisions"] => (Route::Read(Decisions), "GET"),
+            ["v1", "decisions", "ack"] => (Route::AcknowledgeDecisions, "POST"),
             ["openapi.json"] => (Route::OpenApi, "GET"),
             ["docs"] => (Route::Docs(Asset::Page), "GET"),
             ["docs", name] => {
@@ -86,6 +92,8 @@ impl Route {
             Route::Read(Booking(_)) => "/v1/bookings/{id}",
             Route::Read(Availability) => "/v1/availability",
             Route::Ota => "/v1/ota",
+            Route::Read(Decisions) => "/v1/decisions",
+            Route::AcknowledgeDecisions => "/v1/decisions/ack",
             Route::OpenApi => "/openapi.json",
             Route::Docs(asset) => asset.path(),
         }
@@ -98,7 +106,8 @@ impl Route {
             Route::Ota => None,
             Route::Mutation(SetInventory) => Some(Scope::InventoryWrite),
             Route::Mutation(_) => Some(Scope::BookingsWrite),
-            Route::Read(_) => Some(Scope::BookingsRead),
+            // The feed is read, and its progress kept, under the read scope.
+            Route::Read(_) | Route::AcknowledgeDecisions => Some(Scope::BookingsRead),
             Route::OpenApi | Route::Docs(_) => None,
         }
     }
@@ -112,6 +121,8 @@ impl Route {
         ("GET", "/v1/bookings/{id}"),
         ("GET", "/v1/availability"),
         ("POST", "/v1/ota"),
+        ("GET", "/v1/decisions"),
+        ("POST", "/v1/decisions/ack"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/init.js"),
@@ -175,6 +186,8 @@ mod tests {
             Route::Read(Booking(id)),
             Route::Read(Availability),
             Route::Ota,
+            Route::Read(Decisions),
+            Route::AcknowledgeDecisions,
             Route::OpenApi,
             Route::Docs(Asset::Page),
             Route::Docs(Asset::Init),

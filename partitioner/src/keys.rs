@@ -62,9 +62,37 @@ pub fn projection_checkpoint(topic: &str, partition: i32) -> String {
     format!("projection-checkpoint:{{{topic}}}:{partition}")
 }
 
+/// The decisions feed of `partner`: a Redis stream of the decisions it is to receive, in
+/// order (`consumer feed` appends, `GET /v1/decisions` reads). The partner id is the
+/// hash tag, so the feed's keys share a slot on a Redis Cluster.
+pub fn feed(partner: &str) -> String {
+    format!("feed:{{{partner}}}")
+}
+
+/// Beside [`feed`]: per partition of the decisions topic, the offset of the last decision
+/// appended, so a decision read again is not appended twice.
+pub fn feed_through(partner: &str) -> String {
+    format!("feed:{{{partner}}}:through")
+}
+
+/// Beside [`feed`]: the entry id up to which the partner has acknowledged its feed.
+pub fn feed_acknowledged(partner: &str) -> String {
+    format!("feed:{{{partner}}}:acknowledged")
+}
+
+/// The field of a feed entry that holds the decision's JSON.
+pub const FEED_DECISION_FIELD: &str = "decision";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partners_feed_keys_share_its_slot() {
+        assert_eq!(feed("ota-1"), "feed:{ota-1}");
+        assert_eq!(feed_through("ota-1"), "feed:{ota-1}:through");
+        assert_eq!(feed_acknowledged("ota-1"), "feed:{ota-1}:acknowledged");
+    }
 
     #[test]
     fn keys_are_stable() {

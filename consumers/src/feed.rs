@@ -1,0 +1,243 @@
+//! `consumer feed`: each partner's decisions, in order, for it to pull and acknowledge
+//! (`GET /v1/decisions` and `POST /v1/decisions/ack` on the ingress).
+//!
+//! The feed is a projection of `booking-decisions`: this mode reads the topic in a group
+//! of its own and appends each decision to a Redis stream per recipient (the sender, and
+//! the booking's owner when another partner changed it: [`Decision::recipients`]),
+//! `feed:{partner}`. The topic is keyed by booking, so a booking's decisions share a
+//! partition and are appended in the order they were published.
+//!
+//! - **Once.** An append is guarded by the decision's offset in its partition, kept beside
+//!   the stream per partition (`feed:{partner}:through`); a decision read again (after a
+//!   crash before the group's commit, or by a partition's next owner) is not appended
+//!   twice. A decision the consumers published twice (the outbox sends again until the
+//!   broker acknowledges) is two records, and may be two entries: each names its event.
+//! - **None lost.** The group's offsets move only past decisions whose appends Redis
+//!   acknowledged; while Redis fails, the batch is retried with backoff.
+//! - **Bounded.** Each stream keeps about `--feed-max-len` entries (`XADD MAXLEN ~`): a
+//!   partner that leaves more unacknowledged loses the oldest, which its next read reports
+//!   as a gap.
+//! - **Rebuilt from the topic.** The streams are derived data: lost with Redis, they come
+//!   back by resetting the group to the start of the topic (within its retention); the
+//!   partners then see decisions again, as a feed may always redeliver.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use partitioner::keys;
+use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
+use partitioner::Decision;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::ClientConfig;
+use redis::{RedisError, Script};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::{admin, metrics, Error};
+
+/// Decisions taken from the topic before their appends are awaited together.
+const BATCH: usize = 500;
+/// How long a batch waits to fill once it has a first decision.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+const LIMITS: Limits = Limits {
+    connect: Duration::from_secs(2),
+    response: Duration::from_secs(2),
+    retries: 3,
+    deadline: Duration::from_secs(5),
+};
+
+/// Appends a decision to a feed unless one at the same or a later offset of the same
+/// partition is there already. KEYS: the stream, its through-hash; ARGV: partition,
+/// offset, the stream's bound, the decision's JSON. Returns 1 if appended, 0 if not.
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
+          if tonumber(ARGV[2]) <= seen then return 0 end
+          redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', '{field}', ARGV[4])
+          redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+          return 1",
+        field = keys::FEED_DECISION_FIELD
+    ))
+});
+
+/// Runs the feed until `shutdown` resolves.
+pub async fn run(
+    config: &Config,
+    admin_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_brokers)
+        .set("group.id", &config.feed_group)
+        // Offsets are stored by hand once a decision's appends are acknowledged, and
+        // committed from there in the background.
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create()?;
+    consumer.subscribe(&[&config.decisions_topic])?;
+    let target: RedisTarget = config.redis_url.parse()?;
+    let redis = target.lazy(LIMITS)?;
+    let ready = std::sync::Arc::new(admin::InGroup::new(true));
+    let admin = tokio::spawn(partitioner::admin::serve(
+        admin_listener,
+        ready.clone(),
+        std::future::pending(),
+    ));
+    info!(
+        topic = config.decisions_topic,
+        group = config.feed_group,
+        redis = %target,
+        "feeding each partner's decisions"
+    );
+    tokio::pin!(shutdown);
+    loop {
+        let batch = tokio::select! {
+            () = &mut shutdown => break,
+            batch = next_batch(&consumer) => batch,
+        };
+        let mut backoff = RETRY_FIRST;
+        loop {
+            match append_batch(&redis, &batch, config.feed_max_len).await {
+                Ok(()) => break,
+                Err(error) => {
+                    metrics::feed_redis_error();
+                    warn!(%error, retry_in = ?backoff, "feed appends failed; retrying the batch");
+                    tokio::select! {
+                        () = &mut shutdown => return stop(consumer, ready, admin),
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+        for message in &batch {
+            consumer.store_offset_from_message(message)?;
+        }
+    }
+    stop(consumer, ready, admin)
+}
+
+fn stop(
+    consumer: StreamConsumer,
+    ready: std::sync::Arc<admin::InGroup>,
+    admin: tokio::task::JoinHandle<()>,
+) -> Result<(), Error> {
+    info!("feed stopping: committing and leaving the group");
+    ready.set(false);
+    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        debug!(%error, "final commit of the feed's offsets failed");
+    }
+    consumer.unsubscribe();
+    admin.abort();
+    Ok(())
+}
+
+/// The next decisions: waits for one, then takes what arrives within [`BATCH_WINDOW`], up
+/// to [`BATCH`].
+async fn next_batch(consumer: &StreamConsumer) -> Vec<BorrowedMessage<'_>> {
+    let mut batch = Vec::new();
+    loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                batch.push(message);
+                break;
+            }
+            Err(error) => {
+                metrics::kafka_error("feed");
+                warn!(%error, "reading the decisions topic failed");
+                tokio::time::sleep(RETRY_FIRST).await;
+            }
+        }
+    }
+    let window = tokio::time::sleep(BATCH_WINDOW);
+    tokio::pin!(window);
+    while batch.len() < BATCH {
+        tokio::select! {
+            () = &mut window => break,
+            received = consumer.recv() => match received {
+                Ok(message) => batch.push(message),
+                Err(_) => break,
+            },
+        }
+    }
+    batch
+}
+
+/// Appends every decision of `batch` to its recipients' feeds: in order within each
+/// partition of the topic, the partitions side by side.
+async fn append_batch(
+    redis: &RedisConnection,
+    batch: &[BorrowedMessage<'_>],
+    max_len: u64,
+) -> Result<(), RedisError> {
+    let mut by_partition: BTreeMap<i32, Vec<&BorrowedMessage<'_>>> = BTreeMap::new();
+    for message in batch {
+        by_partition
+            .entry(message.partition())
+            .or_default()
+            .push(message);
+    }
+    try_join_all(by_partition.into_values().map(|messages| async move {
+        for message in messages {
+            append(redis, message, max_len).await?;
+        }
+        Ok::<(), RedisError>(())
+    }))
+    .await?;
+    Ok(())
+}
+
+async fn append(
+    redis: &RedisConnection,
+    message: &BorrowedMessage<'_>,
+    max_len: u64,
+) -> Result<(), RedisError> {
+    let payload = message.payload().unwrap_or_default();
+    let decision: Decision = match serde_json::from_slice(payload) {
+        Ok(decision) => decision,
+        Err(error) => {
+            metrics::feed_appended("undecodable");
+            warn!(
+                %error,
+                partition = message.partition(),
+                offset = message.offset(),
+                "a record of the decisions topic is not a decision; it is left out of the feeds"
+            );
+            return Ok(());
+        }
+    };
+    if decision.partner_id.is_none() {
+        // Published by a consumer that did not name its recipients yet.
+        metrics::feed_appended("unaddressed");
+        return Ok(());
+    }
+    for partner in decision.recipients() {
+        let mut connection = redis.clone();
+        let appended: i32 = APPEND
+            .key(keys::feed(partner))
+            .key(keys::feed_through(partner))
+            .arg(message.partition())
+            .arg(message.offset())
+            .arg(max_len)
+            .arg(payload)
+            .invoke_async(&mut connection)
+            .await?;
+        metrics::feed_appended(if appended == 1 {
+            "appended"
+        } else {
+            "duplicate"
+        });
+    }
+    Ok(())
+}
