@@ -72,6 +72,7 @@ python3 "$REPO/infra/check-metrics.py" --quiet \
 # The embedded store's files are locked by their owner: stop the pipeline (gracefully, as
 # an orchestrator would) before reading the store.
 stop ingress
+stop feed
 stop consumer
 echo
 "$BIN_DIR/loadtest" verify --store-dir "$STORE_DIR" --record "$RECORD" || status=$?
