@@ -13,7 +13,7 @@ use http::{Method, StatusCode};
 use loadtest::client::PartnerClient;
 use redis::AsyncCommands;
 use serde_json::{json, Value};
-use support::{Pipeline, HOTEL_SECRET, OTHER_SECRET, TENANT};
+use support::{Pipeline, HOTEL_SECRET, OTHER_SECRET, TENANT, THIRD_SECRET};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -259,4 +259,65 @@ async fn each_partner_pulls_its_own_decisions_and_gets_back_what_it_did_not_ackn
     assert_eq!(cursors(&pending(&ours, 3).await), cursors(&after));
     assert_eq!(pending(&theirs, 2).await.len(), 2);
     again.stop().await;
+}
+
+/// A second writer joining the group while decisions flow takes partitions from the first
+/// in the middle of its batches: neither stops (an offset the first can no longer store is
+/// its successor's to read again), and every decision is in its feed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_joining_mid_batch_stop_none_and_append_nothing_twice() {
+    const BOOKINGS: usize = 200;
+    let mut pipeline = Pipeline::start().await;
+    // A partner of its own: the test above reads ota-1's, ota-2's and the desk's feeds.
+    let partner = "ota-3";
+    let _: () = pipeline
+        .redis
+        .del(&[
+            partitioner::keys::feed(partner),
+            partitioner::keys::feed_through(partner),
+            partitioner::keys::feed_acknowledged(partner),
+        ])
+        .await
+        .unwrap();
+    let group = format!("{}-shared", pipeline.topics.decisions);
+    let first = Feed::start(&pipeline, &group).await;
+    let theirs = pipeline.client_for(THIRD_SECRET);
+    let property = format!("feed-{}", Uuid::new_v4().simple());
+    let allotment = json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
+                           "from": "2030-07-01", "to": "2030-07-31", "units": 1000});
+    let answer = theirs
+        .send(
+            Method::PUT,
+            "/v1/inventory",
+            &format!("feed-allot-{property}"),
+            &allotment,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let sending = tokio::spawn({
+        let (theirs, property) = (theirs.clone(), property.clone());
+        async move {
+            let mut booked = Vec::new();
+            for _ in 0..BOOKINGS {
+                booked.push(create(&theirs, &property).await);
+            }
+            booked
+        }
+    });
+    // Writers join one after the other while the decisions arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = Feed::start(&pipeline, &group).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let third = Feed::start(&pipeline, &group).await;
+    let booked = sending.await.unwrap();
+    // Its allotment's decision and its bookings'.
+    let entries = pending(&theirs, BOOKINGS + 1).await;
+    assert_eq!(booking_ids(&entries), sorted(&booked));
+    for (name, feed) in [("first", &first), ("second", &second), ("third", &third)] {
+        assert!(!feed.task.is_finished(), "the {name} writer stopped");
+    }
+    first.stop().await;
+    second.stop().await;
+    third.stop().await;
 }

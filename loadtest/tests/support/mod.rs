@@ -29,6 +29,9 @@ pub const OTHER_SECRET: &str = "pipeline-test-other-secret";
 /// The hotel's own channel: `bookings:any-partner` lets it act on every partner's
 /// bookings of the tenant.
 pub const HOTEL_SECRET: &str = "pipeline-test-hotel-secret";
+/// A third partner (bookings and inventory of `TENANT`), for a test that needs a partner (and its decisions feed)
+/// no other test of its binary touches.
+pub const THIRD_SECRET: &str = "pipeline-test-third-secret";
 pub const PARTITIONS: i32 = 12;
 
 pub fn brokers() -> String {
@@ -337,6 +340,8 @@ fn partners_file() -> tempfile::NamedTempFile {
          "ota_hotels": ota_hotels},
         {"partner_id": "ota-2", "key_sha256": ingress::auth::sha256_hex(OTHER_SECRET.as_bytes()),
          "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read"]},
+        {"partner_id": "ota-3", "key_sha256": ingress::auth::sha256_hex(THIRD_SECRET.as_bytes()),
+         "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read", "inventory:write"]},
         {"partner_id": "hotel-desk", "key_sha256": ingress::auth::sha256_hex(HOTEL_SECRET.as_bytes()),
          "tenants": [TENANT], "scopes": ["bookings:write", "bookings:read", "bookings:any-partner"]},
     ]});
