@@ -33,6 +33,13 @@ pub enum Command {
     /// Append each decision to its partners' feeds in Redis (`GET /v1/decisions`), until
     /// SIGTERM: a group of its own on the decisions topic.
     Feed,
+    /// POST each decision to its partners' webhook endpoints (the partners file's
+    /// `webhook`), signed, retried, dead-lettered when it cannot be delivered; until
+    /// SIGTERM: a group of its own on the decisions topic.
+    Deliver,
+    /// Put selected undeliverable decisions back into their partners' webhook outboxes,
+    /// after the cause was fixed (the endpoint is back, its host allowed).
+    ReplayWebhooks(ReplayWebhooksArgs),
     /// Print the group's lag per partition (log end minus committed offset), the signal
     /// the autoscaler scales consumers on.
     Lag(LagArgs),
@@ -92,6 +99,20 @@ pub struct ReplayArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct ReplayWebhooksArgs {
+    /// Only the letters of this partner.
+    #[arg(long)]
+    pub partner: Option<String>,
+    /// Only letters whose dlq-reason contains this text (gone, expired, backlog-full,
+    /// host-not-allowed).
+    #[arg(long)]
+    pub reason_contains: Option<String>,
+    /// List what would be replayed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Kafka bootstrap servers.
     #[arg(long, env = "CONSUMER_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
@@ -114,6 +135,65 @@ pub struct Config {
     /// leaves more unacknowledged loses the oldest (its next read reports the gap).
     #[arg(long, env = "CONSUMER_FEED_MAX_LEN", default_value_t = 100_000)]
     pub feed_max_len: u64,
+    /// `consumer deliver`: the partners file the ingress reads; each partner's `webhook`
+    /// is where its decisions are POSTed.
+    #[arg(long, env = "CONSUMER_PARTNERS_FILE")]
+    pub partners_file: Option<PathBuf>,
+    /// `consumer deliver`: its consumer group on the decisions topic.
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_GROUP",
+        default_value = "webhook-delivery"
+    )]
+    pub webhook_group: String,
+    /// `consumer deliver`: where decisions that cannot be delivered go, with the reason
+    /// in their headers (`consumer replay-webhooks` puts them back).
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_DLQ_TOPIC",
+        default_value = "booking-decisions-webhook-dlq"
+    )]
+    pub webhook_dlq_topic: String,
+    /// `consumer deliver`: endpoint hosts that may be contacted besides loopback, comma
+    /// separated; `*.example.com` allows its subdomains. A partner whose endpoint is
+    /// elsewhere gets its decisions dead-lettered (host-not-allowed) instead.
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub webhook_allowed_hosts: Vec<String>,
+    /// `consumer deliver`: how long a decision is retried, from when it was taken in,
+    /// before it is dead-lettered (expired).
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_RETRY_FOR_SECS",
+        default_value_t = 86_400
+    )]
+    pub webhook_retry_for_secs: u64,
+    /// `consumer deliver`: the first retry's delay; each next one doubles, with jitter.
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_BACKOFF_FIRST_MS",
+        default_value_t = 1_000
+    )]
+    pub webhook_backoff_first_ms: u64,
+    /// `consumer deliver`: the longest delay between two attempts (a `Retry-After` may
+    /// ask for longer).
+    #[arg(long, env = "CONSUMER_WEBHOOK_BACKOFF_MAX_SECS", default_value_t = 600)]
+    pub webhook_backoff_max_secs: u64,
+    /// `consumer deliver`: how long one attempt may take, connecting included.
+    #[arg(long, env = "CONSUMER_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// `consumer deliver`: the most undelivered decisions a partner's outbox holds; past
+    /// it, new ones are dead-lettered (backlog-full) rather than fill Redis.
+    #[arg(
+        long,
+        env = "CONSUMER_WEBHOOK_BACKLOG_MAX",
+        default_value_t = 1_000_000
+    )]
+    pub webhook_backlog_max: u64,
     /// Topic a decision is copied to when its sender waits for it, in the partition the
     /// event's `reply-partition` header names: the one the waiting ingress reads.
     #[arg(

@@ -24,35 +24,19 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use futures::future::try_join_all;
 use partitioner::keys;
-use partitioner::redis_target::{Limits, RedisConnection, RedisTarget};
+use partitioner::redis_target::{RedisConnection, RedisTarget};
 use partitioner::Decision;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::ClientConfig;
 use redis::{RedisError, Script};
 use tokio::net::TcpListener;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::{admin, metrics, Error};
-
-/// Decisions taken from the topic before their appends are awaited together.
-const BATCH: usize = 500;
-/// How long a batch waits to fill once it has a first decision.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
-
-const LIMITS: Limits = Limits {
-    connect: Duration::from_secs(2),
-    response: Duration::from_secs(2),
-    retries: 3,
-    deadline: Duration::from_secs(5),
-};
+use crate::decision_reader::DecisionReader;
+use crate::{metrics, projection, Error};
 
 /// Appends a decision to a feed unless one at the same or a later offset of the same
 /// partition is there already. KEYS: the stream, its through-hash; ARGV: partition,
@@ -74,108 +58,23 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", &config.feed_group)
-        // Offsets are stored by hand once a decision's appends are acknowledged, and
-        // committed from there in the background.
-        .set("enable.auto.offset.store", "false")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()?;
-    consumer.subscribe(&[&config.decisions_topic])?;
     let target: RedisTarget = config.redis_url.parse()?;
-    let redis = target.lazy(LIMITS)?;
-    let ready = std::sync::Arc::new(admin::InGroup::new(true));
-    let admin = tokio::spawn(partitioner::admin::serve(
-        admin_listener,
-        ready.clone(),
-        std::future::pending(),
-    ));
-    info!(
-        topic = config.decisions_topic,
-        group = config.feed_group,
-        redis = %target,
-        "feeding each partner's decisions"
-    );
-    tokio::pin!(shutdown);
-    loop {
-        let batch = tokio::select! {
-            () = &mut shutdown => break,
-            batch = next_batch(&consumer) => batch,
-        };
-        let mut backoff = RETRY_FIRST;
-        loop {
-            match append_batch(&redis, &batch, config.feed_max_len).await {
-                Ok(()) => break,
-                Err(error) => {
+    let redis = target.lazy(projection::LIMITS)?;
+    let reader = DecisionReader::join(config, &config.feed_group, "feed", admin_listener)?;
+    info!(redis = %target, "feeding each partner's decisions");
+    reader
+        .run(shutdown, |batch| {
+            let (redis, max_len) = (redis.clone(), config.feed_max_len);
+            Box::pin(async move {
+                let appended = append_batch(&redis, batch, max_len).await;
+                if appended.is_err() {
                     metrics::feed_redis_error();
-                    warn!(%error, retry_in = ?backoff, "feed appends failed; retrying the batch");
-                    tokio::select! {
-                        () = &mut shutdown => return stop(consumer, ready, admin),
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(RETRY_MAX);
                 }
-            }
-        }
-        for message in &batch {
-            // Refused for a partition revoked meanwhile: its next owner reads the decision
-            // again, and the guard keeps it from being appended twice.
-            if let Err(error) = consumer.store_offset_from_message(message) {
-                debug!(%error, partition = message.partition(), "offset not stored");
-            }
-        }
-    }
-    stop(consumer, ready, admin)
-}
-
-fn stop(
-    consumer: StreamConsumer,
-    ready: std::sync::Arc<admin::InGroup>,
-    admin: tokio::task::JoinHandle<()>,
-) -> Result<(), Error> {
-    info!("feed stopping: committing and leaving the group");
-    ready.set(false);
-    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-        debug!(%error, "final commit of the feed's offsets failed");
-    }
-    consumer.unsubscribe();
-    admin.abort();
+                appended
+            })
+        })
+        .await;
     Ok(())
-}
-
-/// The next decisions: waits for one, then takes what arrives within [`BATCH_WINDOW`], up
-/// to [`BATCH`].
-async fn next_batch(consumer: &StreamConsumer) -> Vec<BorrowedMessage<'_>> {
-    let mut batch = Vec::new();
-    loop {
-        match consumer.recv().await {
-            Ok(message) => {
-                batch.push(message);
-                break;
-            }
-            Err(error) => {
-                metrics::kafka_error("feed");
-                warn!(%error, "reading the decisions topic failed");
-                tokio::time::sleep(RETRY_FIRST).await;
-            }
-        }
-    }
-    let window = tokio::time::sleep(BATCH_WINDOW);
-    tokio::pin!(window);
-    while batch.len() < BATCH {
-        tokio::select! {
-            () = &mut window => break,
-            received = consumer.recv() => match received {
-                Ok(message) => batch.push(message),
-                Err(_) => break,
-            },
-        }
-    }
-    batch
 }
 
 /// Appends every decision of `batch` to its recipients' feeds: in order within each

@@ -13,6 +13,7 @@ pub mod assignment;
 mod batch;
 pub mod config;
 pub mod context;
+mod decision_reader;
 pub mod feed;
 pub mod flow;
 pub mod lag;
@@ -28,6 +29,7 @@ pub mod shared;
 pub mod stalled;
 pub mod store;
 pub mod topics;
+pub mod webhook;
 mod worker;
 
 use std::future::Future;
@@ -59,6 +61,9 @@ pub enum Error {
     Worker(#[from] WorkerError),
     #[error("consumer group {0} has {1} members running; stop the consumers first")]
     GroupActive(String, usize),
+    /// A setting or file the process cannot start with, in words for the operator.
+    #[error("{0}")]
+    Setup(String),
     #[error("{0:?} is not a partition map: {1}")]
     Placement(String, partitioner::partition_map::PartitionMapError),
 }

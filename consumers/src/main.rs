@@ -32,6 +32,26 @@ async fn main() -> ExitCode {
         },
         Command::Run => run(cli.config).await,
         Command::Feed => feed(cli.config).await,
+        Command::Deliver => deliver(cli.config).await,
+        Command::ReplayWebhooks(args) => {
+            match consumers::webhook::dead_letter::replay(&cli.config, &args).await {
+                Ok(summary) => {
+                    println!(
+                        "read {} webhook dead letters, selected {}, put back {}, unroutable {}{}",
+                        summary.read,
+                        summary.selected,
+                        summary.replayed,
+                        summary.unroutable,
+                        if args.dry_run { " (dry run)" } else { "" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    error!(error = %e, "replay failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Lag(args) => match consumers::lag::read(&cli.config) {
             Ok(lag) if args.one_line => {
                 println!("{}", lag.one_line());
@@ -91,6 +111,25 @@ async fn feed(config: consumers::Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "the feed stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `consumer deliver` until SIGTERM or Ctrl-C.
+async fn deliver(config: consumers::Config) -> ExitCode {
+    let admin = match admin_port(&config).await {
+        Ok(listener) => listener,
+        Err(code) => return code,
+    };
+    match consumers::webhook::run(&config, admin, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(consumers::Error::Setup(problem)) => {
+            error!(problem, "cannot deliver webhooks");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            error!(error = %e, "the delivery service stopped");
             ExitCode::FAILURE
         }
     }

@@ -58,6 +58,23 @@ pub const PARTITIONS_HELD: &str = "consumer_partitions_held";
 pub const FEED_APPENDS: &str = "consumer_feed_appends_total";
 /// `consumer feed`: batches whose appends Redis refused or did not answer (retried).
 pub const FEED_REDIS_ERRORS: &str = "consumer_feed_redis_errors_total";
+/// `consumer deliver`: decisions taken into partners' webhook outboxes, by result.
+pub const WEBHOOK_TAKEN_IN: &str = "consumer_webhook_taken_in_total";
+/// `consumer deliver`: POSTs to partners' endpoints, by result.
+pub const WEBHOOK_ATTEMPTS: &str = "consumer_webhook_attempts_total";
+/// `consumer deliver`: decisions settled, by outcome (delivered, or a dead-letter reason).
+pub const WEBHOOK_DELIVERIES: &str = "consumer_webhook_deliveries_total";
+/// `consumer deliver`: undelivered decisions in a partner's outbox (reported by the
+/// process delivering for it; 0 elsewhere).
+pub const WEBHOOK_BACKLOG: &str = "consumer_webhook_backlog";
+/// `consumer deliver`: age of a partner's oldest undelivered decision.
+pub const WEBHOOK_OLDEST: &str = "consumer_webhook_oldest_undelivered_seconds";
+/// `consumer deliver`: 1 while a partner's endpoint is held off by its circuit breaker.
+pub const WEBHOOK_CIRCUIT_OPEN: &str = "consumer_webhook_circuit_open";
+/// `consumer deliver`: from a decision's intake to its delivery.
+pub const WEBHOOK_DELIVERY_DELAY: &str = "consumer_webhook_taken_in_to_delivered_seconds";
+/// `consumer deliver`: outbox operations that failed against Redis (retried).
+pub const WEBHOOK_REDIS_ERRORS: &str = "consumer_webhook_redis_errors_total";
 
 /// Describes every metric so `/metrics` carries help text, and sets sensible buckets.
 fn describe() {
@@ -80,6 +97,41 @@ fn describe() {
     describe_counter!(
         FEED_APPENDS,
         "consumer feed: decisions taken into partners' feeds, by result (appended, duplicate, undecodable, unaddressed)"
+    );
+    describe_counter!(
+        WEBHOOK_TAKEN_IN,
+        "consumer deliver: decisions taken into webhook outboxes, by result (appended, duplicate, backlog-full, host-not-allowed, undecodable)"
+    );
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "consumer deliver: POSTs to partners' endpoints, by result (delivered, gone, 429, 4xx, 5xx, timeout, connection)"
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "consumer deliver: decisions settled, by outcome (delivered, gone, expired, backlog-full, host-not-allowed)"
+    );
+    describe_gauge!(
+        WEBHOOK_BACKLOG,
+        Unit::Count,
+        "consumer deliver: undelivered decisions in a partner's outbox"
+    );
+    describe_gauge!(
+        WEBHOOK_OLDEST,
+        Unit::Seconds,
+        "consumer deliver: age of a partner's oldest undelivered decision"
+    );
+    describe_gauge!(
+        WEBHOOK_CIRCUIT_OPEN,
+        "consumer deliver: 1 while a partner's endpoint is held off by its circuit breaker"
+    );
+    describe_histogram!(
+        WEBHOOK_DELIVERY_DELAY,
+        Unit::Seconds,
+        "consumer deliver: from a decision's intake to its delivery"
+    );
+    describe_counter!(
+        WEBHOOK_REDIS_ERRORS,
+        "consumer deliver: outbox operations that failed against Redis and were retried"
     );
     describe_counter!(
         FEED_REDIS_ERRORS,
@@ -135,6 +187,10 @@ fn describe() {
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+/// Buckets (seconds) for webhook deliveries: from milliseconds to the retry period.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0, 86400.0,
+];
 /// Buckets for batch sizes.
 const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
@@ -146,6 +202,7 @@ pub fn install() -> Result<&'static PrometheusHandle, BuildError> {
             (STORE_COMMIT_DURATION, LATENCY_BUCKETS),
             (END_TO_END_DURATION, LATENCY_BUCKETS),
             (BATCH_SIZE, SIZE_BUCKETS),
+            (WEBHOOK_DELIVERY_DELAY, DELIVERY_BUCKETS),
         ],
         describe,
     )
@@ -214,7 +271,41 @@ pub fn feed_redis_error() {
     counter!(FEED_REDIS_ERRORS).increment(1);
 }
 
-/// `kind` is `fetch`, `commit` or `feed` (the feed's reads of the decisions topic).
+/// `result`: see [`WEBHOOK_TAKEN_IN`]'s description.
+pub fn webhook_taken_in(result: &'static str) {
+    counter!(WEBHOOK_TAKEN_IN, "result" => result).increment(1);
+}
+
+pub fn webhook_attempt(result: &'static str) {
+    counter!(WEBHOOK_ATTEMPTS, "result" => result).increment(1);
+}
+
+/// A decision settled: `delivered` (after `delay` from its intake) or dead-lettered.
+pub fn webhook_settled(outcome: &'static str, delay: Option<Duration>) {
+    counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+    if let Some(delay) = delay {
+        histogram!(WEBHOOK_DELIVERY_DELAY).record(delay.as_secs_f64());
+    }
+}
+
+/// A partner's backlog as its lane last saw it. Partners are the partners file's, a
+/// bounded label set.
+pub fn webhook_backlog(partner: &str, undelivered: u64, oldest: Duration) {
+    let partner = partner.to_owned();
+    gauge!(WEBHOOK_BACKLOG, "partner" => partner.clone()).set(undelivered as f64);
+    gauge!(WEBHOOK_OLDEST, "partner" => partner).set(oldest.as_secs_f64());
+}
+
+pub fn webhook_circuit(partner: &str, open: bool) {
+    gauge!(WEBHOOK_CIRCUIT_OPEN, "partner" => partner.to_owned()).set(if open { 1.0 } else { 0.0 });
+}
+
+pub fn webhook_redis_error() {
+    counter!(WEBHOOK_REDIS_ERRORS).increment(1);
+}
+
+/// `kind` is `fetch`, `commit`, `feed` or `deliver` (the reads of the decisions topic by
+/// `consumer feed` and `consumer deliver`).
 pub fn kafka_error(kind: &'static str) {
     counter!(KAFKA_ERRORS, "kind" => kind).increment(1);
 }

@@ -32,7 +32,7 @@ use crate::metrics;
 use crate::store::{PartitionStore, StoreError};
 
 /// How long connecting to Redis and one answer may take.
-const LIMITS: Limits = Limits {
+pub(crate) const LIMITS: Limits = Limits {
     connect: Duration::from_secs(2),
     response: Duration::from_secs(2),
     retries: 3,

@@ -30,6 +30,8 @@ const READ_STALL: Duration = Duration::from_secs(30);
 pub enum ReplayError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("topic {0} does not exist")]
     NoTopic(String),
     #[error("no dead letter arrived for {0:?} with {1} partitions left to read")]
@@ -126,7 +128,7 @@ pub struct ReplaySummary {
 /// Reads every dead letter present now, prints each selected one and, unless
 /// `args.dry_run`, re-publishes it to its source topic and partition.
 pub async fn replay(config: &Config, args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
-    let letters = read_all(config)?;
+    let letters = read_all(config, &config.dlq_topic)?;
     let mut summary = ReplaySummary {
         read: letters.len(),
         ..ReplaySummary::default()
@@ -215,7 +217,7 @@ async fn send(
 
 /// Reads each partition of the dead-letter topic from its start to the end it had when
 /// the read began. Commits nothing: the replay keeps no cursor of its own.
-fn read_all(config: &Config) -> Result<Vec<Letter>, ReplayError> {
+pub(crate) fn read_all(config: &Config, topic: &str) -> Result<Vec<Letter>, ReplayError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", format!("{}-dlq-replay", config.group_id))
@@ -223,7 +225,6 @@ fn read_all(config: &Config) -> Result<Vec<Letter>, ReplayError> {
         .set("enable.partition.eof", "false")
         .set("allow.auto.create.topics", "false")
         .create()?;
-    let topic = config.dlq_topic.as_str();
     let partitions = crate::lag::partitions_of(&consumer, topic)?;
     if partitions.is_empty() {
         return Err(ReplayError::NoTopic(topic.to_owned()));

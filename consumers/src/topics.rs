@@ -108,6 +108,11 @@ pub fn pipeline_topics(config: &Config, args: &TopicsArgs) -> Vec<TopicSpec> {
             args.aux_partitions,
             args.dlq_retention_hours,
         ),
+        spec(
+            &config.webhook_dlq_topic,
+            args.aux_partitions,
+            args.dlq_retention_hours,
+        ),
     ]
 }
 

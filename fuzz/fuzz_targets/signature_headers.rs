@@ -1,4 +1,4 @@
-//! The signature headers and the canonical string (`ingress/src/signing/canonical.rs`)
+//! The signature headers and the canonical string (`partitioner/src/signing/canonical.rs`)
 //! against arbitrary header bytes and request parts.
 //!
 //! The module is compiled in by path rather than through the `ingress` crate: it needs
@@ -21,7 +21,7 @@
 #![no_main]
 
 #[allow(dead_code)]
-#[path = "../../ingress/src/signing/canonical.rs"]
+#[path = "../../partitioner/src/signing/canonical.rs"]
 mod canonical;
 
 use canonical::Scheme;

@@ -160,18 +160,7 @@ async fn each_partner_pulls_its_own_decisions_and_gets_back_what_it_did_not_ackn
     let theirs = pipeline.client_for(OTHER_SECRET);
     let desk = pipeline.client_for(HOTEL_SECRET);
 
-    let allotment = json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
-                           "from": "2030-07-01", "to": "2030-07-31", "units": 10});
-    let answer = ours
-        .send(
-            Method::PUT,
-            "/v1/inventory",
-            &format!("feed-allot-{property}"),
-            &allotment,
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    support::allot(&ours, &property, "2030-07-01", "2030-07-31", 10).await;
     let mut own = Vec::new();
     for _ in 0..3 {
         own.push(create(&ours, &property).await);
@@ -283,18 +272,7 @@ async fn writers_joining_mid_batch_stop_none_and_append_nothing_twice() {
     let first = Feed::start(&pipeline, &group).await;
     let theirs = pipeline.client_for(THIRD_SECRET);
     let property = format!("feed-{}", Uuid::new_v4().simple());
-    let allotment = json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
-                           "from": "2030-07-01", "to": "2030-07-31", "units": 1000});
-    let answer = theirs
-        .send(
-            Method::PUT,
-            "/v1/inventory",
-            &format!("feed-allot-{property}"),
-            &allotment,
-        )
-        .await
-        .unwrap();
-    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    support::allot(&theirs, &property, "2030-07-01", "2030-07-31", 1000).await;
     let sending = tokio::spawn({
         let (theirs, property) = (theirs.clone(), property.clone());
         async move {

@@ -18,19 +18,6 @@ use uuid::Uuid;
 
 const NIGHT: &str = "2030-06-10";
 
-async fn allot(pipeline: &Pipeline, property: &str, from: &str, to: &str, units: u32) -> Answer {
-    let body = json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
-                      "from": from, "to": to, "units": units});
-    let key = format!("allot-{}", Uuid::new_v4());
-    let answer = pipeline
-        .client
-        .send(Method::PUT, "/v1/inventory", &key, &body)
-        .await
-        .unwrap();
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.body);
-    answer
-}
-
 fn stay(property: &str, check_in: &str, check_out: &str, rooms: u32) -> serde_json::Value {
     json!({"tenant_id": TENANT, "property_id": property, "room_type": "DBL",
            "check_in": check_in, "check_out": check_out, "rooms": rooms, "guests": rooms,
@@ -74,7 +61,8 @@ fn assert_rejected(answer: &Answer, reason: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_flows_from_http_to_store_redis_and_decisions() {
     let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "lisbon-1", "2030-06-09", "2030-06-13", 2).await;
+    let allotment =
+        support::allot(&pipeline.client, "lisbon-1", "2030-06-09", "2030-06-13", 2).await;
 
     let created = pipeline
         .client
@@ -182,7 +170,7 @@ async fn the_last_rooms_go_to_exactly_as_many_bookings() {
     const ROOMS: u32 = 3;
     const RACERS: usize = 40;
     let mut pipeline = Pipeline::start().await;
-    allot(&pipeline, "porto-9", NIGHT, "2030-06-11", ROOMS).await;
+    support::allot(&pipeline.client, "porto-9", NIGHT, "2030-06-11", ROOMS).await;
     let body = stay("porto-9", NIGHT, "2030-06-11", 1);
     let answers = futures::future::join_all((0..RACERS).map(|i| {
         let (client, body) = (pipeline.client.clone(), body.clone());
@@ -225,7 +213,7 @@ async fn the_last_rooms_go_to_exactly_as_many_bookings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_partner_gets_the_consumers_decision() {
     let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "faro-3", NIGHT, "2030-06-11", 1).await;
+    let allotment = support::allot(&pipeline.client, "faro-3", NIGHT, "2030-06-11", 1).await;
     // Once the consumer has applied the allotment it is assigned and caught up, so the
     // waits below cover deciding one event, not the consumer's startup.
     let (partition, offset) = position(&allotment);
@@ -251,7 +239,7 @@ async fn a_waiting_partner_gets_the_consumers_decision() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_request_is_applied_once() {
     let mut pipeline = Pipeline::start().await;
-    allot(&pipeline, "faro-2", NIGHT, "2030-06-11", 5).await;
+    support::allot(&pipeline.client, "faro-2", NIGHT, "2030-06-11", 5).await;
     let body = stay("faro-2", NIGHT, "2030-06-11", 2);
     let first = pipeline
         .client
@@ -290,7 +278,7 @@ async fn a_resent_request_is_applied_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_partner_cannot_touch_a_booking() {
     let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "braga-1", NIGHT, "2030-06-13", 5).await;
+    let allotment = support::allot(&pipeline.client, "braga-1", NIGHT, "2030-06-13", 5).await;
     let (partition, offset) = position(&allotment);
     pipeline.settled(partition, offset).await;
     let created = post_waiting(
@@ -364,7 +352,7 @@ async fn another_partner_cannot_touch_a_booking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
     let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "braga-2", NIGHT, "2030-06-20", 5).await;
+    let allotment = support::allot(&pipeline.client, "braga-2", NIGHT, "2030-06-20", 5).await;
     let (partition, offset) = position(&allotment);
     pipeline.settled(partition, offset).await;
     let first_stay = stay("braga-2", NIGHT, "2030-06-11", 1);
@@ -416,7 +404,7 @@ async fn a_forgotten_key_reused_for_another_request_is_never_confirmed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_event_is_dead_lettered_without_blocking_its_partition() {
     let mut pipeline = Pipeline::start().await;
-    let allotment = allot(&pipeline, "braga-4", NIGHT, "2030-06-11", 1).await;
+    let allotment = support::allot(&pipeline.client, "braga-4", NIGHT, "2030-06-11", 1).await;
     let (partition, _) = position(&allotment);
 
     let malformed = b"{\"schema_version\": 1, \"event\": ".to_vec();

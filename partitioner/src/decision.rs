@@ -60,7 +60,21 @@ impl Decision {
     }
 }
 
+/// The namespace of [`Decision::delivery_id`]s.
+const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6c1f_9a0e_4b7d_4f52_9d3e_2a8b_51c0_7e14);
+
 impl Decision {
+    /// The id a partner receives this decision under (a webhook delivery's
+    /// `Idempotency-Key`): the same for every copy of the decision, whoever sends it how
+    /// often, so the partner can drop one it already processed.
+    pub fn delivery_id(&self) -> Uuid {
+        let answered = self.record_offset.unwrap_or(self.offset);
+        Uuid::new_v5(
+            &DELIVERY_NAMESPACE,
+            format!("{}:{}:{answered}", self.event_id, self.partition).as_bytes(),
+        )
+    }
+
     /// Whether this decision answers the record at `offset` of `partition`. A decision
     /// that does not name its record (from an older consumer) answers every copy.
     pub fn answers(&self, partition: i32, offset: i64) -> bool {

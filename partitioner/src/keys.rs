@@ -83,6 +83,26 @@ pub fn feed_acknowledged(partner: &str) -> String {
 /// The field of a feed entry that holds the decision's JSON.
 pub const FEED_DECISION_FIELD: &str = "decision";
 
+/// The webhook outbox of `partner`: a Redis stream of the decisions not yet delivered to
+/// its endpoint, oldest first (the delivery service appends each decision and deletes it
+/// once delivered or dead-lettered). Its length is the partner's backlog and its first
+/// entry's id the time the oldest undelivered decision was taken in.
+pub fn webhook_outbox(partner: &str) -> String {
+    format!("webhook:{{{partner}}}")
+}
+
+/// Beside [`webhook_outbox`]: per partition of the decisions topic, the offset of the last
+/// decision taken in, so a decision read again is not delivered twice.
+pub fn webhook_through(partner: &str) -> String {
+    format!("webhook:{{{partner}}}:through")
+}
+
+/// Beside [`webhook_outbox`]: which delivery process sends the partner's outbox, for a
+/// while it renews; one at a time, so deliveries keep their order.
+pub fn webhook_lease(partner: &str) -> String {
+    format!("webhook:{{{partner}}}:lease")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +112,9 @@ mod tests {
         assert_eq!(feed("ota-1"), "feed:{ota-1}");
         assert_eq!(feed_through("ota-1"), "feed:{ota-1}:through");
         assert_eq!(feed_acknowledged("ota-1"), "feed:{ota-1}:acknowledged");
+        assert_eq!(webhook_outbox("ota-1"), "webhook:{ota-1}");
+        assert_eq!(webhook_through("ota-1"), "webhook:{ota-1}:through");
+        assert_eq!(webhook_lease("ota-1"), "webhook:{ota-1}:lease");
     }
 
     #[test]

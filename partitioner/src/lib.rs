@@ -25,7 +25,11 @@ pub mod recheck;
 #[cfg(feature = "redis-client")]
 pub mod redis_target;
 pub mod request;
+#[cfg(feature = "signing")]
+pub mod signing;
 pub mod validate;
+#[cfg(feature = "signing")]
+pub mod webhook;
 
 pub use decision::{Decision, Outcome, RejectReason};
 pub use event::{Command, DecodeError, Envelope, Event, EventMeta, Money, Stay, SCHEMA_VERSION};

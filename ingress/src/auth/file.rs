@@ -4,7 +4,9 @@
 //! one valid at once. `signing_secret` (one or a list, likewise) makes the partner sign
 //! every request ([`crate::signing`]); each is at least 32 bytes. `ota_hotels` maps the
 //! `HotelCode`s the partner sends in OpenTravel messages to the tenant each belongs to
-//! ([`crate::ota`]); every tenant there must be one of the partner's.
+//! ([`crate::ota`]); every tenant there must be one of the partner's. `webhook` is where
+//! the delivery service POSTs the partner's decisions ([`partitioner::webhook`]): the
+//! ingress only checks it.
 //!
 //! Every mistake is refused at startup with the file's path and the entry at fault:
 //! unknown fields and scopes (typos would otherwise silently drop a permission), keys
@@ -13,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+use partitioner::webhook::WebhookEntry;
 use serde::Deserialize;
 
 use super::{Partner, Partners, Scope, Tenants};
@@ -53,6 +56,9 @@ struct PartnerEntry {
     signing_secret: Option<OneOrMany>,
     #[serde(default)]
     ota_hotels: BTreeMap<String, String>,
+    /// Read by the delivery service; checked here so a mistake stops the rollout.
+    #[serde(default)]
+    webhook: Option<WebhookEntry>,
 }
 
 /// One key digest, or several while a key is being rotated.
@@ -155,6 +161,9 @@ impl Partners {
                     .collect()
             })?;
             let ota_hotels = ota_hotels(entry.ota_hotels, &tenants).map_err(|p| bad(&p))?;
+            if let Some(webhook) = entry.webhook {
+                webhook.check().map_err(|p| bad(&p))?;
+            }
             partners.push(Partner {
                 partner_id: id,
                 key_sha256,
@@ -215,6 +224,26 @@ mod tests {
         format!(
             r#"{{"partner_id": "{id}", "key_sha256": "{key}", "tenants": ["*"], "scopes": {scopes}}}"#
         )
+    }
+
+    #[test]
+    fn a_webhook_endpoint_is_checked_at_load() {
+        let key = sha256_hex(b"k");
+        let partner = |webhook: &str| {
+            format!(
+                r#"{{"partners": [{{"partner_id": "cm-1", "key_sha256": "{key}", "tenants": ["*"],
+                     "scopes": ["bookings:write"], "webhook": {webhook}}}]}}"#
+            )
+        };
+        let secret = "w".repeat(MIN_SECRET_LEN);
+        let good =
+            format!(r#"{{"url": "https://hooks.example.com/in", "signing_secret": "{secret}"}}"#);
+        assert!(Partners::parse(partner(&good).as_bytes(), "p.json").is_ok());
+        let short = r#"{"url": "https://hooks.example.com/in", "signing_secret": "short"}"#;
+        assert!(load_error(&partner(short)).contains("\"cm-1\": webhook signing_secret"));
+        let typo =
+            format!(r#"{{"url": "https://x/", "signing_secret": "{secret}", "concurency": 2}}"#);
+        assert!(load_error(&partner(&typo)).contains("unknown field `concurency`"));
     }
 
     #[test]

@@ -13,18 +13,16 @@
 //! the partners file is a secret (a Kubernetes Secret mounted read-only, file mode 0400
 //! elsewhere) and [`SigningSecret`] never prints its bytes.
 
-pub mod canonical;
 pub mod error;
 mod replay;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
-use http::HeaderMap;
-use sha2::Sha256;
-
-pub use canonical::{Scheme, Signed, X_SIGNATURE, X_SIGNATURE_TIMESTAMP};
 pub use error::SignatureError;
+use http::HeaderMap;
+pub use partitioner::signing::{
+    canonical, Scheme, Signed, SigningSecret, MIN_SECRET_LEN, X_SIGNATURE, X_SIGNATURE_TIMESTAMP,
+};
 pub use replay::SeenSignatures;
 
 use crate::headers::IDEMPOTENCY_KEY;
@@ -34,49 +32,6 @@ use crate::metrics;
 /// absorbs clock skew and a client's retries, and bounds how long a signature must be
 /// remembered to refuse its replay.
 pub const WINDOW: Duration = Duration::from_secs(300);
-
-/// Shortest accepted secret: 32 bytes, the HMAC-SHA256 output size (RFC 2104 advises no
-/// less than the output length).
-pub const MIN_SECRET_LEN: usize = 32;
-
-/// A partner's HMAC key. `Debug` hides it, so no log line or panic can show it.
-#[derive(Clone)]
-pub struct SigningSecret(Vec<u8>);
-
-impl SigningSecret {
-    pub fn new(secret: impl Into<Vec<u8>>) -> SigningSecret {
-        SigningSecret(secret.into())
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `v2=<hex>` (or `v1=`) for `request`: what a partner puts in `X-Signature`.
-    pub fn sign(&self, scheme: Scheme, request: &Signed<'_>) -> String {
-        let mut mac = self.mac();
-        mac.update(canonical::canonical_string(scheme, request).as_bytes());
-        format!(
-            "{}={}",
-            scheme.as_str(),
-            hex::encode(mac.finalize().into_bytes())
-        )
-    }
-
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
-    }
-}
-
-impl std::fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningSecret(..)")
-    }
-}
 
 /// The parts of a request a signature covers.
 pub struct SignedRequest<'a> {
@@ -139,11 +94,9 @@ fn check(
     let canonical = canonical::canonical_string(scheme, &signed);
     // `verify_slice` compares in constant time, so the answer's timing says nothing
     // about how many bytes of a forged MAC were right.
-    let matches = secrets.iter().any(|secret| {
-        let mut expected = secret.mac();
-        expected.update(canonical.as_bytes());
-        expected.verify_slice(&mac).is_ok()
-    });
+    let matches = secrets
+        .iter()
+        .any(|secret| secret.verifies(canonical.as_bytes(), &mac));
     if !matches {
         return Err(SignatureError::Invalid);
     }

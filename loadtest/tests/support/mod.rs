@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -304,6 +306,30 @@ impl Drop for Pipeline {
 
 /// The tenant every pipeline test books for; topics are per test, so it can be shared.
 pub const TENANT: &str = "acme";
+
+/// Puts `units` DBL rooms of `TENANT`'s `property` on sale for the nights `from` to `to`.
+pub async fn allot(
+    client: &PartnerClient,
+    property: &str,
+    from: &str,
+    to: &str,
+    units: u32,
+) -> loadtest::client::Answer {
+    let body = serde_json::json!({"tenant_id": TENANT, "property_id": property,
+                                  "room_type": "DBL", "from": from, "to": to, "units": units});
+    let key = format!("allot-{}", uuid::Uuid::new_v4());
+    let answer = client
+        .send(http::Method::PUT, "/v1/inventory", &key, &body)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status,
+        http::StatusCode::ACCEPTED,
+        "{:?}",
+        answer.body
+    );
+    answer
+}
 /// The OpenTravel hotel codes `PARTNER` sends for `TENANT`, one per OTA test so their
 /// projections in the shared Redis never meet.
 pub const OTA_HOTELS: &[&str] = &["OTAPLAIN", "OTASOAP", "OTARETX", "OTARACE", "OTAPEND"];

@@ -17,7 +17,7 @@
 //! what a mutation means (which booking a create makes), so a captured request cannot be
 //! sent again under another key. v1, which does not cover it, is still accepted for
 //! partners that have not moved; each signature of either scheme is accepted once by the
-//! whole deployment ([`super::replay`]). The body enters as its SHA-256, so the canonical
+//! whole deployment (the ingress keeps a record of those it has seen). The body enters as its SHA-256, so the canonical
 //! string stays short and line-based whatever the body holds; an empty body hashes to
 //! `e3b0c442…b855`. The version prefix lets schemes coexist.
 //!
