@@ -21,7 +21,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-for name in ingress consumer feed; do
+for name in ingress consumer feed deliver; do
   running "$name" && die "$name of $STATE_DIR is running; stop it first (infra/stack.sh down stops everything)"
 done
 "$REPO/infra/stack.sh" up

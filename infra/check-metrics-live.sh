@@ -25,6 +25,7 @@ export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$(free_port)}"
 export INGRESS_PORT="${INGRESS_PORT:-$(free_port)}" INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-$(free_port)}"
 export CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-$(free_port)}"
 export FEED_ADMIN_PORT="${FEED_ADMIN_PORT:-$(free_port)}"
+export DELIVER_ADMIN_PORT="${DELIVER_ADMIN_PORT:-$(free_port)}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[metrics-live] %s\n' "$*" >&2; }
 

@@ -87,10 +87,12 @@ INGRESS_PORT="${INGRESS_PORT:-8080}"
 INGRESS_ADMIN_PORT="${INGRESS_ADMIN_PORT:-9080}"
 CONSUMER_ADMIN_PORT="${CONSUMER_ADMIN_PORT:-9081}"
 FEED_ADMIN_PORT="${FEED_ADMIN_PORT:-9082}"
+DELIVER_ADMIN_PORT="${DELIVER_ADMIN_PORT:-9083}"
 INGRESS_URL="http://127.0.0.1:$INGRESS_PORT"
 INGRESS_ADMIN="127.0.0.1:$INGRESS_ADMIN_PORT"
 CONSUMER_ADMIN="127.0.0.1:$CONSUMER_ADMIN_PORT"
 FEED_ADMIN="127.0.0.1:$FEED_ADMIN_PORT"
+DELIVER_ADMIN="127.0.0.1:$DELIVER_ADMIN_PORT"
 STORE_DIR="$STATE_DIR/store"
 
 ready() { curl -fsS "http://$1/readyz" >/dev/null 2>&1; }
@@ -114,8 +116,9 @@ build_binaries() {
   cargo build --quiet --release --manifest-path "$REPO/Cargo.toml" -p ingress -p consumers -p loadtest --bins
 }
 
-# Starts a consumer, the decisions feed (`consumer feed`) and the ingress against the local
-# stack (unless already running) and waits until they are ready. PIPELINE_STARTED lists the ones this call started, for
+# Starts a consumer, the decisions feed (`consumer feed`), the webhook delivery service
+# (`consumer deliver`, to the endpoints of infra/dev-partners.json) and the ingress against
+# the local stack (unless already running) and waits until they are ready. PIPELINE_STARTED lists the ones this call started, for
 # stop_pipeline. Both inherit the caller's environment, so further settings can be given
 # as usual: `CONSUMER_STATS_INTERVAL_MS=1000 start_pipeline`.
 PIPELINE_STARTED=()
@@ -132,6 +135,12 @@ start_pipeline() {
       "$BIN_DIR/consumer" feed; then
     PIPELINE_STARTED+=(feed)
   fi
+  if start_process deliver env CONSUMER_ADMIN_ADDR="$DELIVER_ADMIN" \
+      CONSUMER_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
+      CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" CONSUMER_REDIS_URL="$redis_url" \
+      "$BIN_DIR/consumer" deliver; then
+    PIPELINE_STARTED+=(deliver)
+  fi
   if start_process ingress env INGRESS_PARTNERS_FILE="$REPO/infra/dev-partners.json" \
       INGRESS_LISTEN="127.0.0.1:$INGRESS_PORT" INGRESS_ADMIN_LISTEN="$INGRESS_ADMIN" \
       INGRESS_KAFKA_BROKERS="$(kafka_brokers)" INGRESS_REDIS_URL="$redis_url" \
@@ -140,6 +149,7 @@ start_pipeline() {
   fi
   wait_for consumer 30 ready "$CONSUMER_ADMIN"
   wait_for feed 30 ready "$FEED_ADMIN"
+  wait_for deliver 30 ready "$DELIVER_ADMIN"
   wait_for ingress 30 ready "$INGRESS_ADMIN"
 }
 
@@ -150,7 +160,7 @@ pipeline_redis_url() { printf '%s' "${PIPELINE_REDIS_URL:-redis://127.0.0.1:$RED
 # Stops what start_pipeline started, the ingress first so it drains against a live consumer.
 stop_pipeline() {
   local name
-  for name in ingress feed consumer; do
+  for name in ingress feed deliver consumer; do
     if [[ " ${PIPELINE_STARTED[*]-} " == *" $name "* ]]; then stop "$name"; fi
   done
   PIPELINE_STARTED=()

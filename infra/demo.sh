@@ -73,6 +73,7 @@ python3 "$REPO/infra/check-metrics.py" --quiet \
 # an orchestrator would) before reading the store.
 stop ingress
 stop feed
+stop deliver
 stop consumer
 echo
 "$BIN_DIR/loadtest" verify --store-dir "$STORE_DIR" --record "$RECORD" || status=$?

@@ -76,9 +76,9 @@ PY
 KAFKA_PORT="$(free_ports 3)" KAFKA_CONTROLLER_PORT="$(free_ports 3)" REDIS_PORT="$(free_ports 1)"
 REDIS_CLUSTER_PORT="$(free_ports 6 10000)"
 INGRESS_PORT="$(free_ports 1)" INGRESS_ADMIN_PORT="$(free_ports 1)" CONSUMER_ADMIN_PORT="$(free_ports 1)"
-FEED_ADMIN_PORT="$(free_ports 1)"
+FEED_ADMIN_PORT="$(free_ports 1)" DELIVER_ADMIN_PORT="$(free_ports 1)"
 export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT REDIS_CLUSTER_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
-export FEED_ADMIN_PORT
+export FEED_ADMIN_PORT DELIVER_ADMIN_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 log() { printf '[faults] %s\n' "$*" >&2; }
 

@@ -42,7 +42,7 @@ ensure_topics() {
   for attempt in $(seq 1 15); do
     if CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" TOPICS_REPLICATION="$replication" RUST_LOG=error \
         "$bin" ensure-topics; then
-      log "topics ready: bookings (12 partitions), booking-decisions, booking-replies, bookings-dlq; replication $replication"
+      log "topics ready: bookings (12 partitions), booking-decisions, booking-replies, bookings-dlq, booking-decisions-webhook-dlq; replication $replication"
       return
     fi
     log "topic creation attempt $attempt failed; retrying"
@@ -74,7 +74,7 @@ case "${1:-up}" in
     log "stack is up; state in $STATE_DIR"
     ;;
   status)
-    for name in redis ingress consumer feed; do
+    for name in redis ingress consumer feed deliver; do
       if running "$name"; then echo "$name: running (pid $(cat "$PIDS/$name.pid"))"; else echo "$name: stopped"; fi
     done
     "$REPO/infra/kafka.sh" status
@@ -83,7 +83,7 @@ case "${1:-up}" in
     ;;
   down)
     # The pipeline's own processes first, so they drain against a live broker.
-    for name in ingress feed consumer redis; do stop "$name"; done
+    for name in ingress feed deliver consumer redis; do stop "$name"; done
     "$REPO/infra/redis-cluster.sh" stop
     "$REPO/infra/kafka.sh" stop
     "$REPO/infra/cassandra.sh" stop

@@ -25,12 +25,13 @@ log "cargo deny"
 "$REPO/infra/deny.sh"
 log "cargo test"
 cargo test --release --workspace
-# The projection and idempotency integration tests again, on the three-master Redis
-# Cluster instead of the single Redis: a command spanning two hash slots fails there.
+# The projection, idempotency, feed and webhook integration tests again, on the
+# three-master Redis Cluster instead of the single Redis: a command spanning two hash
+# slots fails there.
 log "cargo test on the Redis Cluster ($(redis_cluster_urls))"
 # The whole workspace's feature set, so nothing is built again for this run.
 REDIS_URL="$(redis_cluster_urls)" cargo test --release --workspace \
-  --test pipeline --test projection_writes --test dedup --test reads
+  --test pipeline --test projection_writes --test dedup --test reads --test feed --test webhooks
 # Each parser of untrusted bytes (event decoder, request validation, signature headers)
 # under libFuzzer for 20 s, failing on a crash or a broken property.
 log "fuzz"

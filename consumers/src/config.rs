@@ -98,13 +98,30 @@ pub struct ReplayArgs {
     pub dry_run: bool,
 }
 
+/// Where a consumer group without committed offsets starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StartAt {
+    Earliest,
+    Latest,
+}
+
+impl StartAt {
+    /// librdkafka's `auto.offset.reset` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartAt::Earliest => "earliest",
+            StartAt::Latest => "latest",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct ReplayWebhooksArgs {
     /// Only the letters of this partner.
     #[arg(long)]
     pub partner: Option<String>,
-    /// Only letters whose dlq-reason contains this text (gone, expired, backlog-full,
-    /// host-not-allowed).
+    /// Only letters whose dlq-reason contains this text (gone, refused, expired,
+    /// backlog-full, host-not-allowed).
     #[arg(long)]
     pub reason_contains: Option<String>,
     /// List what would be replayed; change nothing.
@@ -146,6 +163,11 @@ pub struct Config {
         default_value = "webhook-delivery"
     )]
     pub webhook_group: String,
+    /// `consumer deliver`: where a new group (no committed offsets) starts on the
+    /// decisions topic: `latest`, so a first deployment does not send partners every
+    /// decision the topic still keeps; `earliest` sends them all.
+    #[arg(long, env = "CONSUMER_WEBHOOK_START", value_enum, default_value_t = StartAt::Latest)]
+    pub webhook_start: StartAt,
     /// `consumer deliver`: where decisions that cannot be delivered go, with the reason
     /// in their headers (`consumer replay-webhooks` puts them back).
     #[arg(

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, StartAt};
 use crate::{admin, metrics, Error};
 
 /// Decisions taken from the topic before their handler is called.
@@ -36,10 +36,12 @@ pub(crate) struct DecisionReader {
 }
 
 impl DecisionReader {
-    /// Joins `group` on the decisions topic and serves the admin port on `admin_listener`.
+    /// Joins `group` on the decisions topic (starting at `start` if the group has no
+    /// committed offsets) and serves the admin port on `admin_listener`.
     pub(crate) fn join(
         config: &Config,
         group: &str,
+        start: StartAt,
         role: &'static str,
         admin_listener: TcpListener,
     ) -> Result<DecisionReader, Error> {
@@ -51,7 +53,7 @@ impl DecisionReader {
             .set("enable.auto.offset.store", "false")
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", start.as_str())
             .set("partition.assignment.strategy", "cooperative-sticky")
             .create()?;
         consumer.subscribe(&[&config.decisions_topic])?;

@@ -34,7 +34,7 @@ use redis::{RedisError, Script};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, StartAt};
 use crate::decision_reader::DecisionReader;
 use crate::{metrics, projection, Error};
 
@@ -60,7 +60,14 @@ pub async fn run(
 ) -> Result<(), Error> {
     let target: RedisTarget = config.redis_url.parse()?;
     let redis = target.lazy(projection::LIMITS)?;
-    let reader = DecisionReader::join(config, &config.feed_group, "feed", admin_listener)?;
+    let reader = DecisionReader::join(
+        config,
+        &config.feed_group,
+        // The feeds are rebuilt from the topic: a new group takes all it keeps.
+        StartAt::Earliest,
+        "feed",
+        admin_listener,
+    )?;
     info!(redis = %target, "feeding each partner's decisions");
     reader
         .run(shutdown, |batch| {

@@ -104,11 +104,11 @@ fn describe() {
     );
     describe_counter!(
         WEBHOOK_ATTEMPTS,
-        "consumer deliver: POSTs to partners' endpoints, by result (delivered, gone, 429, 4xx, 5xx, timeout, connection)"
+        "consumer deliver: POSTs to partners' endpoints, by result (delivered, gone, 429, 4xx, 5xx, other, timeout, connection)"
     );
     describe_counter!(
         WEBHOOK_DELIVERIES,
-        "consumer deliver: decisions settled, by outcome (delivered, gone, expired, backlog-full, host-not-allowed)"
+        "consumer deliver: decisions settled, by outcome (delivered, gone, refused, expired, backlog-full, host-not-allowed)"
     );
     describe_gauge!(
         WEBHOOK_BACKLOG,

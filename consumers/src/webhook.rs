@@ -103,7 +103,13 @@ pub async fn run(
         dead_letters,
         backlog_max: config.webhook_backlog_max,
     });
-    let reader = DecisionReader::join(config, &config.webhook_group, "deliver", admin_listener)?;
+    let reader = DecisionReader::join(
+        config,
+        &config.webhook_group,
+        config.webhook_start,
+        "deliver",
+        admin_listener,
+    )?;
     reader
         .run(shutdown, |batch| {
             let intake = intake.clone();

@@ -11,8 +11,8 @@ For each of base, overlays/dev and overlays/prod:
   4. check what no schema can: every setting of ingress/src/config.rs and
      consumers/src/config.rs is in its ConfigMap, and nothing else is; probes hit /healthz and /readyz on the
      admin port the ConfigMap makes the binary listen on (not loopback); the KEDA trigger
-     names the consumer's group, topic and brokers and maxReplicaCount equals the
-     bookings partition count; every ConfigMap, claim, scale target and PDB selector
+     names the scaled process's group, topic and brokers and maxReplicaCount equals that
+     topic's partition count; every ConfigMap, claim, scale target and PDB selector
      refers to something rendered. The partners Secret is the one allowed external
      reference.
 
@@ -38,6 +38,12 @@ EXTERNAL_SECRETS = {"ingress-partners"}
 CONFIG_SOURCES = {
     "ingress-config": REPO / "ingress/src/config.rs",
     "consumer-config": REPO / "consumers/src/config.rs",
+}
+# Each ScaledObject's Kafka trigger: the settings naming its group and topic, and the
+# setting of that topic's partition count (its maxReplicaCount: more would sit idle).
+SCALED_ON = {
+    "consumer": ("CONSUMER_GROUP_ID", "CONSUMER_BOOKINGS_TOPIC", "TOPICS_BOOKINGS_PARTITIONS"),
+    "consumer-deliver": ("CONSUMER_WEBHOOK_GROUP", "CONSUMER_DECISIONS_TOPIC", "TOPICS_AUX_PARTITIONS"),
 }
 ADMIN_SETTING = {"ingress": "INGRESS_ADMIN_LISTEN", "consumer": "CONSUMER_ADMIN_ADDR"}
 
@@ -141,13 +147,18 @@ def semantic_checks(docs):
 
     consumer = configmaps.get("consumer-config", {}).get("data", {})
     scaled = by_kind(docs, "ScaledObject")
-    if "consumer" not in scaled:
-        errors.append("ScaledObject consumer is missing")
+    for name in SCALED_ON:
+        if name not in scaled:
+            errors.append(f"ScaledObject {name} is missing")
     for name, obj in scaled.items():
         spec = obj["spec"]
         if spec["scaleTargetRef"]["name"] not in deployments:
             errors.append(f"ScaledObject {name} targets a missing Deployment")
-        partitions = int(consumer.get("TOPICS_BOOKINGS_PARTITIONS", "0"))
+        if name not in SCALED_ON:
+            errors.append(f"ScaledObject {name}: unknown; add it to SCALED_ON")
+            continue
+        group_setting, topic_setting, partitions_setting = SCALED_ON[name]
+        partitions = int(consumer.get(partitions_setting, "0"))
         if spec.get("maxReplicaCount") != partitions:
             errors.append(f"ScaledObject {name}: maxReplicaCount {spec.get('maxReplicaCount')} != {partitions} partitions")
         kafka = [t for t in spec["triggers"] if t["type"] == "kafka"]
@@ -155,7 +166,7 @@ def semantic_checks(docs):
             errors.append(f"ScaledObject {name}: expected one kafka trigger")
             continue
         meta = kafka[0]["metadata"]
-        for key, setting in (("consumerGroup", "CONSUMER_GROUP_ID"), ("topic", "CONSUMER_BOOKINGS_TOPIC"),
+        for key, setting in (("consumerGroup", group_setting), ("topic", topic_setting),
                              ("bootstrapServers", "CONSUMER_KAFKA_BROKERS")):
             if meta.get(key) != consumer.get(setting):
                 errors.append(f"ScaledObject {name}: {key}={meta.get(key)!r} but {setting}={consumer.get(setting)!r}")

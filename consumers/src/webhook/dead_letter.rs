@@ -35,6 +35,8 @@ pub(crate) enum Reason {
     Gone,
     /// Still failing at the end of the retry period.
     Expired,
+    /// Refused with a 4xx (not 408 or 429) attempt after attempt.
+    Refused,
     /// The partner's outbox held as many as it may.
     BacklogFull,
     /// The endpoint's host is not one the service may contact.
@@ -46,6 +48,7 @@ impl Reason {
         match self {
             Reason::Gone => "gone",
             Reason::Expired => "expired",
+            Reason::Refused => "refused",
             Reason::BacklogFull => "backlog-full",
             Reason::HostNotAllowed => "host-not-allowed",
         }

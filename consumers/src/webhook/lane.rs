@@ -4,7 +4,7 @@
 //! earlier one of its booking, so each booking's decisions arrive in the order they were
 //! made while other bookings' go past a slow one. Each delivery is retried on its own
 //! (backoff with jitter, `Retry-After`, the partner's breaker and rate) until it is
-//! delivered, gone or expired, and its entry deleted only then: a delivery cut short by
+//! delivered, gone, refused or expired, and its entry deleted only then: a delivery cut short by
 //! a crash is sent again by the next holder, under the same delivery id.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -39,6 +39,16 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(100);
 const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// Attempts of a delivery the endpoint refuses with a 4xx (other than 408 and 429) before
+/// it is dead-lettered as `refused`: a payload the partner cannot take would otherwise
+/// hold its booking, and a concurrency slot, for the whole retry period.
+const REFUSED_ATTEMPTS: u32 = 5;
+
+/// A 4xx status other than 408 Request Timeout and 429 Too Many Requests (410 is apart).
+fn is_refusal(failure: &str) -> bool {
+    failure.len() == 3 && failure.starts_with('4') && failure != "408" && failure != "429"
+}
+
 /// How long and how often a delivery is retried.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RetryPolicy {
@@ -55,7 +65,6 @@ pub(crate) struct Lane {
     sender: Arc<Sender>,
     dead_letters: DeadLetters,
     policy: RetryPolicy,
-    breaker: Breaker,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
@@ -101,7 +110,6 @@ impl Lane {
             sender,
             dead_letters,
             policy,
-            breaker: Breaker::new(partner, policy.first, policy.max),
             limiter,
         }
     }
@@ -110,9 +118,18 @@ impl Lane {
         &self.partner
     }
 
-    /// Sends the outbox until `stop` is cancelled; deliveries in flight are then dropped
-    /// and stay in the outbox.
+    /// Sends the outbox until `stop` is cancelled, or until a delivery task panics (the
+    /// lane ends, and its holder starts it again from the outbox's head). Deliveries in
+    /// flight are then dropped and stay in the outbox. Every wait watches `stop`, so the
+    /// lane is gone promptly once its lease may be lost.
     pub(crate) async fn run(self: Arc<Self>, stop: CancellationToken) {
+        // A breaker of this run's own: a probe dropped with a previous run would otherwise
+        // hold every delivery back.
+        let breaker = Arc::new(Breaker::new(
+            &self.partner,
+            self.policy.first,
+            self.policy.max,
+        ));
         let concurrency = self.endpoint.concurrency.get();
         let mut queued: VecDeque<Queued> = VecDeque::new();
         let mut last_read: Option<String> = None;
@@ -120,12 +137,14 @@ impl Lane {
         let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut next_report = tokio::time::Instant::now();
         info!(partner = self.partner, endpoint = %self.endpoint.uri, concurrency, "delivering");
-        while !stop.is_cancelled() {
+        loop {
             if queued.len() < READ_AHEAD {
                 let wanted = READ_AHEAD - queued.len();
-                match outbox::read_after(&self.redis, &self.partner, last_read.as_deref(), wanted)
-                    .await
-                {
+                let read = tokio::select! {
+                    () = stop.cancelled() => break,
+                    read = outbox::read_after(&self.redis, &self.partner, last_read.as_deref(), wanted) => read,
+                };
+                match read {
                     Ok(entries) => {
                         if let Some(last) = entries.last() {
                             last_read = Some(last.id.clone());
@@ -149,30 +168,40 @@ impl Lane {
                 }
                 let next = queued.remove(index).expect("index is in range");
                 blocked.insert(next.order_key.clone());
-                let handle = in_flight.spawn(self.clone().settle(next.entry, next.decision));
+                let settle = self
+                    .clone()
+                    .settle(breaker.clone(), next.entry, next.decision);
+                let handle = in_flight.spawn(settle);
                 busy.insert(handle.id(), next.order_key);
             }
             if tokio::time::Instant::now() >= next_report {
-                self.report().await;
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = self.report() => {}
+                }
                 next_report += REPORT_EVERY;
             }
             tokio::select! {
                 () = stop.cancelled() => break,
                 Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
-                    let id = match done {
-                        Ok((id, ())) => id,
-                        Err(failed) => {
-                            error!(error = %failed, partner = self.partner, "a delivery task failed; its entry stays in the outbox");
-                            failed.id()
+                    match done {
+                        Ok((id, ())) => {
+                            busy.remove(&id);
                         }
-                    };
-                    busy.remove(&id);
+                        // Its entry is behind what was read, and its booking's next ones
+                        // must not overtake it: start over from the outbox's head.
+                        Err(failed) => {
+                            error!(error = %failed, partner = self.partner, "a delivery task failed; restarting the lane");
+                            break;
+                        }
+                    }
                 }
                 () = tokio::time::sleep(POLL) => {}
             }
         }
         in_flight.shutdown().await;
         metrics::webhook_backlog(&self.partner, 0, Duration::ZERO);
+        metrics::webhook_circuit(&self.partner, false);
         info!(partner = self.partner, "no longer delivering");
     }
 
@@ -192,7 +221,12 @@ impl Lane {
     }
 
     /// Delivers one entry or dead-letters it, then deletes it from the outbox.
-    async fn settle(self: Arc<Self>, entry: Entry, decision: Option<Decision>) {
+    async fn settle(
+        self: Arc<Self>,
+        breaker: Arc<Breaker>,
+        entry: Entry,
+        decision: Option<Decision>,
+    ) {
         let delivery_id = decision.as_ref().map_or_else(
             || Uuid::new_v5(&Uuid::NAMESPACE_OID, entry.id.as_bytes()),
             Decision::delivery_id,
@@ -206,7 +240,7 @@ impl Lane {
             .build();
         let mut attempts = 0;
         let (reason, last_failure) = loop {
-            self.breaker.admit().await;
+            breaker.admit().await;
             if let Some(limiter) = &self.limiter {
                 limiter.until_ready().await;
             }
@@ -217,15 +251,23 @@ impl Lane {
                 .await
             {
                 Attempt::Delivered => {
-                    self.breaker.succeeded();
+                    breaker.succeeded();
                     break (None, String::new());
                 }
                 Attempt::Gone => {
-                    self.breaker.succeeded();
+                    breaker.succeeded();
                     break (Some(Reason::Gone), "410".to_owned());
                 }
+                Attempt::Retry { failure, .. }
+                    if is_refusal(&failure) && attempts >= REFUSED_ATTEMPTS =>
+                {
+                    // The endpoint answers, and keeps refusing this one decision: the
+                    // others may go on. Not a failure of the endpoint for the breaker.
+                    breaker.succeeded();
+                    break (Some(Reason::Refused), failure);
+                }
                 Attempt::Retry { failure, after } => {
-                    self.breaker.failed(after);
+                    breaker.failed(after);
                     let wait = backoff
                         .next()
                         .unwrap_or(self.policy.max)
@@ -299,4 +341,19 @@ pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_refusal;
+
+    #[test]
+    fn only_4xx_answers_a_retry_cannot_mend_are_refusals() {
+        for status in ["400", "401", "403", "404", "413", "422"] {
+            assert!(is_refusal(status), "{status}");
+        }
+        for failure in ["408", "429", "500", "503", "timeout", "connection: refused", "4"] {
+            assert!(!is_refusal(failure), "{failure}");
+        }
+    }
 }

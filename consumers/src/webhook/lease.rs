@@ -2,8 +2,9 @@
 //! process for [`TTL`] and renewed every [`RENEW_EVERY`]. The holder runs the partner's
 //! [`Lane`]; the others try again from time to time, so a partner whose holder died (even
 //! by SIGKILL) is taken over within [`TTL`] plus [`RENEW_EVERY`]. A holder that cannot
-//! renew for most of [`TTL`] stops its lane before another could take over, so two lanes
-//! never send one partner's outbox at once (and its order holds).
+//! renew for [`GIVE_UP_AFTER`] (counted from when its last good claim was sent, so a slow
+//! Redis cannot stretch it) stops its lane before the lease can lapse, so two lanes never
+//! send one partner's outbox at once (and its order holds).
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -63,8 +64,9 @@ pub(crate) async fn hold(
 ) {
     let partner = lane.partner().to_owned();
     loop {
+        let sent = Instant::now();
         match claim(&redis, &partner, &holder).await {
-            Ok(true) => sending(&lane, &redis, &partner, &holder, &stop).await,
+            Ok(true) => sending(&lane, &redis, &partner, &holder, &stop, sent).await,
             // Another process sends this partner's outbox.
             Ok(false) => {}
             Err(error) => {
@@ -88,38 +90,56 @@ pub(crate) async fn hold(
     }
 }
 
-/// Runs the lane while the lease is renewed.
+/// Runs the lane while the lease is renewed. The lease was last known good when the
+/// claim that renewed it was *sent*; the lane is stopped [`GIVE_UP_AFTER`] from then unless
+/// a later claim succeeds, whatever the claims meanwhile answer or how long they take, so
+/// it is gone before the lease can lapse and another process take over.
 async fn sending(
     lane: &Arc<Lane>,
     redis: &RedisConnection,
     partner: &str,
     holder: &str,
     stop: &CancellationToken,
+    claimed_at: Instant,
 ) {
     let lane_stop = stop.child_token();
-    let running = tokio::spawn(lane.clone().run(lane_stop.clone()));
-    let mut renewed = Instant::now();
+    let mut running = tokio::spawn(lane.clone().run(lane_stop.clone()));
+    let mut good_until = claimed_at + GIVE_UP_AFTER;
     loop {
+        let next_claim = Instant::now() + RENEW_EVERY;
         tokio::select! {
             () = stop.cancelled() => break,
-            () = tokio::time::sleep(RENEW_EVERY) => {}
+            ended = &mut running => {
+                if let Err(error) = ended {
+                    warn!(%error, partner, "the lane ended abnormally");
+                }
+                // Started again by the caller while the lease is held.
+                return;
+            }
+            () = tokio::time::sleep_until(good_until) => {
+                warn!(partner, "delivery lease not renewed in time; stopping this lane");
+                break;
+            }
+            () = tokio::time::sleep_until(next_claim) => {}
         }
-        match claim(redis, partner, holder).await {
-            Ok(true) => renewed = Instant::now(),
-            Ok(false) => {
+        let sent = Instant::now();
+        let answer_by = (sent + RENEW_EVERY).min(good_until);
+        match tokio::time::timeout_at(answer_by, claim(redis, partner, holder)).await {
+            Ok(Ok(true)) => good_until = sent + GIVE_UP_AFTER,
+            Ok(Ok(false)) => {
                 warn!(
                     partner,
                     "another process took the delivery lease; stopping this lane"
                 );
                 break;
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 metrics::webhook_redis_error();
                 warn!(%error, partner, "renewing the delivery lease failed");
-                if renewed.elapsed() >= GIVE_UP_AFTER {
-                    warn!(partner, "lease not renewed in time; stopping this lane");
-                    break;
-                }
+            }
+            Err(_) => {
+                metrics::webhook_redis_error();
+                warn!(partner, "renewing the delivery lease timed out");
             }
         }
     }

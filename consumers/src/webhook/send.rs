@@ -103,7 +103,9 @@ impl Sender {
             Attempt::Retry { failure, .. } if failure.starts_with("connection") => "connection",
             Attempt::Retry { failure, .. } if failure == "429" => "429",
             Attempt::Retry { failure, .. } if failure.starts_with('4') => "4xx",
-            Attempt::Retry { .. } => "5xx",
+            Attempt::Retry { failure, .. } if failure.starts_with('5') => "5xx",
+            // 1xx and 3xx: redirects are not followed, the endpoint must be the final URL.
+            Attempt::Retry { .. } => "other",
         });
         outcome
     }
@@ -192,6 +194,12 @@ mod tests {
         assert_eq!(header("idempotency-key"), id.to_string());
         assert_eq!(header("x-signature-timestamp"), "1700000000");
         assert_eq!(header("x-delivery-attempt"), "3");
+        // The value Python's hmac and `openssl dgst -hmac` give for the same inputs (the
+        // README's verification recipes).
+        assert_eq!(
+            header("x-signature"),
+            "v2=e09cb2a843ca5d5cdd5cd2705aaded39efa06d7f2ee541ec2f95b9fe3961adaa"
+        );
         let (scheme, mac) = parse_signature(header("x-signature").as_bytes()).unwrap();
         assert_eq!(scheme, Scheme::V2);
         let signed = Signed {

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -39,6 +39,8 @@ pub struct Delivery {
     pub delivery_id: String,
     pub attempt: u32,
     pub decision: Value,
+    /// When the 2xx was answered.
+    pub answered_at: Instant,
 }
 
 #[derive(Default)]
@@ -48,6 +50,8 @@ struct State {
     /// Partners whose deliveries are all answered with this status for now.
     refusing: HashMap<String, u16>,
     accepted: Vec<Delivery>,
+    /// Each signed request's delivery id and arrival, accepted or not.
+    arrivals: Vec<(String, Instant)>,
     requests: usize,
     bad_signatures: usize,
 }
@@ -102,6 +106,15 @@ impl Receiver {
 
     pub fn accepted(&self) -> Vec<Delivery> {
         self.state().accepted.clone()
+    }
+
+    /// When each delivery id first arrived (whatever it was answered).
+    pub fn first_arrivals(&self) -> HashMap<String, Instant> {
+        let mut first = HashMap::new();
+        for (id, at) in &self.state().arrivals {
+            first.entry(id.clone()).or_insert(*at);
+        }
+        first
     }
 
     /// Requests received, accepted or not.
@@ -198,6 +211,7 @@ async fn answer(
             state.bad_signatures += 1;
             return Ok(status(StatusCode::UNAUTHORIZED));
         }
+        state.arrivals.push((delivery_id.clone(), Instant::now()));
         if let Some(code) = state.refusing.get(&partner) {
             return Ok(status(StatusCode::from_u16(*code).unwrap()));
         }
@@ -223,6 +237,7 @@ async fn answer(
         delivery_id,
         attempt: header("x-delivery-attempt").parse().unwrap_or(0),
         decision: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        answered_at: Instant::now(),
     };
     state.lock().unwrap().accepted.push(delivery);
     Ok(status(StatusCode::NO_CONTENT))
