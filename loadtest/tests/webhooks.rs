@@ -521,12 +521,18 @@ async fn deliverer_process() {
 }
 
 fn deliverer_process_start(args: &[String]) -> tokio::process::Child {
+    deliverer_process_with(args, &[])
+}
+
+/// [`deliverer_process_start`] with more environment (`SSL_CERT_FILE`).
+fn deliverer_process_with(args: &[String], env: &[(&str, &str)]) -> tokio::process::Child {
     tokio::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "deliverer_process", "--nocapture"])
         .env(
             "WEBHOOK_DELIVERER_ARGS",
             serde_json::to_string(args).unwrap(),
         )
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -597,4 +603,81 @@ async fn a_delivery_process_killed_with_sigkill_loses_no_decision() {
     check_delivered(&receiver, &decisions, &partners, Duration::from_secs(90)).await;
     second.start_kill().unwrap();
     second.wait().await.unwrap();
+}
+
+async fn outbox_len(pipeline: &Pipeline, outbox: &str) -> usize {
+    let mut redis = pipeline.redis.clone();
+    redis::cmd("XLEN")
+        .arg(outbox)
+        .query_async(&mut redis)
+        .await
+        .unwrap()
+}
+
+/// Over https: the endpoint's certificate is checked against the system's trust store (here
+/// made to hold only the receiver's own certificate, through `SSL_CERT_FILE`), and every
+/// decision arrives as over http. The same endpoint is refused while the store does not
+/// trust it: nothing is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_over_https_check_the_endpoints_certificate() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut pipeline = Pipeline::start().await;
+    prepare(&mut pipeline).await;
+    let partners = [support::PARTNER];
+    let receiver =
+        Receiver::start_tls(&[(support::PARTNER, &webhook_secret(support::PARTNER))]).await;
+    assert!(receiver
+        .url(support::PARTNER)
+        .starts_with("https://localhost:"));
+    let file = endpoints_file(&receiver, &partners);
+    let args = deliver_args(&pipeline, file.path(), 3_600);
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, stranger) = (
+        dir.path().join("trusted.pem"),
+        dir.path().join("stranger.pem"),
+    );
+    std::fs::write(&trusted, receiver.certificate_pem()).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&stranger, other.cert.pem()).unwrap();
+
+    // Trusting another certificate: the handshake fails, nothing is accepted.
+    let mut distrustful =
+        deliverer_process_with(&args, &[("SSL_CERT_FILE", stranger.to_str().unwrap())]);
+    let property = format!("hook-{}", Uuid::new_v4().simple());
+    let ours = pipeline.client.clone();
+    support::allot(&ours, &property, "2030-07-01", "2030-07-31", 100).await;
+    for _ in 0..3 {
+        create(&ours, &property).await;
+    }
+    // All four taken into the outbox, and tried: still there, none received.
+    let outbox = partitioner::keys::webhook_outbox(support::PARTNER);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let taken_in = outbox_len(&pipeline, &outbox).await;
+        if taken_in == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{taken_in} of 4 decisions taken in after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.requests(),
+        0,
+        "no request reaches an endpoint whose certificate is not trusted"
+    );
+    assert_eq!(outbox_len(&pipeline, &outbox).await, 4);
+    distrustful.start_kill().unwrap();
+    distrustful.wait().await.unwrap();
+
+    // Trusting the receiver's: every decision arrives (the next holder waits out the lease).
+    let mut trusting =
+        deliverer_process_with(&args, &[("SSL_CERT_FILE", trusted.to_str().unwrap())]);
+    let decisions = decisions(&pipeline, 4).await;
+    check_delivered(&receiver, &decisions, &partners, Duration::from_secs(60)).await;
+    trusting.start_kill().unwrap();
+    trusting.wait().await.unwrap();
 }

@@ -352,7 +352,15 @@ mod tests {
         for status in ["400", "401", "403", "404", "413", "422"] {
             assert!(is_refusal(status), "{status}");
         }
-        for failure in ["408", "429", "500", "503", "timeout", "connection: refused", "4"] {
+        for failure in [
+            "408",
+            "429",
+            "500",
+            "503",
+            "timeout",
+            "connection: refused",
+            "4",
+        ] {
             assert!(!is_refusal(failure), "{failure}");
         }
     }

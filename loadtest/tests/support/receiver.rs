@@ -3,7 +3,8 @@
 //! computed here with `hmac` and `sha2`, not with the code that signs), records what it
 //! accepted, and misbehaves on request: answers from a script (500, 429 with
 //! `Retry-After`, slowness), one status for every delivery for a while (410, 500), or
-//! being down (its port closed, then opened again).
+//! being down (its port closed, then opened again). It speaks http, or https with a
+//! certificate made for the run.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -21,6 +22,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
+use tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
 
 /// One scripted answer, given instead of 200 to the next delivery.
 #[derive(Clone, Debug)]
@@ -60,11 +64,35 @@ pub struct Receiver {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     server: Option<JoinSet<()>>,
+    /// Set when the receiver speaks https: its certificate's PEM, for the sender to trust.
+    tls: Option<(TlsAcceptor, String)>,
 }
 
 impl Receiver {
     /// A receiver for `partners` (id, signing secret), each at `/hooks/{id}`.
     pub async fn start(partners: &[(&str, &str)]) -> Receiver {
+        Self::start_with(partners, None).await
+    }
+
+    /// The same over https, with a self-signed certificate for `localhost` made now
+    /// ([`Receiver::certificate_pem`] is what a client must trust).
+    pub async fn start_tls(partners: &[(&str, &str)]) -> Receiver {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let pem = made.cert.pem();
+        let key = PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
+        let config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key.into())
+            .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        Self::start_with(partners, Some((acceptor, pem))).await
+    }
+
+    pub fn certificate_pem(&self) -> &str {
+        &self.tls.as_ref().expect("an https receiver").1
+    }
+
+    async fn start_with(partners: &[(&str, &str)], tls: Option<(TlsAcceptor, String)>) -> Receiver {
         let state = State {
             secrets: partners
                 .iter()
@@ -76,13 +104,17 @@ impl Receiver {
             addr: "127.0.0.1:0".parse().unwrap(),
             state: Arc::new(Mutex::new(state)),
             server: None,
+            tls,
         };
         receiver.up().await;
         receiver
     }
 
     pub fn url(&self, partner: &str) -> String {
-        format!("http://{}/hooks/{partner}", self.addr)
+        match self.tls {
+            None => format!("http://{}/hooks/{partner}", self.addr),
+            Some(_) => format!("https://localhost:{}/hooks/{partner}", self.addr.port()),
+        }
     }
 
     /// Answers the next deliveries to `partner` with `answers`, in order, then 200 again.
@@ -141,6 +173,7 @@ impl Receiver {
         let listener = socket.listen(64).unwrap();
         self.addr = listener.local_addr().unwrap();
         let state = self.state.clone();
+        let acceptor = self.tls.as_ref().map(|(acceptor, _)| acceptor.clone());
         let mut server = JoinSet::new();
         server.spawn(async move {
             let mut connections = JoinSet::new();
@@ -149,11 +182,20 @@ impl Receiver {
                     continue;
                 };
                 let state = state.clone();
+                let acceptor = acceptor.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |request| answer(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
