@@ -5,6 +5,7 @@
 //! passed over, and one read again after a crash or a rebalance is handed over again:
 //! handlers must be idempotent per record (partition, offset).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,21 @@ const BATCH: usize = 500;
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// A batch's records by partition, each partition's in the order read: what a handler
+/// may do side by side, and what it must do in turn.
+pub(crate) fn by_partition<'b, 'm>(
+    batch: &'b [BorrowedMessage<'m>],
+) -> BTreeMap<i32, Vec<&'b BorrowedMessage<'m>>> {
+    let mut partitions: BTreeMap<i32, Vec<&BorrowedMessage<'m>>> = BTreeMap::new();
+    for message in batch {
+        partitions
+            .entry(message.partition())
+            .or_default()
+            .push(message);
+    }
+    partitions
+}
 
 pub(crate) struct DecisionReader {
     consumer: StreamConsumer,

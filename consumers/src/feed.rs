@@ -21,7 +21,6 @@
 //!   back by resetting the group to the start of the topic (within its retention); the
 //!   partners then see decisions again, as a feed may always redeliver.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::LazyLock;
 
@@ -35,7 +34,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::config::{Config, StartAt};
-use crate::decision_reader::DecisionReader;
+use crate::decision_reader::{by_partition, DecisionReader};
 use crate::{metrics, projection, Error};
 
 /// Appends a decision to a feed unless one at the same or a later offset of the same
@@ -91,19 +90,16 @@ async fn append_batch(
     batch: &[BorrowedMessage<'_>],
     max_len: u64,
 ) -> Result<(), RedisError> {
-    let mut by_partition: BTreeMap<i32, Vec<&BorrowedMessage<'_>>> = BTreeMap::new();
-    for message in batch {
-        by_partition
-            .entry(message.partition())
-            .or_default()
-            .push(message);
-    }
-    try_join_all(by_partition.into_values().map(|messages| async move {
-        for message in messages {
-            append(redis, message, max_len).await?;
-        }
-        Ok::<(), RedisError>(())
-    }))
+    try_join_all(
+        by_partition(batch)
+            .into_values()
+            .map(|messages| async move {
+                for message in messages {
+                    append(redis, message, max_len).await?;
+                }
+                Ok::<(), RedisError>(())
+            }),
+    )
     .await?;
     Ok(())
 }

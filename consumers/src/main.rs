@@ -33,25 +33,12 @@ async fn main() -> ExitCode {
         Command::Run => run(cli.config).await,
         Command::Feed => feed(cli.config).await,
         Command::Deliver => deliver(cli.config).await,
-        Command::ReplayWebhooks(args) => {
-            match consumers::webhook::dead_letter::replay(&cli.config, &args).await {
-                Ok(summary) => {
-                    println!(
-                        "read {} webhook dead letters, selected {}, put back {}, unroutable {}{}",
-                        summary.read,
-                        summary.selected,
-                        summary.replayed,
-                        summary.unroutable,
-                        if args.dry_run { " (dry run)" } else { "" }
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    error!(error = %e, "replay failed");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::ReplayWebhooks(args) => replayed(
+            "webhook dead letters",
+            "put back",
+            args.dry_run,
+            consumers::webhook::dead_letter::replay(&cli.config, &args).await,
+        ),
         Command::Lag(args) => match consumers::lag::read(&cli.config) {
             Ok(lag) if args.one_line => {
                 println!("{}", lag.one_line());
@@ -66,23 +53,12 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::ReplayDlq(args) => match consumers::replay::replay(&cli.config, &args).await {
-            Ok(summary) => {
-                println!(
-                    "read {} dead letters, selected {}, replayed {}, unroutable {}{}",
-                    summary.read,
-                    summary.selected,
-                    summary.replayed,
-                    summary.unroutable,
-                    if args.dry_run { " (dry run)" } else { "" }
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                error!(error = %e, "replay failed");
-                ExitCode::FAILURE
-            }
-        },
+        Command::ReplayDlq(args) => replayed(
+            "dead letters",
+            "replayed",
+            args.dry_run,
+            consumers::replay::replay(&cli.config, &args).await,
+        ),
         Command::AcceptGap(args) => match open_store(&cli.config).await {
             Ok(Opened::Embedded(store)) => accept_gap(&cli.config, &store, &args.partitions),
             Ok(Opened::Scylla(store)) => accept_gap(&cli.config, &store, &args.partitions),
@@ -98,6 +74,32 @@ async fn main() -> ExitCode {
             Ok(Opened::Scylla(store)) => maintain(&command, &cli.config, &store).await,
             Err(code) => code,
         },
+    }
+}
+
+/// A replay's one-line summary, or why it failed.
+fn replayed(
+    letters: &str,
+    done: &str,
+    dry_run: bool,
+    outcome: Result<consumers::replay::ReplaySummary, consumers::replay::ReplayError>,
+) -> ExitCode {
+    match outcome {
+        Ok(summary) => {
+            println!(
+                "read {} {letters}, selected {}, {done} {}, unroutable {}{}",
+                summary.read,
+                summary.selected,
+                summary.replayed,
+                summary.unroutable,
+                if dry_run { " (dry run)" } else { "" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!(error = %e, "replay failed");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -136,11 +136,24 @@ impl Deliverer {
     }
 }
 
-async fn prepare(pipeline: &mut Pipeline) {
-    clear_outboxes(pipeline).await;
-    consumers::topics::ensure_topics(&support::brokers(), &[(&webhook_dlq(pipeline), 1)], 1)
+/// A pipeline of its own, the only one of this file running: the partners' outboxes
+/// emptied, the webhook dead-letter topic made.
+async fn exclusive_pipeline() -> (tokio::sync::MutexGuard<'static, ()>, Pipeline) {
+    let serial = ONE_AT_A_TIME.lock().await;
+    let mut pipeline = Pipeline::start().await;
+    clear_outboxes(&mut pipeline).await;
+    consumers::topics::ensure_topics(&support::brokers(), &[(&webhook_dlq(&pipeline), 1)], 1)
         .await
         .unwrap();
+    (serial, pipeline)
+}
+
+/// Each of `partners` with its webhook secret, for a receiver.
+fn secrets<'a>(partners: &[&'a str]) -> Vec<(&'a str, String)> {
+    partners
+        .iter()
+        .map(|partner| (*partner, webhook_secret(partner)))
+        .collect()
 }
 
 fn stay(property: &str) -> Value {
@@ -321,15 +334,9 @@ async fn check_delivered(
 /// booking, none another partner, every one signed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decision_reaches_its_partners_in_order_through_receiver_faults() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let mut pipeline = Pipeline::start().await;
-    prepare(&mut pipeline).await;
+    let (_serial, pipeline) = exclusive_pipeline().await;
     let with_webhooks = [support::PARTNER, "ota-2"];
-    let mut receiver = Receiver::start(&[
-        (support::PARTNER, &webhook_secret(support::PARTNER)),
-        ("ota-2", &webhook_secret("ota-2")),
-    ])
-    .await;
+    let mut receiver = Receiver::start(&secrets(&with_webhooks)).await;
     // ota-1: three 500s, a 429 asking for a second, then answers slower than the
     // delivery timeout twice. ota-2: down for the first seconds.
     receiver.script(
@@ -436,15 +443,9 @@ async fn replay(
 /// letters delivers every decision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeliverable_decisions_are_dead_lettered_with_their_reason_and_replayed() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let mut pipeline = Pipeline::start().await;
-    prepare(&mut pipeline).await;
+    let (_serial, pipeline) = exclusive_pipeline().await;
     let partners = [support::PARTNER, "ota-2"];
-    let receiver = Receiver::start(&[
-        (support::PARTNER, &webhook_secret(support::PARTNER)),
-        ("ota-2", &webhook_secret("ota-2")),
-    ])
-    .await;
+    let receiver = Receiver::start(&secrets(&partners)).await;
     receiver.refuse(support::PARTNER, 410);
     receiver.refuse("ota-2", 500);
     // The desk's endpoint is on a host the service may not contact.
@@ -546,15 +547,9 @@ fn deliverer_process_with(args: &[String], env: &[(&str, &str)]) -> tokio::proce
 /// may come twice, under the same delivery id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_process_killed_with_sigkill_loses_no_decision() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let mut pipeline = Pipeline::start().await;
-    prepare(&mut pipeline).await;
+    let (_serial, pipeline) = exclusive_pipeline().await;
     let partners = [support::PARTNER, "ota-2"];
-    let receiver = Receiver::start(&[
-        (support::PARTNER, &webhook_secret(support::PARTNER)),
-        ("ota-2", &webhook_secret("ota-2")),
-    ])
-    .await;
+    let receiver = Receiver::start(&secrets(&partners)).await;
     // Slow answers keep deliveries in flight when the process dies.
     let slow = std::iter::repeat_n(Answer::Slow(Duration::from_millis(100)), 1_000);
     receiver.script(support::PARTNER, slow.clone());
@@ -620,12 +615,9 @@ async fn outbox_len(pipeline: &Pipeline, outbox: &str) -> usize {
 /// trust it: nothing is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_over_https_check_the_endpoints_certificate() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let mut pipeline = Pipeline::start().await;
-    prepare(&mut pipeline).await;
+    let (_serial, pipeline) = exclusive_pipeline().await;
     let partners = [support::PARTNER];
-    let receiver =
-        Receiver::start_tls(&[(support::PARTNER, &webhook_secret(support::PARTNER))]).await;
+    let receiver = Receiver::start_tls(&secrets(&partners)).await;
     assert!(receiver
         .url(support::PARTNER)
         .starts_with("https://localhost:"));

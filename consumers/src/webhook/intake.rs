@@ -3,8 +3,6 @@
 //! dead-letter topic when that partner's outbox is full or its host is not allowed.
 //! Partitions are taken in side by side, each in order, as in the feed.
 
-use std::collections::BTreeMap;
-
 use futures::future::try_join_all;
 use partitioner::redis_target::RedisConnection;
 use partitioner::Decision;
@@ -14,6 +12,7 @@ use tracing::warn;
 use super::dead_letter::{DeadLetters, Reason, Undeliverable};
 use super::endpoints::{Endpoints, Route};
 use super::outbox::{self, TakenIn};
+use crate::decision_reader::by_partition;
 use crate::metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +32,16 @@ pub(crate) struct Intake {
 
 impl Intake {
     pub(crate) async fn take(&self, batch: &[BorrowedMessage<'_>]) -> Result<(), IntakeError> {
-        let mut by_partition: BTreeMap<i32, Vec<&BorrowedMessage<'_>>> = BTreeMap::new();
-        for message in batch {
-            by_partition
-                .entry(message.partition())
-                .or_default()
-                .push(message);
-        }
-        try_join_all(by_partition.into_values().map(|messages| async move {
-            for message in messages {
-                self.take_one(message).await?;
-            }
-            Ok::<(), IntakeError>(())
-        }))
+        try_join_all(
+            by_partition(batch)
+                .into_values()
+                .map(|messages| async move {
+                    for message in messages {
+                        self.take_one(message).await?;
+                    }
+                    Ok::<(), IntakeError>(())
+                }),
+        )
         .await?;
         Ok(())
     }

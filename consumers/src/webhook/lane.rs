@@ -179,7 +179,7 @@ impl Lane {
                     () = stop.cancelled() => break,
                     () = self.report() => {}
                 }
-                next_report += REPORT_EVERY;
+                next_report = tokio::time::Instant::now() + REPORT_EVERY;
             }
             tokio::select! {
                 () = stop.cancelled() => break,

@@ -70,13 +70,13 @@ pub struct Receiver {
 
 impl Receiver {
     /// A receiver for `partners` (id, signing secret), each at `/hooks/{id}`.
-    pub async fn start(partners: &[(&str, &str)]) -> Receiver {
+    pub async fn start(partners: &[(&str, impl AsRef<str>)]) -> Receiver {
         Self::start_with(partners, None).await
     }
 
     /// The same over https, with a self-signed certificate for `localhost` made now
     /// ([`Receiver::certificate_pem`] is what a client must trust).
-    pub async fn start_tls(partners: &[(&str, &str)]) -> Receiver {
+    pub async fn start_tls(partners: &[(&str, impl AsRef<str>)]) -> Receiver {
         let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let pem = made.cert.pem();
         let key = PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
@@ -92,11 +92,14 @@ impl Receiver {
         &self.tls.as_ref().expect("an https receiver").1
     }
 
-    async fn start_with(partners: &[(&str, &str)], tls: Option<(TlsAcceptor, String)>) -> Receiver {
+    async fn start_with(
+        partners: &[(&str, impl AsRef<str>)],
+        tls: Option<(TlsAcceptor, String)>,
+    ) -> Receiver {
         let state = State {
             secrets: partners
                 .iter()
-                .map(|(id, secret)| ((*id).to_owned(), (*secret).to_owned()))
+                .map(|(id, secret)| ((*id).to_owned(), secret.as_ref().to_owned()))
                 .collect(),
             ..State::default()
         };
