@@ -3,7 +3,9 @@
 # (Apache Kafka and Redis), builds the release binaries, installs wrk if missing and runs
 # `loadtest bench-pipeline`, which starts each server it measures on the pipeline's ports
 # (INGRESS_PORT, INGRESS_ADMIN_PORT, CONSUMER_ADMIN_PORT), one at a time, and prints a
-# table of ratios against targets. Extra arguments go to `loadtest bench-pipeline`, e.g.
+# table of ratios against targets; stage 3's charts (latency against rate, latency
+# distributions) go to $CHARTS_DIR (BOOKING_CHARTS_DIR; by default charts/ in the state
+# directory). Extra arguments go to `loadtest bench-pipeline`, e.g.
 # `--soak-secs 600` or `--secs 20`. About 7 minutes with the defaults.
 #
 #   infra/bench.sh
@@ -59,4 +61,4 @@ cd "$REPO"
   --partners-file "$REPO/infra/dev-partners.json" \
   --port "$INGRESS_PORT" --admin-port "$INGRESS_ADMIN_PORT" \
   --consumer-admin-port "$CONSUMER_ADMIN_PORT" --store-dir "$STORE_DIR" \
-  --kafka-sh "$REPO/infra/kafka.sh" --logs "$LOGS" --out "$STATE_DIR/bench-pipeline.json" "${watch[@]}" "$@"
+  --kafka-sh "$REPO/infra/kafka.sh" --logs "$LOGS" --out "$STATE_DIR/bench-pipeline.json" --charts-dir "$CHARTS_DIR" "${watch[@]}" "$@"

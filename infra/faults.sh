@@ -39,7 +39,10 @@
 # request came (after it, only 2xx and expected 4xx), and how long until the consumers had
 # applied everything. Then, once the consumer has no stale projection left, `consumer
 # reconcile` compares every Redis projection with the store: mismatches are its count.
-# Exits non-zero if any row has a lost, doubled or oversold event, or a mismatch.
+# Exits non-zero if any row has a lost, doubled or oversold event, or a mismatch. Each
+# scenario's timeline (answers per second by status, the consumers' lag sampled every
+# second, the fault's span shaded) is drawn to $CHARTS_DIR/faults-<scenario>.svg
+# (BOOKING_CHARTS_DIR, by default charts/ in the local stack's state directory).
 #
 # Runs on a private stack (its own state directory and free ports), so it never disturbs
 # the local stack or a demo.
@@ -80,7 +83,7 @@ FEED_ADMIN_PORT="$(free_ports 1)" DELIVER_ADMIN_PORT="$(free_ports 1)"
 export KAFKA_PORT KAFKA_CONTROLLER_PORT REDIS_PORT REDIS_CLUSTER_PORT INGRESS_PORT INGRESS_ADMIN_PORT CONSUMER_ADMIN_PORT
 export FEED_ADMIN_PORT DELIVER_ADMIN_PORT
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-log() { printf '[faults] %s\n' "$*" >&2; }
+log() { clear_status; printf '[faults] %s\n' "$*" >&2; }
 
 ALL=(consumer-kill ingress-kill broker-restart redis-restart disk-full network)
 CLUSTER=(leader-kill follower-kill quorum-loss rolling-restart)
@@ -124,9 +127,16 @@ show_pipeline_logs() {
     tail -n 40 "$LOGS/$name.log" | sed "s/^/[faults]   $name: /" >&2
   done
 }
+SAMPLER=""
+stop_sampler() {
+  [[ -n "$SAMPLER" ]] || return 0
+  kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
+  SAMPLER=""
+}
 cleanup() {
   local status=$?
   ((status == 0)) || show_pipeline_logs
+  stop_sampler
   stop_pipeline || true
   tc qdisc del dev lo root 2>/dev/null || true
   mountpoint -q "$DISK" 2>/dev/null && umount "$DISK"
@@ -282,6 +292,26 @@ fault_redis-restart-all() {
   log "every redis node restarted on its append-only file"
 }
 
+# What each fault does, written on its span in the scenario's chart.
+fault_label() {
+  case "$1" in
+    consumer-kill) echo "kill -9 consumer, restarted" ;;
+    ingress-kill) echo "kill -9 ingress, restarted" ;;
+    broker-restart) echo "kill -9 broker, restarted after $OUTAGE s" ;;
+    redis-restart) echo "Redis stopped for $OUTAGE s" ;;
+    disk-full) echo "store volume full until grown" ;;
+    network) echo "loopback: 20 ms delay, 1 % loss" ;;
+    leader-kill) echo "kill -9 the busiest leader, restarted" ;;
+    follower-kill) echo "kill -9 a follower, restarted" ;;
+    quorum-loss) echo "kill -9 two of three nodes" ;;
+    rolling-restart) echo "each node restarted in turn" ;;
+    redis-master-kill) echo "kill -9 a Redis master" ;;
+    redis-slots-lost) echo "kill -9 a master and its replica" ;;
+    redis-restart-all) echo "kill -9 every Redis node" ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # Why a scenario cannot run here, or nothing.
 unsupported() {
   case "$1" in
@@ -323,8 +353,11 @@ reconcile() {
 }
 
 ROWS=()
+NO_CHART=()
+RUN_INDEX=0
 run_scenario() {
   local name="$1" why
+  RUN_INDEX=$((RUN_INDEX + 1))
   why="$(unsupported "$name")"
   if [[ -n "$why" ]]; then
     log "SKIPPED $name: $why"
@@ -342,17 +375,30 @@ run_scenario() {
   export CONSUMER_GROUP_ID
   start_pipeline
   if [[ "$name" == redis-slots-lost ]]; then "${READ_PROBE[@]}" setup "$INGRESS_URL" "$PROBE_TENANT"; fi
+  local lag="$WORK/$name-lag.txt"
+  : >"$lag"
+  sample_lag "$lag" &
+  SAMPLER=$!
   "$BIN_DIR/loadtest" open-loop --ingress-url "$INGRESS_URL" --rate "$RATE" \
     --duration-secs "$DURATION" --out "$WORK/$name-result.json" --record "$WORK/$name-run.json" \
     >"$WORK/$name-load.txt" 2>&1 &
   local generator=$! load_start; load_start="$(now)"
+  show_progress "$name ($RUN_INDEX of ${#scenarios[@]}): $RATE requests/s, fault at $FAULT_AT s" "$generator" "$DURATION" &
+  local shower=$!
   QUORUM_LOST_AT="" QUORUM_BACK_AT=""
   sleep "$FAULT_AT"
   local fault_start; fault_start="$(now)"
   "fault_$name"
+  local fault_end; fault_end="$(now)"
   wait "$generator" || true   # transport errors during a kill are expected and reported
+  wait "$shower" || true
   local caught_up=-1
   if wait_caught_up; then caught_up="$(awk "BEGIN { print $(now) - $fault_start }")"; fi
+  stop_sampler
+  "$BIN_DIR/loadtest" chart timeline --result "$WORK/$name-result.json" --lag "$lag" \
+    --fault-from "$fault_start" --fault-to "$fault_end" --fault-label "$(fault_label "$name")" \
+    --title "$name: $RATE requests/s for $DURATION s" --out "$CHARTS_DIR/faults-$name.svg" \
+    || { log "no chart for $name"; NO_CHART+=("$name"); }
   wait_projections_fresh
   stop_pipeline
   "$BIN_DIR/loadtest" verify --store-dir "$store" --record "$WORK/$name-run.json" \
@@ -418,5 +464,7 @@ for scenario in "${scenarios[@]}"; do run_scenario "$scenario"; done
 echo
 printf '%-17s %8s %8s %6s %8s %9s %10s %14s %15s  %s\n' scenario requests acked lost doubled oversold mismatches "errors until" "caught up" verdict
 printf '%s\n' "${ROWS[@]}"
+echo "(a chart per scenario in $CHARTS_DIR/faults-<scenario>.svg)"
 [[ -n "${BOOKING_KEEP_FAULTS:-}" ]] || echo "(logs and per-scenario results: rerun with BOOKING_KEEP_FAULTS=1)"
 if printf '%s\n' "${ROWS[@]}" | grep -q ' FAIL'; then exit 1; fi
+if ((${#NO_CHART[@]})); then log "no chart drawn for ${NO_CHART[*]}"; exit 1; fi

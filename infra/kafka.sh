@@ -35,12 +35,12 @@ install_kafka() {
   digest="$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)"
   [[ "$(cat "$KAFKA_HOME/.resolved" 2>/dev/null)" == "$digest" ]] && return
   command -v mvn >/dev/null || die "Maven (mvn) is needed to obtain Apache Kafka"
-  log "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME"
   rm -rf "$KAFKA_HOME/libs"
   mkdir -p "$KAFKA_HOME"
-  mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$KAFKA_HOME/libs" >"$KAFKA_HOME/resolve.log" 2>&1 \
-    || { cat "$KAFKA_HOME/resolve.log" >&2; die "could not resolve Apache Kafka (log above)"; }
+  step "resolving Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME" \
+    mvn -B -q -f "$KAFKA_POM" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$KAFKA_HOME/libs" \
+    || die "could not resolve Apache Kafka (its output above)"
   echo "$digest" >"$KAFKA_HOME/.resolved"
 }
 

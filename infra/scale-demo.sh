@@ -9,7 +9,9 @@
 # is untouched: it produces N synthetic events with no consumer running (the lag a
 # traffic burst leaves), starts one consumer and prints lag every 2 s for S seconds, then
 # starts the other consumers and prints lag until it reaches zero (at most 180 s), and
-# ends with the drain rate of each phase. Every process it starts is stopped on exit.
+# ends with the drain rate of each phase, and draws lag per partition over the run with
+# the consumer starts marked to $CHARTS_DIR/scale-demo-lag.svg (BOOKING_CHARTS_DIR; by
+# default charts/ in the state directory). Every process it starts is stopped on exit.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -69,11 +71,15 @@ now() { date +%s.%N; }
 
 started_at="$(now)"
 last_total=0
+# Every sample also goes to LAG_FILE, with the moments consumers were added, for the chart.
+LAG_FILE="$WORK/lag.txt"
+marks=()
 # One line per sample: seconds since the first consumer started, consumers running, total
 # lag, then the lag of partitions 0..11.
 sample() {
   local line total
   line="$(RUST_LOG=error "$BIN_DIR/consumer" lag --one-line)"
+  printf '%s %s\n' "$(now)" "$line" >>"$LAG_FILE"
   total="${line%% |*}"; total="${total#total=}"
   last_total="$total"
   # shellcheck disable=SC2086 # the per-partition lags are meant to split into columns
@@ -93,6 +99,7 @@ sample
 before="$last_total"
 
 start_consumer 1
+marks+=(--mark "$(now)=1 consumer")
 phase_start="$(now)"
 end=$((SECONDS + PHASE_SECS))
 while ((SECONDS < end)); do sleep 2; sample; done
@@ -100,6 +107,7 @@ one_consumer_drained=$((before - last_total))
 one_consumer_secs="$(calc "$(now) - $phase_start")"
 
 for n in $(seq 2 "$CONSUMERS"); do start_consumer "$n"; done
+marks+=(--mark "$(now)=$CONSUMERS consumers")
 echo "--- $CONSUMERS consumers from here ---"
 phase_start="$(now)"
 at_scale_from="$last_total"
@@ -115,6 +123,10 @@ printf '1 consumer for %5.1f s         drained %8d events (%6.0f events/s)\n' \
 printf '%d consumers for %5.1f s        drained %8d events (%6.0f events/s, group join included)\n' \
   "$CONSUMERS" "$scaled_secs" "$((at_scale_from - last_total))" \
   "$(calc "($at_scale_from - $last_total) / $scaled_secs")"
+"$BIN_DIR/loadtest" chart partition-lag --lag "$LAG_FILE" "${marks[@]}" \
+  --title "Lag per partition: $EVENTS events, 1 consumer, then $CONSUMERS" \
+  --out "$CHARTS_DIR/scale-demo-lag.svg"
+echo "chart: $CHARTS_DIR/scale-demo-lag.svg"
 if ((last_total > 0)); then
   log "lag still $last_total after ${DRAIN_LIMIT_SECS}s (logs: $WORK)"
   exit 1

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
+use crate::progress::Progress;
 
 #[derive(Clone, Debug)]
 pub struct ClosedLoopConfig {
@@ -58,6 +59,10 @@ pub async fn run(config: ClosedLoopConfig) -> anyhow::Result<ClosedLoopResult> {
     let started = Instant::now();
     let window_start = started + config.warmup;
     let deadline = window_start + config.duration;
+    let _progress = Progress::timed(
+        format!("closed loop, {} connections", config.connections),
+        config.warmup + config.duration,
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for connection in 0..config.connections {
         let config = config.clone();

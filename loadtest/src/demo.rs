@@ -19,6 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::client::{Answer, PartnerClient};
+use crate::progress::Progress;
 use crate::record::{AckedEvent, Contention, EventKind, RunRecord};
 
 #[derive(Clone, Debug)]
@@ -139,7 +140,7 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
             booking_id: None,
         })
         .collect();
-    run.send_all(requests).await;
+    run.send_all("inventory", requests).await;
 
     // 2. Creates: skewed towards the first properties (a few hotels get most traffic),
     // interleaved with the contention burst and a few invalid requests.
@@ -184,7 +185,7 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
         ));
     }
     shuffle(&mut creates, &mut rng);
-    let accepted = run.send_all(creates.clone()).await;
+    let accepted = run.send_all("creates", creates.clone()).await;
 
     // 3. Replays of a few accepted creates (same key, same body), then modifies and cancels.
     let mut follow_ups = Vec::new();
@@ -232,7 +233,8 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<DemoReport> {
             });
         }
     }
-    run.send_all(follow_ups).await;
+    run.send_all("replays, modifies and cancels", follow_ups)
+        .await;
 
     // 4. Wait for the consumers' decisions to reach the projections.
     crate::settle::wait_for_projections(&mut run.report, &run.config, CONTENDED_PROPERTY).await?;
@@ -272,9 +274,10 @@ fn shuffle<T>(items: &mut [T], rng: &mut SmallRng) {
 impl Run {
     /// Sends every request with bounded concurrency; returns those acknowledged, with
     /// their booking ids filled in.
-    async fn send_all(&mut self, planned: Vec<Planned>) -> Vec<Planned> {
+    async fn send_all(&mut self, what: &str, planned: Vec<Planned>) -> Vec<Planned> {
         let client = self.client.clone();
-        let answers: Vec<(Planned, Sent)> = stream::iter(planned)
+        let mut progress = Progress::new(format!("demo: {what}"), planned.len() as u64, "requests");
+        let mut answered = stream::iter(planned)
             .map(|p| {
                 let client = client.clone();
                 async move {
@@ -282,9 +285,13 @@ impl Run {
                     (p, answer)
                 }
             })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+            .buffer_unordered(self.config.concurrency);
+        let mut answers: Vec<(Planned, Sent)> = Vec::new();
+        while let Some(answer) = answered.next().await {
+            answers.push(answer);
+            progress.set(answers.len() as u64, String::new);
+        }
+        progress.finish();
         let mut accepted = Vec::new();
         for (mut planned, answer) in answers {
             self.report.sent += 1;

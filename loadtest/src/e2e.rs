@@ -23,6 +23,7 @@ use partitioner::redis_target::{query_each, RedisConnection};
 
 use crate::client::PartnerClient;
 use crate::endpoint::booking_body;
+use crate::progress::Progress;
 
 const POLL_EVERY: Duration = Duration::from_millis(5);
 const GIVE_UP_AFTER: Duration = Duration::from_secs(15);
@@ -80,10 +81,16 @@ pub async fn run(config: E2eConfig) -> anyhow::Result<E2eResult> {
     let scheduled = (config.rate * config.duration.as_secs_f64()).floor() as usize;
     let mut shed = 0;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut progress = Progress::new(
+        format!("end to end, {:.0}/s", config.rate),
+        scheduled as u64,
+        "requests due",
+    );
     let started = Instant::now();
     for i in 0..scheduled {
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due).await;
+        progress.set(i as u64 + 1, || format!("shed {shed}"));
         let Ok(permit) = gate.clone().try_acquire_owned() else {
             shed += 1;
             continue;
@@ -116,6 +123,7 @@ pub async fn run(config: E2eConfig) -> anyhow::Result<E2eResult> {
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+    progress.finish();
     drop(samples_tx);
     let (projection, missing) = poller.await??;
     let (ack_latency, statuses, transport_errors) = Arc::try_unwrap(ack)

@@ -14,13 +14,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Barrier, Mutex};
 use tokio::time::Instant;
 
 use crate::closed_loop::{exchange, open, Tally};
 use crate::endpoint::Endpoint;
-use crate::open_loop::Percentiles;
+use crate::latency::Percentiles;
+use crate::progress::Progress;
 
 #[derive(Clone, Debug)]
 pub struct FixedRateConfig {
@@ -37,7 +38,7 @@ pub struct FixedRateConfig {
     pub max_queued: usize,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FixedRateResult {
     pub rate: f64,
     pub connections: usize,
@@ -50,6 +51,14 @@ pub struct FixedRateResult {
     pub acknowledged_rate: f64,
     /// Due time to acknowledgement, of acknowledged creates.
     pub latency_ms: Percentiles,
+}
+
+impl FixedRateResult {
+    /// Whether the server acknowledged (nearly) everything offered: if not, its latency
+    /// describes only the requests that got through.
+    pub fn kept_up(&self) -> bool {
+        self.acknowledged_rate >= self.rate * 0.99
+    }
 }
 
 type Due = (usize, Instant);
@@ -74,15 +83,25 @@ pub async fn run(config: FixedRateConfig) -> anyhow::Result<FixedRateResult> {
     let interval = Duration::from_secs_f64(1.0 / config.rate);
     let scheduled = (config.rate * config.duration.as_secs_f64()).floor() as usize;
     let mut shed = 0;
+    let mut progress = Progress::new(
+        format!(
+            "{:.0} requests/s, {} connections",
+            config.rate, config.connections
+        ),
+        scheduled as u64,
+        "requests due",
+    );
     let started = Instant::now();
     for i in 0..scheduled {
         let due_at = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due_at).await;
+        progress.set(i as u64 + 1, || format!("shed {shed}"));
         if queue.try_send((i, due_at)).is_err() {
             shed += 1;
         }
     }
     drop(queue);
+    progress.finish();
     let mut total = Tally::default();
     while let Some(tally) = connections.join_next().await {
         total.merge(tally?);

@@ -9,6 +9,7 @@
 pub mod bare;
 pub mod bench;
 pub mod bench_pipeline;
+pub mod charts;
 pub mod child;
 pub mod client;
 pub mod closed_loop;
@@ -16,8 +17,10 @@ pub mod demo;
 pub mod e2e;
 pub mod endpoint;
 pub mod fixed_rate;
+pub mod latency;
 pub mod open_loop;
 pub mod produce;
+pub mod progress;
 pub mod ratios;
 pub mod record;
 pub mod redis_conn;

@@ -42,6 +42,9 @@ enum Command {
     BenchPipeline(Box<loadtest::bench_pipeline::BenchPipelineArgs>),
     /// The baseline of the ingress: a bare hyper server answering every request 202.
     BareHyper(BareHyperArgs),
+    /// Draw a chart (SVG) from files a script collected during a run.
+    #[command(subcommand)]
+    Chart(loadtest::charts::cli::ChartCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -237,6 +240,7 @@ async fn main() -> ExitCode {
         Command::OpenLoop(args) => run_open_loop(args).await,
         Command::BenchPipeline(args) => run_bench_pipeline(*args).await,
         Command::BareHyper(args) => run_bare_hyper(args).await,
+        Command::Chart(command) => loadtest::charts::cli::run(command).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -368,11 +372,13 @@ async fn run_open_loop(args: OpenLoopArgs) -> anyhow::Result<bool> {
     }
     std::fs::write(&args.out, serde_json::to_vec_pretty(&result)?)?;
     result.record.save(&args.record)?;
+    let charts = loadtest::charts::open_loop::draw(&result, &args.out)?;
     println!(
         "  numbers in {}, acknowledged events in {} (check them with `loadtest verify`)",
         args.out.display(),
         args.record.display()
     );
+    println!("  charts in {}", charts.join(", "));
     Ok(result.transport_errors == 0)
 }
 
@@ -380,6 +386,10 @@ async fn run_bench_pipeline(
     args: loadtest::bench_pipeline::BenchPipelineArgs,
 ) -> anyhow::Result<bool> {
     let out = args.out.clone();
+    let charts_dir = args
+        .charts_dir
+        .clone()
+        .unwrap_or_else(|| out.parent().map_or_else(PathBuf::new, ToOwned::to_owned));
     let report = loadtest::bench_pipeline::run(args).await?;
     if let Some(peer) = &report.peer_table {
         println!();
@@ -396,6 +406,11 @@ async fn run_bench_pipeline(
     }
     std::fs::write(&out, serde_json::to_vec_pretty(&report.json)?)?;
     println!("  results in {}", out.display());
+    for (name, svg) in &report.charts {
+        let path = charts_dir.join(name);
+        loadtest::charts::write(&path, svg)?;
+        println!("  chart {}", path.display());
+    }
     Ok(true)
 }
 

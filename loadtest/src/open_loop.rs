@@ -18,12 +18,14 @@ use hdrhistogram::Histogram;
 use http::{Method, StatusCode};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::client::PartnerClient;
+use crate::latency::Percentiles;
+use crate::progress::Progress;
 use crate::record::{AckedEvent, EventKind, RunRecord};
 
 /// Nights on sale per property, from [`first_night`].
@@ -61,6 +63,9 @@ pub struct OpenLoopConfig {
 pub struct OpenLoopResult {
     pub rate: f64,
     pub duration_secs: f64,
+    /// When the first request was due, in seconds since the Unix epoch: where the
+    /// timeline's second 0 starts, to line it up with what other tools saw.
+    pub started_unix_secs: f64,
     pub scheduled: usize,
     pub sent: usize,
     pub shed_by_generator: usize,
@@ -82,7 +87,7 @@ pub struct OpenLoopResult {
     pub record: RunRecord,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Second {
     pub ok: usize,
     /// Of `ok`, the answers that acknowledged a new event: every 2xx but the replays,
@@ -92,31 +97,6 @@ pub struct Second {
     pub server_error: usize,
     pub transport_error: usize,
     pub shed: usize,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Percentiles {
-    pub count: u64,
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-}
-
-impl Percentiles {
-    /// A histogram of microseconds, in milliseconds.
-    pub fn of(histogram: &Histogram<u64>) -> Self {
-        let ms = |us: u64| us as f64 / 1000.0;
-        Percentiles {
-            count: histogram.len(),
-            p50: ms(histogram.value_at_quantile(0.5)),
-            p90: ms(histogram.value_at_quantile(0.9)),
-            p99: ms(histogram.value_at_quantile(0.99)),
-            p999: ms(histogram.value_at_quantile(0.999)),
-            max: ms(histogram.max()),
-        }
-    }
 }
 
 /// One request to send and what it is about.
@@ -154,6 +134,22 @@ struct Shared {
 }
 
 impl Shared {
+    /// The answers so far, for progress lines.
+    fn so_far(&self, shed: usize) -> String {
+        let (mut ok, mut client, mut server) = (0, 0, 0);
+        for (status, n) in &self.statuses {
+            match status {
+                200..=299 => ok += n,
+                400..=499 => client += n,
+                _ => server += n,
+            }
+        }
+        format!(
+            "2xx {ok} · 4xx {client} · 5xx {server} · failed {} · shed {shed}",
+            self.transport_errors
+        )
+    }
+
     fn second(&mut self, index: usize) -> &mut Second {
         if self.timeline.len() <= index {
             self.timeline.resize(index + 1, Second::default());
@@ -231,8 +227,17 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     let mut shed = 0;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut progress = Progress::new(
+        format!("open loop, {:.0}/s", config.rate),
+        scheduled as u64,
+        "requests due",
+    );
     let started = tokio::time::Instant::now();
+    let started_unix_secs = unix_secs_now();
     for i in 0..scheduled {
+        progress.set(i as u64 + 1, || {
+            shared.lock().expect("not poisoned").so_far(shed)
+        });
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due).await;
         let request = plan(
@@ -289,6 +294,7 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+    progress.finish();
     let elapsed = started.elapsed();
 
     let shared = Arc::try_unwrap(shared)
@@ -299,6 +305,7 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
     Ok(OpenLoopResult {
         rate: config.rate,
         duration_secs: config.duration.as_secs_f64(),
+        started_unix_secs,
         scheduled,
         sent: scheduled - shed,
         shed_by_generator: shed,
@@ -313,6 +320,12 @@ pub async fn run(config: OpenLoopConfig) -> anyhow::Result<OpenLoopResult> {
         timeline: shared.timeline,
         record: shared.record,
     })
+}
+
+fn unix_secs_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
 }
 
 /// Picks the next request: a modify, cancel or replay of an acknowledged create when one

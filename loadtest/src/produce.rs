@@ -15,6 +15,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use uuid::Uuid;
 
+use crate::progress::Progress;
+
 /// Sends in flight at once: enough to keep the producer's batches full, bounded so a slow
 /// broker is not buried.
 const IN_FLIGHT: usize = 2000;
@@ -129,6 +131,12 @@ pub async fn produce_waited(
         .collect();
     let started = Instant::now();
     let mut tops: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut progress = Progress::new(
+        format!("producing to {topic}"),
+        payloads.len() as u64,
+        "events",
+    );
+    let mut done = 0;
     for chunk in payloads.chunks(IN_FLIGHT) {
         let sends = chunk.iter().map(|(partition, key, payload, reply)| {
             let mut record = FutureRecord::to(topic)
@@ -148,7 +156,10 @@ pub async fn produce_waited(
             let top = tops.entry(delivery.partition).or_insert(-1);
             *top = (*top).max(delivery.offset);
         }
+        done += chunk.len() as u64;
+        progress.set(done, String::new);
     }
+    progress.finish();
     Ok(Produced {
         events: events.len(),
         elapsed: started.elapsed(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::endpoint::Endpoint;
+use crate::progress::Progress;
 
 /// The scripts, embedded so the binary needs no checkout to find them.
 const INGRESS_SCRIPT: &str = include_str!("../wrk/booking.lua");
@@ -71,11 +72,13 @@ pub async fn run(
         .args(&args)
         .kill_on_drop(true)
         .output();
+    let progress = Progress::timed(format!("wrk, {connections} connections"), duration);
     // Bounded even if wrk hangs: dropping the future kills it.
     let output = tokio::time::timeout(duration + Duration::from_secs(30), command)
         .await
         .map_err(|_| "wrk did not finish in time".to_owned())?
         .map_err(|e| format!("cannot run wrk ({e}); install it with `apt-get install wrk`"))?;
+    drop(progress);
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!(

@@ -108,4 +108,7 @@ pub struct BenchPipelineArgs {
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench-pipeline.json")]
     pub out: PathBuf,
+    /// Where to write the run's charts (SVG); beside the JSON if not given.
+    #[arg(long)]
+    pub charts_dir: Option<PathBuf>,
 }

@@ -27,6 +27,7 @@ use serde_json::json;
 mod args;
 mod kafka_perf;
 mod peer;
+pub(crate) mod peer_charts;
 mod servers;
 mod stages;
 
@@ -45,6 +46,8 @@ pub struct Report {
     /// What bounded each stage: CPU shares and the like, printed under the table.
     pub notes: Vec<String>,
     pub json: serde_json::Value,
+    /// Charts of the run as (file name, SVG).
+    pub charts: Vec<(String, String)>,
 }
 
 const PROPERTIES: usize = 200;
@@ -67,6 +70,7 @@ struct Bench {
     rows: Vec<Row>,
     notes: Vec<String>,
     json: serde_json::Map<String, serde_json::Value>,
+    charts: Vec<(String, String)>,
 }
 
 pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<Report> {
@@ -84,6 +88,7 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<Report> {
         rows: Vec::new(),
         notes: vec![format!("load average at start: {}", load_average())],
         json: serde_json::Map::new(),
+        charts: Vec::new(),
     };
     bench.ingress_against_bare_hyper().await?;
     bench.ingress_against_raw_producer().await?;
@@ -102,6 +107,7 @@ pub async fn run(args: BenchPipelineArgs) -> anyhow::Result<Report> {
         rows: bench.rows,
         notes: bench.notes,
         json: serde_json::Value::Object(bench.json),
+        charts: bench.charts,
     })
 }
 

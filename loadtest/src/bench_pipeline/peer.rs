@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::peer_charts;
 use super::servers::{start_ingress, start_kafka_bridge, with_cpu};
 use super::{Bench, Saturated, PROPERTIES};
 use crate::closed_loop::{self, ClosedLoopConfig};
@@ -106,6 +107,13 @@ impl Bench {
                 "ceilings": self.ceilings,
             }),
         );
+        self.charts.extend(peer_charts::draw(
+            &[
+                ("ingress", &ingress.at_rates),
+                ("Kafka Bridge", &bridge.at_rates),
+            ],
+            self.args.peer_connections,
+        )?);
         Ok(())
     }
 
@@ -207,7 +215,7 @@ impl Bench {
                 let l = &r.latency_ms;
                 let mut text = format!("{:.2} / {:.2} / {:.2}", l.p50, l.p99, l.p999);
                 // A server that could not keep up is said to, beside its latency.
-                if r.acknowledged_rate < r.rate * 0.99 {
+                if !r.kept_up() {
                     text.push_str(&format!(" ({} acked/s)", thousands(r.acknowledged_rate)));
                 }
                 text
