@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api_socket;
 pub mod auth;
 pub mod body;
 pub mod broker_watch;
@@ -39,6 +40,7 @@ pub mod server;
 pub mod signing;
 pub mod wait;
 
+pub use api_socket::ApiSocket;
 pub use config::{Config, LogFormat, SinkKind};
 pub use server::{run, run_with_reload};
 

@@ -55,13 +55,12 @@ fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     ingress::metrics::install().context("installing the metrics recorder")?;
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let api = ingress::ApiSocket::bind(config.listen)
         .with_context(|| format!("binding {}", config.listen))?;
     let admin = TcpListener::bind(config.admin_listen)
         .await
         .with_context(|| format!("binding admin {}", config.admin_listen))?;
-    ingress::run_with_reload(config, listener, admin, shutdown_signal(), reload_signals()).await?;
+    ingress::run_with_reload(config, api, admin, shutdown_signal(), reload_signals()).await?;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! [`run`] is the whole server: `main` and the integration tests call the same function,
 //! the tests with port-0 listeners. Startup loads the partners, opens the producer and
-//! learns the topic's partition count before the API accepts anything; the admin port
+//! learns the topic's partition count before the API listens at all (connections are
+//! refused, not held: [`crate::api_socket`]); the admin port
 //! answers from the first moment, so a probe can watch startup; once started, readiness
 //! also follows the broker ([`crate::broker_watch`]). Shutdown stops accepting,
 //! turns `/readyz` red, lets in-flight requests finish within the grace period, then
@@ -28,6 +29,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::admin::Health;
+use crate::api_socket::ApiSocket;
 use crate::auth::LivePartners;
 use crate::broker_watch::watch_broker;
 use crate::config::{Config, SinkKind};
@@ -52,7 +54,7 @@ const MAX_BUF_BYTES: usize = 64 * 1024;
 /// Runs the ingress until `shutdown` resolves, then drains and flushes.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listener: impl Into<ApiSocket>,
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
@@ -69,7 +71,7 @@ pub async fn run(
 /// [`run`], re-reading the partners file each time `reload` yields.
 pub async fn run_with_reload(
     config: Config,
-    listener: TcpListener,
+    api: impl Into<ApiSocket>,
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     reload: impl Stream<Item = ()> + Send + 'static,
@@ -116,6 +118,17 @@ pub async fn run_with_reload(
                 tracing::warn!(%error, "replies reader not started; requests asking Prefer: wait are answered 202");
                 None
             }
+        }
+    };
+    // Only now, so nobody's request waits through startup (see `ApiSocket`).
+    let listener = match api.into().listen() {
+        Ok(listener) => listener,
+        Err(error) => {
+            if let Some(replies) = replies {
+                replies.stop();
+            }
+            admin.stop().await;
+            return Err(Error::Startup(format!("listening for the API: {error}")));
         }
     };
     health.set_ready(true);

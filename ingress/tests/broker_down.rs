@@ -123,3 +123,39 @@ async fn a_broker_outage_is_503_and_not_ready_then_recovers_without_restart() {
         "the ingress must ride out the outage without a restart"
     );
 }
+
+/// While it starts, the ingress refuses connections instead of holding them: here startup
+/// waits for a broker that is not there, as a restarted ingress waits for the broker's
+/// metadata and the replies group. A socket listening through that would keep partners'
+/// requests unanswered in the kernel's accept queue; a refused connection lets a client or
+/// a load balancer go to another ingress at once.
+#[tokio::test]
+async fn a_starting_ingress_refuses_connections_until_it_is_ready() {
+    let partners = support::partners_file();
+    let nobody = format!("127.0.0.1:{}", support::process::free_port());
+    let flags = ["--metadata-timeout-ms=4000"];
+    let mut ingress = IngressProcess::spawn(partners.path(), &nobody, "bookings", &flags);
+    // The admin port answers from the first moment: 503 means the API is still starting.
+    let started = Instant::now();
+    while ingress.readiness().await != Some(StatusCode::SERVICE_UNAVAILABLE) {
+        assert!(
+            ingress.is_running() && started.elapsed() < Duration::from_secs(3),
+            "the admin port never answered during startup; log:\n{}",
+            ingress.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connected = tokio::net::TcpStream::connect(ingress.addr).await;
+    assert_eq!(
+        ingress.readiness().await,
+        Some(StatusCode::SERVICE_UNAVAILABLE),
+        "startup ended before the check; log:\n{}",
+        ingress.log_tail()
+    );
+    let error = connected.expect_err("a connection to a starting ingress must be refused");
+    assert_eq!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{error}"
+    );
+}
