@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{colour, log_range, ms_label, render, swatch, FONT};
+use super::{colour, draw_legend, frame, log_range, ms_label, render, swatch};
 use crate::latency::Percentiles;
 
 /// One curve per named run, on one chart.
@@ -20,13 +20,9 @@ pub fn percentile_curves(title: &str, runs: &[(&str, &Percentiles)]) -> anyhow::
             .flat_map(|(_, p)| p.curve.iter().map(|point| point.ms)),
     );
     render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 22))
-            .margin(16)
+        let mut chart = frame(area, title)
             // The last percentile label is centred on the axis's end.
             .margin_right(40)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
             .build_cartesian_2d(0.0..deepest, latency.log_scale())?;
         chart
             .configure_mesh()
@@ -53,13 +49,7 @@ pub fn percentile_curves(title: &str, runs: &[(&str, &Percentiles)]) -> anyhow::
                 ))
                 .legend(swatch(style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }

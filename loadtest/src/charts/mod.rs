@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 pub mod cli;
@@ -48,6 +48,33 @@ fn render(draw: impl FnOnce(&Area<'_>) -> DrawResult) -> anyhow::Result<String> 
 
 fn anyhow_of(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing a chart: {error}")
+}
+
+/// A chart's frame: its title, margins and room for the axes' labels.
+fn frame<'a, 's>(area: &'a Area<'s>, title: &str) -> ChartBuilder<'a, 'static, SVGBackend<'s>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(title, (FONT, 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64);
+    builder
+}
+
+/// Draws the legend of `chart`'s labelled series at `position`, on a light box that lets
+/// the lines under it show through.
+fn draw_legend<'a, 's: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'s>, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FONT, 13))
+        .draw()?;
+    Ok(())
 }
 
 /// Writes `svg` to `path`, making its directory.

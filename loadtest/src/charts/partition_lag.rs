@@ -4,7 +4,7 @@
 use plotters::prelude::*;
 
 use super::lag_samples::LagSample;
-use super::{colour, render, swatch, upper_bound, FONT};
+use super::{colour, draw_legend, frame, render, swatch, upper_bound, FONT};
 
 /// A moment to mark with a vertical line, in seconds since the Unix epoch.
 pub struct Mark {
@@ -31,10 +31,7 @@ pub fn partition_lag(title: &str, samples: &[LagSample], marks: &[Mark]) -> anyh
             .unwrap_or(0) as f64,
     );
     render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 22))
-            .margin(16)
-            .x_label_area_size(44)
+        let mut chart = frame(area, title)
             .y_label_area_size(72)
             .build_cartesian_2d(0.0..end, 0.0..most)?;
         chart
@@ -66,13 +63,7 @@ pub fn partition_lag(title: &str, samples: &[LagSample], marks: &[Mark]) -> anyh
                 .label(format!("partition {partition}"))
                 .legend(swatch(style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 12))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }

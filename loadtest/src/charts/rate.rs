@@ -5,7 +5,9 @@
 
 use plotters::prelude::*;
 
-use super::{colour, log_range, ms_label, render, swatch, upper_bound, FONT, SIZE};
+use super::{
+    colour, draw_legend, frame, log_range, ms_label, render, swatch, upper_bound, FONT, SIZE,
+};
 use crate::latency::Percentiles;
 
 /// One server's runs at fixed rates.
@@ -36,11 +38,8 @@ pub fn latency_against_rate(title: &str, servers: &[Server<'_>]) -> anyhow::Resu
     let max_rate = upper_bound(all().map(|p| p.offered).fold(0.0, f64::max));
     let latency = log_range(all().flat_map(|p| PERCENTILES.iter().map(|(_, of, _)| of(p.latency))));
     render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 22))
-            .margin(16)
+        let mut chart = frame(area, title)
             .x_label_area_size(60)
-            .y_label_area_size(64)
             .build_cartesian_2d(0.0..max_rate, latency.log_scale())?;
         chart
             .configure_mesh()
@@ -78,13 +77,7 @@ pub fn latency_against_rate(title: &str, servers: &[Server<'_>]) -> anyhow::Resu
                     .legend(swatch(style));
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         area.draw(&Text::new(
             "× = the server could not keep up (under 99 % of the offered rate acknowledged)",
             (80, SIZE.1 as i32 - 14),

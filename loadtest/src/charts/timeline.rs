@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use super::{render, swatch, upper_bound, FONT};
+use super::{draw_legend, frame, render, swatch, upper_bound, FONT};
 use crate::open_loop::Second;
 
 /// A stretch of the run to shade, in seconds from its start.
@@ -53,11 +53,7 @@ pub fn answers_and_lag(
     let most = headroom * upper_bound(seconds.iter().map(total).max().unwrap_or(0) as f64);
     let most_lag = headroom * upper_bound(lag.iter().map(|(_, n)| *n).max().unwrap_or(0) as f64);
     render(|area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, (FONT, 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
+        let mut chart = frame(area, title)
             .right_y_label_area_size(72)
             .build_cartesian_2d(0.0..end, 0.0..most)?
             .set_secondary_coord(0.0..end, 0.0..most_lag);
@@ -117,13 +113,7 @@ pub fn answers_and_lag(
             )?
             .label("consumer lag (right axis)")
             .legend(swatch(LAG.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     })
 }
