@@ -21,6 +21,7 @@ pub fn run_all<S: Store>(new_store: impl Fn() -> S) {
     modify_and_cancel_move_inventory_across_batches(&new_store());
     every_partition_with_state_is_listed(&new_store());
     the_first_placement_is_kept_until_one_is_accepted(&new_store());
+    adopters_racing_on_a_fresh_store_all_learn_one_placement(&new_store());
 }
 
 /// An event of tenant `acme`, property `p1`, whose id is `seq`.
@@ -260,4 +261,38 @@ fn the_first_placement_is_kept_until_one_is_accepted<S: Store>(store: &S) {
         Some("24:acme=0..4")
     );
     assert_eq!(store.adopt_placement("12").unwrap(), "24:acme=0..4");
+}
+
+/// Every partition worker of a starting consumer adopts its placement at once, on threads of
+/// its own: whichever adoption lands first, all of them must learn that one, and none may
+/// fail or read a half-written placement.
+pub(crate) fn adopters_racing_on_a_fresh_store_all_learn_one_placement<S: Store>(store: &S) {
+    const ADOPTERS: u32 = 12;
+    let offered: Vec<String> = (1..=ADOPTERS).map(|n| (n * 12).to_string()).collect();
+    let start = std::sync::Barrier::new(ADOPTERS as usize);
+    let learned: Vec<String> = std::thread::scope(|scope| {
+        let adopters: Vec<_> = offered
+            .iter()
+            .map(|placement| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    store.adopt_placement(placement)
+                })
+            })
+            .collect();
+        adopters
+            .into_iter()
+            .map(|adopter| adopter.join().unwrap().expect("adoption failed"))
+            .collect()
+    });
+    assert!(offered.contains(&learned[0]), "learned {learned:?}");
+    assert!(
+        learned.iter().all(|placement| *placement == learned[0]),
+        "adopters learned different placements: {learned:?}"
+    );
+    assert_eq!(
+        store.accepted_placement().unwrap(),
+        Some(learned[0].clone())
+    );
 }

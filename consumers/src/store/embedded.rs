@@ -6,6 +6,7 @@
 //! OS lock on its file, so two processes can never write one partition's state at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::NaiveDate;
 use partitioner::{Envelope, Fingerprint};
@@ -178,7 +179,7 @@ fn create_file(path: &Path) -> Result<(), StoreError> {
 
 /// Creates the file at `path` with what `write` puts in it, all at once or not at all.
 /// Written in place, a creation cut short (a full disk, a crash) would leave a file no
-/// later read could use. So it is written under a name of this process's own, synced, and
+/// later read could use. So it is written under a name of this call's own, synced, and
 /// linked to `path` only if `path` still does not exist: a concurrent creator that got
 /// there first wins, and its file is never replaced.
 fn write_new(
@@ -201,10 +202,15 @@ fn write_new(
     result
 }
 
-/// A name beside `path` that only this process writes.
+/// A name beside `path` that only this call writes: the process id keeps other processes
+/// out, the counter other threads of this one (every partition worker adopts the placement
+/// at once on a fresh store, and a shared staged file would be truncated under a link
+/// another worker just made).
 fn staged_name(path: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let call = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".new-{}", std::process::id()));
+    name.push(format!(".new-{}-{call}", std::process::id()));
     PathBuf::from(name)
 }
 

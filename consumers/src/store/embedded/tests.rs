@@ -21,6 +21,17 @@ fn a_creation_cut_short_leaves_no_partition_file() {
     assert!(staged.is_empty(), "staged files left behind: {staged:?}");
 }
 
+/// The conformance check once is a coin toss for a race between threads; many fresh stores
+/// make losing it near certain.
+#[test]
+fn adopters_racing_on_fresh_stores_all_learn_one_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..50 {
+        let store = EmbeddedStore::new(dir.path().join(round.to_string())).unwrap();
+        crate::store::conformance::adopters_racing_on_a_fresh_store_all_learn_one_placement(&store);
+    }
+}
+
 #[test]
 fn night_keys_round_trip() {
     let id = NightId {
