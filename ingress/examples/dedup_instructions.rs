@@ -13,6 +13,8 @@
 //!
 //! The difference of the two totals over 20,000 is the cost of one request, free of
 //! start-up. Redis is left out: its round trips are measured live by `infra/bench.sh`.
+//! With `fingerprint`, N fingerprints of the create (both digests a record carries), the
+//! work every mutation does before it claims its key.
 
 use std::time::Duration;
 
@@ -27,8 +29,9 @@ fn main() {
     let requests: u64 = args
         .next()
         .and_then(|n| n.parse().ok())
-        .expect("usage: dedup_instructions N [replay]");
-    let replay = args.next().as_deref() == Some("replay");
+        .expect("usage: dedup_instructions N [replay | fingerprint]");
+    let mode = args.next();
+    let replay = mode.as_deref() == Some("replay");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -45,6 +48,17 @@ fn main() {
         intake::prepare(Mutation::CreateBooking, &sender, CREATE, &map).expect("a valid create");
     let fingerprint =
         RequestFingerprint::with(&prepared.fingerprint, "POST", "/v1/bookings", CREATE);
+    if mode.as_deref() == Some("fingerprint") {
+        for _ in 0..requests {
+            std::hint::black_box(RequestFingerprint::with(
+                std::hint::black_box(&prepared.fingerprint),
+                "POST",
+                "/v1/bookings",
+                std::hint::black_box(CREATE),
+            ));
+        }
+        return;
+    }
     // The ingress's defaults: 100,000 entries, a day's TTL, a 10 s lock.
     let dedup = Dedup::new(
         "bench",

@@ -49,9 +49,11 @@ impl Fingerprint {
 }
 
 impl fmt::Display for Fingerprint {
-    /// Lowercase hex.
+    /// Lowercase hex, encoded on the stack: every mutation formats its fingerprint.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).expect("32 bytes are 64 hex digits");
+        f.write_str(std::str::from_utf8(&text).expect("hex digits are ASCII"))
     }
 }
 

@@ -95,6 +95,12 @@ impl RequestFingerprint {
 
 /// The digest of earlier builds: lowercase hex SHA-256 of `method path` and the canonical
 /// body (object keys sorted, no insignificant whitespace).
+///
+/// The canonical form is serde_json's compact output of the parsed value: its maps keep
+/// keys in sorted order (this build does not enable `preserve_order`; the key-order test
+/// below fails if a dependency ever does). It is written into one buffer the size of the
+/// body and digested at once: fed to the digest piece by piece, the serializer's many
+/// small writes cost more than the buffer.
 pub fn legacy_fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(method.as_bytes());
@@ -102,47 +108,17 @@ pub fn legacy_fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hasher.update(path.as_bytes());
     hasher.update(b"\n");
     match serde_json::from_slice::<Value>(body) {
-        Ok(value) => hasher.update(canonical_json(&value).as_bytes()),
+        Ok(value) => {
+            let mut canonical = Vec::with_capacity(body.len());
+            serde_json::to_writer(&mut canonical, &value)
+                .expect("a parsed value always serializes");
+            hasher.update(&canonical);
+        }
         Err(_) => hasher.update(body),
     }
-    hex::encode(hasher.finalize())
-}
-
-/// `value` as compact JSON with every object's keys in sorted order.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write(value, &mut out);
-    out
-}
-
-fn write(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(key).expect("a string always serializes"));
-                out.push(':');
-                write(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(hasher.finalize(), &mut text).expect("32 bytes are 64 hex digits");
+    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]
@@ -157,8 +133,14 @@ mod tests {
             legacy_fingerprint("POST", "/v1/bookings", a),
             legacy_fingerprint("POST", "/v1/bookings", b)
         );
-        let value: Value = serde_json::from_slice(a).unwrap();
-        assert_eq!(canonical_json(&value), r#"{"a":{"x":"s","y":[1,2]},"b":1}"#);
+        let canonical = br#"{"a":{"x":"s","y":[1,2]},"b":1}"#;
+        let mut digest = Sha256::new();
+        digest.update(b"POST /v1/bookings\n");
+        digest.update(canonical);
+        assert_eq!(
+            legacy_fingerprint("POST", "/v1/bookings", a),
+            hex::encode(digest.finalize())
+        );
     }
 
     fn create(body: &str) -> Command {
@@ -214,6 +196,18 @@ mod tests {
         assert_eq!(
             legacy_fingerprint("POST", "/v1/bookings", body),
             "12ce54741213764c262c6edfa42f791b93b171cdaf5e63ada915fe6b2c4665f0"
+        );
+    }
+
+    #[test]
+    fn nested_bodies_digest_as_a_sorted_compact_json_would() {
+        // The expected digest is Python's: sha256 of "POST /v1/bookings\n" and
+        // json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).
+        let body = r#"{"rooms": 2, "guest": {"tags": ["b", "a"], "name": "Zoë"},
+            "amount": 2.5, "ok": true, "note": null}"#;
+        assert_eq!(
+            legacy_fingerprint("POST", "/v1/bookings", body.as_bytes()),
+            "5383b49a9c6bf64713e77f5f48deb6f45bc0411a0c855bd3f5a3e70d3aff071c"
         );
     }
 

@@ -30,7 +30,7 @@ use crate::metrics;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
 
-pub use fingerprint::{canonical_json, legacy_fingerprint, RequestFingerprint, StoredFingerprint};
+pub use fingerprint::{legacy_fingerprint, RequestFingerprint, StoredFingerprint};
 
 /// A stored 2xx answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
