@@ -9,6 +9,9 @@ use super::BenchPipelineArgs;
 use crate::child::{self, Child};
 use crate::closed_loop::{self, ClosedLoopConfig, ClosedLoopResult};
 
+/// Longer than any stage, so no record expires while it is measured.
+const BENCH_IDEMPOTENCY_TTL_SECS: u64 = 900;
+
 /// Starts an ingress with the sink `sink` on `topic`, partner limits lifted, and waits
 /// until it is ready.
 pub(super) async fn start_ingress(
@@ -31,6 +34,14 @@ pub(super) async fn start_ingress(
         ("INGRESS_BOOKINGS_TOPIC", topic.to_owned()),
         ("INGRESS_REDIS_URL", args.redis_url.clone()),
         ("INGRESS_IDEMPOTENCY_PREFIX", format!("bench-{prefix}")),
+        // Nothing replays a benchmark's keys after its run. At the default day the
+        // records of one run (about two million) stayed in the local stack's Redis,
+        // which then held gigabytes and, restarted, answered the next runs slowly while
+        // it loaded them back. The TTL's length costs nothing per request.
+        (
+            "INGRESS_IDEMPOTENCY_TTL_SECS",
+            BENCH_IDEMPOTENCY_TTL_SECS.to_string(),
+        ),
         (
             "INGRESS_IDEMPOTENCY_LOCAL_ENTRIES",
             args.dedup_entries.to_string(),
