@@ -116,9 +116,9 @@ pub fn legacy_fingerprint(method: &str, path: &str, body: &[u8]) -> String {
         }
         Err(_) => hasher.update(body),
     }
-    let mut text = [0u8; 64];
-    hex::encode_to_slice(hasher.finalize(), &mut text).expect("32 bytes are 64 hex digits");
-    String::from_utf8(text.to_vec()).expect("hex digits are ASCII")
+    Fingerprint::from_slice(&hasher.finalize())
+        .expect("SHA-256 digests are 32 bytes")
+        .to_string()
 }
 
 #[cfg(test)]
