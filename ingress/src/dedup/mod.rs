@@ -17,18 +17,18 @@
 //! because its event carries the same deterministic id and consumers drop it.
 
 mod fingerprint;
+mod local;
 mod redis;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use moka::future::Cache;
-use moka::ops::compute::Op;
 
 use crate::metrics;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
+use local::LocalTier;
 
 pub use fingerprint::{legacy_fingerprint, RequestFingerprint, StoredFingerprint};
 
@@ -63,60 +63,6 @@ impl Record {
     }
 }
 
-/// A local entry, stamped so that an in-flight marker left by a vanished request expires
-/// after the lock time rather than the (much longer) record TTL.
-///
-/// The claiming request completes its entry in place, through the cell its ticket shares
-/// with it, rather than by a second write to the cache: a cache write costs a request more
-/// than all of its validation.
-#[derive(Clone, Debug)]
-struct Local {
-    fingerprint: StoredFingerprint,
-    /// The in-flight marker's token; unused once the answer is set.
-    token: String,
-    /// The stored answer, once the request that claimed the key completed it.
-    answer: Arc<OnceLock<StoredResponse>>,
-    at: Instant,
-}
-
-impl Local {
-    /// An entry for `record`, completed already when the record is.
-    fn of(record: Record) -> Local {
-        let (fingerprint, token, answer) = match record {
-            Record::InFlight { fingerprint, token } => (fingerprint, token, OnceLock::new()),
-            Record::Completed {
-                fingerprint,
-                response,
-            } => (fingerprint, String::new(), OnceLock::from(response)),
-        };
-        Local {
-            fingerprint,
-            token,
-            answer: Arc::new(answer),
-            at: Instant::now(),
-        }
-    }
-
-    /// Whether the entry still says something: a completed answer until the cache's TTL
-    /// drops it, an in-flight marker for the lock time.
-    fn live(&self, lock: Duration) -> bool {
-        self.answer.get().is_some() || self.at.elapsed() < lock
-    }
-
-    fn record(self) -> Record {
-        match self.answer.get() {
-            Some(response) => Record::Completed {
-                fingerprint: self.fingerprint,
-                response: response.clone(),
-            },
-            None => Record::InFlight {
-                fingerprint: self.fingerprint,
-                token: self.token,
-            },
-        }
-    }
-}
-
 /// The answer to a claim.
 pub enum Claim {
     /// The key is ours: go on, then [`Dedup::complete`] or [`Dedup::release`].
@@ -138,9 +84,9 @@ pub struct Ticket {
     armed: Option<Tiers>,
 }
 
-/// Handles on both tiers, cheap to clone (moka's cache and the link are shared inside).
+/// Handles on both tiers, cheap to clone (the local tier and the link are shared inside).
 struct Tiers {
-    local: Cache<String, Local>,
+    local: LocalTier,
     redis: Option<Arc<RedisLink>>,
 }
 
@@ -168,7 +114,7 @@ impl Ticket {
 
 pub struct Dedup {
     prefix: String,
-    local: Cache<String, Local>,
+    local: LocalTier,
     redis: Option<Arc<RedisLink>>,
     ttl: Duration,
     lock: Duration,
@@ -185,13 +131,9 @@ impl Dedup {
         ttl: Duration,
         lock: Duration,
     ) -> Dedup {
-        let local = Cache::builder()
-            .max_capacity(capacity)
-            .time_to_live(ttl)
-            .build();
         Dedup {
             prefix: prefix.to_owned(),
-            local,
+            local: LocalTier::new(capacity, ttl, lock),
             redis,
             ttl,
             lock,
@@ -211,34 +153,14 @@ impl Dedup {
             fingerprint: fingerprint.stored(),
             token: token.clone(),
         };
-        // The local claim is atomic per key (moka serialises computes on one key), so two
-        // requests racing in this process cannot both win, with or without Redis.
-        let (mut seen, mut answer) = (None, None);
-        let lock = self.lock;
-        self.local
-            .entry(key.clone())
-            .and_compute_with(|existing| {
-                let live = existing
-                    .map(|e| e.into_value())
-                    .filter(|local| local.live(lock));
-                let op = match live {
-                    Some(local) => {
-                        seen = Some(local.record());
-                        Op::Nop
-                    }
-                    None => {
-                        let entry = Local::of(mine.clone());
-                        answer = Some(entry.answer.clone());
-                        Op::Put(entry)
-                    }
-                };
-                std::future::ready(op)
-            })
-            .await;
-        let Some(answer) = answer else {
-            let record = seen.expect("a claim either finds a live entry or puts its own");
-            metrics::dedup_hit("local");
-            return verdict(record, &fingerprint).map(Claim::Replay);
+        // The local claim is atomic per key, so two requests racing in this process cannot
+        // both win, with or without Redis.
+        let answer = match self.local.claim(&key, mine.clone()) {
+            Ok(answer) => answer,
+            Err(record) => {
+                metrics::dedup_hit("local");
+                return verdict(record, &fingerprint).map(Claim::Replay);
+            }
         };
         let mut ticket = Ticket {
             key,
@@ -263,9 +185,9 @@ impl Dedup {
                 // The local marker was ours only while Redis had nothing: learn what it has.
                 match record {
                     Record::Completed { .. } if verdict.is_ok() => {
-                        self.remember(&ticket.key, record).await;
+                        self.local.remember(&ticket.key, record);
                     }
-                    _ => self.local.invalidate(&ticket.key).await,
+                    _ => self.local.forget(&ticket.key),
                 }
                 verdict.map(Claim::Replay)
             }
@@ -310,19 +232,10 @@ impl Dedup {
         )
         .await;
     }
-
-    async fn remember(&self, key: &str, record: Record) {
-        self.local.insert(key.to_owned(), Local::of(record)).await;
-    }
 }
 
-async fn release(
-    local: &Cache<String, Local>,
-    redis: Option<&RedisLink>,
-    key: &str,
-    marker: &Record,
-) {
-    local.invalidate(key).await;
+async fn release(local: &LocalTier, redis: Option<&RedisLink>, key: &str, marker: &Record) {
+    local.forget(key);
     if let Some(link) = redis {
         if let Err(error) = redis::release(link, key, marker).await {
             // The marker then expires after the lock time on its own.

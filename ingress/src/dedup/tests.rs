@@ -132,3 +132,36 @@ async fn a_dropped_ticket_releases_its_claim() {
     }
     panic!("the dropped ticket never released its claim");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_claims_of_one_key_let_exactly_one_through() {
+    const RACERS: usize = 8;
+    let dedup = Arc::new(dedup());
+    for round in 0..500 {
+        let key = format!("race-{round}");
+        let start = Arc::new(std::sync::Barrier::new(RACERS));
+        // Each racer is an OS thread released by one barrier, so the claims meet in the
+        // lock-free part of the cache if anything lets them; the tickets are held until
+        // every claim is counted, so no release lets a late racer in.
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (dedup, key, start) = (dedup.clone(), key.clone(), start.clone());
+                let runtime = tokio::runtime::Handle::current();
+                std::thread::spawn(move || {
+                    start.wait();
+                    runtime.block_on(dedup.claim("ota-1", &key, RequestFingerprint::named("fp")))
+                })
+            })
+            .collect();
+        let claims: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        let won = claims
+            .iter()
+            .filter(|claim| matches!(claim, Ok(Claim::Fresh(_))))
+            .count();
+        assert_eq!(won, 1, "round {round}: {won} claims won one key");
+        assert!(claims.iter().all(|claim| matches!(
+            claim,
+            Ok(Claim::Fresh(_)) | Err(ApiError::IdempotencyKeyInFlight)
+        )));
+    }
+}
