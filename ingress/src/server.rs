@@ -50,6 +50,9 @@ use crate::Error;
 const MAX_HEADERS: usize = 64;
 /// Bounds a connection's read buffer, and with it the size of a request head.
 const MAX_BUF_BYTES: usize = 64 * 1024;
+/// The longest a shutdown waits for completed idempotency records to reach Redis: each
+/// write is bounded by the Redis timeout, and the queue holds a few batches at most.
+const RECORDS_FLUSH: Duration = Duration::from_secs(2);
 
 /// Runs the ingress until `shutdown` resolves, then drains and flushes.
 pub async fn run(
@@ -151,6 +154,15 @@ pub async fn run_with_reload(
     reloader.abort();
     broker_watch.abort();
     drain(&config, graceful, connections, state.mutations.sink.clone()).await;
+    if tokio::time::timeout(RECORDS_FLUSH, state.mutations.dedup.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?RECORDS_FLUSH,
+            "idempotency records not all written to redis; their markers expire"
+        );
+    }
     // After the drain, so requests still waiting for a decision can get it.
     if let Some(replies) = replies {
         replies.stop();

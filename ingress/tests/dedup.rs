@@ -58,11 +58,21 @@ async fn a_replay_gets_the_original_answer_marked_replayed() {
     assert_eq!(again.header("idempotent-replayed"), "true");
     assert_eq!(again.body, first.body, "the original answer, byte for byte");
 
-    // The record is shared through Redis: another replica (a fresh process cache, the
-    // same prefix) replays it too.
+    // The record is shared through Redis, written there behind the answer: another
+    // replica (a fresh process cache, the same prefix) replays it too.
     let key = format!("{}:ota-1:replay-1", ingress.idem_prefix);
     let mut redis = own_redis::connect(&support::redis_url()).await;
-    let stored: Option<String> = redis.get(&key).await.unwrap();
+    let mut stored: Option<String> = None;
+    for _ in 0..100 {
+        stored = redis.get(&key).await.unwrap();
+        if stored
+            .as_deref()
+            .is_some_and(|s| s.contains("\"status\":202"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         stored.is_some_and(|s| s.contains("\"status\":202")),
         "{key}"

@@ -19,6 +19,7 @@
 mod fingerprint;
 mod local;
 mod redis;
+mod write_behind;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::metrics;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
 use local::LocalTier;
+use write_behind::WriteBehind;
 
 pub use fingerprint::{legacy_fingerprint, RequestFingerprint, StoredFingerprint};
 
@@ -116,14 +118,16 @@ pub struct Dedup {
     prefix: String,
     local: LocalTier,
     redis: Option<Arc<RedisLink>>,
-    ttl: Duration,
+    /// Writes completed records to Redis behind the answers.
+    behind: Option<WriteBehind>,
     lock: Duration,
 }
 
 impl Dedup {
     /// Keys are `{prefix}:{partner}:{key}`; `capacity` and `ttl` bound the local tier;
     /// `ttl` is also the Redis record's life; `lock` is how long an in-flight marker
-    /// survives a request that never finished.
+    /// survives a request that never finished. With Redis, starts the task that writes
+    /// completed records, so it must be called on the runtime.
     pub fn new(
         prefix: &str,
         redis: Option<Arc<RedisLink>>,
@@ -134,8 +138,10 @@ impl Dedup {
         Dedup {
             prefix: prefix.to_owned(),
             local: LocalTier::new(capacity, ttl, lock),
+            behind: redis
+                .as_ref()
+                .map(|link| WriteBehind::start(link.clone(), ttl)),
             redis,
-            ttl,
             lock,
         }
     }
@@ -199,7 +205,9 @@ impl Dedup {
         }
     }
 
-    /// Stores a 2xx answer under the ticket's key; other answers release it.
+    /// Stores a 2xx answer under the ticket's key; other answers release it. This
+    /// process replays it from now on; Redis gets it behind the answer ([`write_behind`]),
+    /// its marker holding the key meanwhile.
     pub async fn complete(&self, mut ticket: Ticket, response: StoredResponse) {
         if !(200..300).contains(&response.status) {
             return self.release(ticket).await;
@@ -213,11 +221,16 @@ impl Dedup {
             fingerprint: ticket.fingerprint.clone(),
             response,
         };
-        if let Some(link) = &self.redis {
-            if let Err(error) = redis::store(link, &ticket.key, &record, self.ttl).await {
-                metrics::dedup_fallback();
-                tracing::debug!(%error, "idempotency record kept in the local tier only");
-            }
+        if let Some(behind) = &self.behind {
+            behind.store(std::mem::take(&mut ticket.key), record).await;
+        }
+    }
+
+    /// Waits until every completed record so far reached Redis or failed to: for a
+    /// shutdown, so that replicas replay what this process answered.
+    pub async fn flush(&self) {
+        if let Some(behind) = &self.behind {
+            behind.flush().await;
         }
     }
 
