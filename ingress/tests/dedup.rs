@@ -214,6 +214,54 @@ async fn a_key_held_elsewhere_is_busy_and_concurrent_sends_publish_once() {
     ingress.stop().await.expect("clean shutdown");
 }
 
+/// Completed records are written behind the answers: a burst larger than the writer's
+/// queue (requests then write their own) and a flush leave every one of them in Redis.
+#[tokio::test]
+async fn every_completed_record_reaches_redis_behind_its_answer() {
+    const KEYS: usize = 10_000;
+    let prefix = format!("idem-behind-{}", Uuid::new_v4().simple());
+    let link = ingress::redis_link::RedisLink::new(&support::redis_url(), Duration::from_secs(2))
+        .map(std::sync::Arc::new)
+        .unwrap();
+    let dedup = ingress::dedup::Dedup::new(
+        &prefix,
+        Some(link),
+        100_000,
+        Duration::from_secs(60),
+        Duration::from_secs(10),
+    );
+    let answer = |key: usize| ingress::dedup::StoredResponse {
+        status: 202,
+        body: bytes::Bytes::from(format!(r#"{{"status":"accepted","n":{key}}}"#)),
+    };
+    let command = partitioner::Fingerprint::from_slice(&[7; 32]).unwrap();
+    let mut tickets = Vec::with_capacity(KEYS);
+    for key in 0..KEYS {
+        let fingerprint =
+            ingress::dedup::RequestFingerprint::with(&command, "POST", "/v1/bookings", b"{}");
+        match dedup.claim("ota-1", &key.to_string(), fingerprint).await {
+            Ok(ingress::dedup::Claim::Fresh(ticket)) => tickets.push(ticket),
+            _ => panic!("key {key} is new"),
+        }
+    }
+    // On this one-thread runtime the writer cannot run while the completions below only
+    // queue, so the queue fills and the later completions write their own records.
+    for (key, ticket) in tickets.into_iter().enumerate() {
+        dedup.complete(ticket, answer(key)).await;
+    }
+    dedup.flush().await;
+
+    let mut redis = own_redis::connect(&support::redis_url()).await;
+    for key in 0..KEYS {
+        let stored: Option<String> = redis.get(format!("{prefix}:ota-1:{key}")).await.unwrap();
+        let stored = stored.unwrap_or_else(|| panic!("no record for key {key}"));
+        let record: Value = serde_json::from_str(&stored).unwrap();
+        let body = answer(key).body;
+        assert_eq!(record["status"], 202, "key {key}: {stored}");
+        assert_eq!(record["body"].as_str().map(str::as_bytes), Some(&body[..]));
+    }
+}
+
 #[tokio::test]
 async fn a_partner_over_its_rate_limit_gets_429_with_ratelimit_headers() {
     let topic = support::create_topic(support::PARTITIONS).await;
