@@ -18,6 +18,7 @@ pub const PUBLISH_ERRORS_TOTAL: &str = "ingress_publish_errors_total";
 pub const PUBLISH_DURATION_SECONDS: &str = "ingress_publish_duration_seconds";
 pub const DEDUP_HITS_TOTAL: &str = "ingress_dedup_hits_total";
 pub const DEDUP_FALLBACK_TOTAL: &str = "ingress_dedup_fallback_total";
+pub const DEDUP_RECORDS_INLINE_TOTAL: &str = "ingress_dedup_records_written_inline_total";
 pub const RATE_LIMITED_TOTAL: &str = "ingress_rate_limited_total";
 pub const PARTNERS_RELOADS_TOTAL: &str = "ingress_partners_reloads_total";
 pub const BROKER_REACHABLE: &str = "ingress_broker_reachable";
@@ -72,6 +73,10 @@ fn describe() {
     describe_counter!(
         DEDUP_FALLBACK_TOTAL,
         "Idempotency and signature-replay checks decided without Redis because it was unavailable"
+    );
+    describe_counter!(
+        DEDUP_RECORDS_INLINE_TOTAL,
+        "Completed idempotency records a request wrote to Redis itself, before answering, because the queue of records written behind the answers was full (Redis slower than the requests)"
     );
     describe_counter!(
         RATE_LIMITED_TOTAL,
@@ -138,6 +143,10 @@ pub fn dedup_hit(tier: &'static str) {
 
 pub fn dedup_fallback() {
     counter!(DEDUP_FALLBACK_TOTAL).increment(1);
+}
+
+pub fn dedup_record_written_inline() {
+    counter!(DEDUP_RECORDS_INLINE_TOTAL).increment(1);
 }
 
 pub fn rate_limited() {

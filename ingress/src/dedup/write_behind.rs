@@ -8,7 +8,7 @@
 //! tier is completed before the answer leaves, so a retry here replays at once.
 //!
 //! One writer task takes every record queued since its last batch and sends them at once,
-//! so the connection writes them together and the writer wakes once per batch. A full
+//! so it wakes once per batch and the shared connection can write them together. A full
 //! queue (Redis slower than the requests) makes the request write its record itself,
 //! which bounds memory and slows the requests as a synchronous write would. Should the
 //! process die with records queued, their markers expire after the lock time, as they do
@@ -57,6 +57,7 @@ impl WriteBehind {
         match self.queue.try_send(Queued::Record { key, record }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Queued::Record { key, record })) => {
+                metrics::dedup_record_written_inline();
                 store(&self.link, &key, &record, self.ttl).await;
             }
             // The writer lives as long as the runtime; a closed queue means shutdown.
@@ -83,7 +84,7 @@ async fn write(link: Arc<RedisLink>, ttl: Duration, mut queued: mpsc::Receiver<Q
                 Queued::Flush(done) => flushed.push(done),
             }
         }
-        // Sent together, the commands leave in one write on the shared connection.
+        // Sent at once, so the shared connection can put them in one write.
         futures::future::join_all(
             writes
                 .iter()
